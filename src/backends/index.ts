@@ -1,0 +1,34 @@
+import { parseUri, type Scheme } from '../uri';
+import type { Backend, BackendFactory, BackendOpenOptions } from './backend';
+
+/**
+ * Backends are loaded on first use: `local:` needs the native module and `usb:` the
+ * usb package; neither is loaded for a context that does not use it.
+ */
+const loaders: Record<Scheme, () => BackendFactory> = {
+  xml: () => (require('./xml') as typeof import('./xml')).openXmlBackend,
+  local: () => notYet('local'),
+  ip: () => notYet('ip'),
+  usb: () => notYet('usb'),
+  serial: () => notYet('serial'),
+  emu: () => notYet('emu'),
+};
+
+function notYet(scheme: string): BackendFactory {
+  return async () => {
+    const { IioError } = await import('../errors');
+    throw new IioError('ENOSYS', `the ${scheme}: backend is not available in this build`);
+  };
+}
+
+/** Registers (or replaces) the factory of a scheme; used by backends and tests. */
+export function registerBackend(scheme: Scheme, factory: () => BackendFactory): void {
+  loaders[scheme] = factory;
+}
+
+/** Opens the backend a URI names. */
+export async function openBackend(uri: string, options: BackendOpenOptions = {}): Promise<Backend> {
+  const parsed = parseUri(uri);
+  const factory = loaders[parsed.scheme]();
+  return factory(parsed.uri, options);
+}

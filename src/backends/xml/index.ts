@@ -1,0 +1,106 @@
+import { readFile } from 'node:fs/promises';
+import { IioError } from '../../errors';
+import type { ContextInfo, DeviceInfo } from '../../model/info';
+import { LIBRARY_VERSION } from '../../version';
+import type { AttrRef, Backend, BackendBuffer, BackendOpenOptions } from '../backend';
+import { parseContextXml } from './parser';
+
+export { parseContextXml } from './parser';
+export { contextToXml } from './writer';
+
+/**
+ * `xml:` — a context from libiio's XML description. Nothing to talk to: attribute reads
+ * answer the value the XML carries, else ENOSYS (as libiio); writes, triggers and buffers
+ * answer ENOSYS.
+ */
+export class XmlBackend implements Backend {
+  readonly name = 'xml';
+
+  constructor(
+    readonly uri: string,
+    readonly info: ContextInfo,
+  ) {}
+
+  private enosys(
+    what: string,
+    ref?: { device?: DeviceInfo; channel?: { id: string }; attr?: { name: string } },
+  ): IioError {
+    return new IioError('ENOSYS', `${what}: an XML context has no hardware behind it`, {
+      uri: this.uri,
+      device: ref?.device?.id,
+      channel: ref?.channel?.id,
+      attr: ref?.attr?.name,
+    });
+  }
+
+  async readAttr(ref: AttrRef): Promise<string> {
+    if (ref.attr.value !== undefined) return ref.attr.value;
+    if (ref.kind === 'context') {
+      const found = this.info.attrs.find(([k]) => k === ref.attr.name);
+      if (found) return found[1];
+    }
+    throw this.enosys('read', ref);
+  }
+
+  async writeAttr(ref: AttrRef): Promise<number> {
+    throw this.enosys('write', ref);
+  }
+
+  async getTrigger(device: DeviceInfo): Promise<string | null> {
+    throw this.enosys('get trigger', { device });
+  }
+
+  async setTrigger(device: DeviceInfo): Promise<void> {
+    throw this.enosys('set trigger', { device });
+  }
+
+  async openBuffer(device: DeviceInfo): Promise<BackendBuffer> {
+    throw this.enosys('open buffer', { device });
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * Decodes an XML file's bytes as libxml2 would: UTF-16 (either byte order) or UTF-8 by
+ * byte-order mark, else the declared `encoding` (UTF-8 or Latin-1), else UTF-8.
+ */
+export function decodeXmlBytes(bytes: Buffer): string {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le');
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) {
+    const swapped = Buffer.from(bytes.subarray(2));
+    swapped.swap16();
+    return swapped.toString('utf16le');
+  }
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)
+    return bytes.subarray(3).toString('utf8');
+  const head = bytes.subarray(0, 200).toString('latin1');
+  const enc = /encoding=["']([^"']+)["']/i.exec(head)?.[1]?.toLowerCase();
+  if (enc === 'iso-8859-1' || enc === 'latin1' || enc === 'latin-1')
+    return bytes.toString('latin1');
+  return bytes.toString('utf8');
+}
+
+/** Opens `xml:path` (or `xml:<?xml ...` with the document inline). */
+export async function openXmlBackend(
+  uri: string,
+  _options: BackendOpenOptions = {},
+): Promise<XmlBackend> {
+  const rest = uri.slice(uri.indexOf(':') + 1);
+  if (!rest) throw new IioError('EINVAL', 'xml: needs a file name, e.g. xml:context.xml', { uri });
+  let text: string;
+  let source: string;
+  if (rest.trimStart().startsWith('<')) {
+    text = rest;
+    source = 'inline XML';
+  } else {
+    source = rest;
+    try {
+      text = decodeXmlBytes(await readFile(rest));
+    } catch (err) {
+      throw IioError.wrap(err, { uri, file: rest, op: 'read XML context' });
+    }
+  }
+  const info = parseContextXml(text, { source, defaultVersion: LIBRARY_VERSION });
+  return new XmlBackend(uri, info);
+}

@@ -1,0 +1,41 @@
+import { infoMain } from './info';
+import type { CliIo } from './io';
+
+type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; what: string }> = {
+  info: { run: infoMain, what: 'describe a context (iio_info)' },
+};
+
+function help(io: CliIo): void {
+  const lines = [
+    'Usage: iiokit <command> [OPTION]...',
+    '',
+    "Linux IIO tools that print what libiio's tools print.",
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(9)} ${v.what}`),
+    '',
+    "Run 'iiokit <command> -h' for a command's options.",
+  ];
+  io.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Entry point of the `iiokit` binary; resolves with the exit status. */
+export async function main(
+  argv: readonly string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin },
+): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    help(io);
+    return cmd ? 0 : 1;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) {
+    io.stderr.write(`iiokit: unknown command '${cmd}'\n`);
+    help(io);
+    return 1;
+  }
+  return c.run(rest, io);
+}

@@ -1,0 +1,21 @@
+/**
+ * @iiokit/node-red-iio: Linux Industrial I/O for Node.js and Node-RED, without libiio.
+ */
+export { createContext, type CreateContextOptions } from './create-context';
+export { Context } from './model/context';
+export { Device } from './model/device';
+export { Channel } from './model/channel';
+export { Attr, parseAvailable, type AttrValue, type AvailableValues } from './model/attr';
+export { IioBuffer, type Block, type BufferOptions } from './model/buffer';
+export { ChannelMask } from './model/channel-mask';
+export { decodeEvent, type IioEvent } from './model/event';
+export type * from './model/info';
+export { IioError, strerror, errnoOf, codeOf, type IioErrorContext } from './errors';
+export { parseScanType, formatScanType, type DataFormat } from './format/scan-type';
+export { computeScanLayout, type ScanLayout, type ScanSlot } from './format/layout';
+export { convert, convertInverse, toSI } from './format/convert';
+export { demuxChannel } from './format/demux';
+export { parseUri } from './uri';
+export { registerBackend } from './backends';
+export type * from './backends/backend';
+export { LIBRARY_VERSION, PACKAGE_VERSION } from './version';

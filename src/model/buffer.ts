@@ -1,0 +1,212 @@
+import type { BackendBuffer, RawBlock } from '../backends/backend';
+import { IioError } from '../errors';
+import { demuxChannel, type DemuxOptions } from '../format/demux';
+import { computeScanLayout, type ScanLayout, type ScanSlot } from '../format/layout';
+import type { Channel } from './channel';
+import type { ChannelMask } from './channel-mask';
+import type { Device } from './device';
+
+export interface BufferOptions {
+  /** Channels to capture or play (Channel objects or ids); default: those enabled. */
+  readonly channels?: ReadonlyArray<Channel | string>;
+  /** Output only: repeat the first block until the buffer is closed. */
+  readonly cyclic?: boolean;
+  /** Resolve channel ids among outputs (true) or inputs (false); default: inputs first. */
+  readonly isOutput?: boolean;
+  /** Set this trigger (Device, id or name) before opening. */
+  readonly trigger?: Device | string;
+  /** Blocks in the pool / kernel buffers count (backend default if absent). */
+  readonly blocks?: number;
+}
+
+/** A block of scans from `stream()`: release it when done (or let the GC do it, late). */
+export interface Block {
+  /** Whole scans in the device's layout. Do not keep it after release(). */
+  readonly data: Buffer;
+  /** Scans in this block. */
+  readonly samples: number;
+  /** Block number since the buffer opened (0, 1, 2, ...). */
+  readonly seq: number;
+  /** Scans lost just before this block (overrun, reconnect), if known. */
+  readonly lost: number;
+  /** Returns the memory to the pool (idempotent). */
+  release(): void;
+}
+
+/**
+ * An open buffer of one device (libiio's iio_buffer), named IioBuffer so it is not
+ * mistaken for Node's Buffer.
+ */
+export class IioBuffer {
+  /** The channels in the stream, in scan order (may be more than asked: hardware decides). */
+  readonly channels: readonly Channel[];
+  readonly layout: ScanLayout;
+  private current?: RawBlock;
+  private seq = 0;
+  private closed = false;
+  private totalLost = 0;
+
+  constructor(
+    readonly device: Device,
+    private readonly raw: BackendBuffer,
+    /** Scans per block. */
+    readonly samples: number,
+    readonly isOutput: boolean,
+    readonly cyclic: boolean,
+    /** The channels asked for. */
+    readonly requested: ChannelMask,
+  ) {
+    const mask = raw.mask;
+    this.channels = device.channels.filter((c) => mask.has(c.number) && c.isScanElement);
+    this.layout = computeScanLayout(
+      this.channels.map((c) => ({ key: c.number, index: c.index, format: c.format! })),
+    );
+    this.channels = this.layout.slots.map((s) => device.channels[s.key]);
+  }
+
+  /** Bytes per scan. */
+  get scanBytes(): number {
+    return this.layout.scanBytes;
+  }
+
+  /** The channels actually enabled in the stream. */
+  get mask(): ChannelMask {
+    return this.raw.mask;
+  }
+
+  /** Total scans known to be lost since the buffer opened. */
+  get lost(): number {
+    return this.totalLost;
+  }
+
+  private ctx(op: string): { device: string; uri: string; op: string } {
+    return { device: this.device.id, uri: this.device.context.uri, op };
+  }
+
+  private ensureOpen(op: string): void {
+    if (this.closed) throw new IioError('EBADF', 'the buffer is closed', this.ctx(op));
+  }
+
+  /**
+   * Input: waits for the next block and returns its scans. The previous block is
+   * released: data returned by an earlier refill() must not be used afterwards.
+   */
+  async refill(): Promise<Buffer> {
+    this.ensureOpen('refill');
+    if (this.isOutput)
+      throw new IioError('EPERM', 'refill() on an output buffer', this.ctx('refill'));
+    this.current?.release();
+    this.current = undefined;
+    try {
+      const b = await this.raw.read();
+      this.totalLost += b.lost ?? 0;
+      this.seq++;
+      this.current = b;
+      return b.data;
+    } catch (err) {
+      throw IioError.wrap(err, this.ctx('refill'));
+    }
+  }
+
+  /**
+   * Output: writes whole scans (a Buffer of `n × scanBytes` bytes). For a cyclic buffer
+   * the first push is repeated until close().
+   */
+  async push(data: Uint8Array): Promise<void> {
+    this.ensureOpen('push');
+    if (!this.isOutput) throw new IioError('EPERM', 'push() on an input buffer', this.ctx('push'));
+    if (data.length === 0 || data.length % this.scanBytes !== 0) {
+      throw new IioError(
+        'EINVAL',
+        `push() needs whole scans: ${data.length} bytes is not a multiple of ${this.scanBytes}`,
+        this.ctx('push'),
+      );
+    }
+    const buf = Buffer.isBuffer(data)
+      ? data
+      : Buffer.from(data.buffer, data.byteOffset, data.length);
+    try {
+      await this.raw.write(buf);
+    } catch (err) {
+      throw IioError.wrap(err, this.ctx('push'));
+    }
+  }
+
+  /** Output: waits until what was pushed has been consumed (where the backend can tell). */
+  async drain(): Promise<void> {
+    if (this.raw.drain) await this.raw.drain();
+  }
+
+  /** Where a channel sits in a scan. */
+  slotOf(channel: Channel | string): ScanSlot {
+    const c = typeof channel === 'string' ? this.channels.find((x) => x.id === channel) : channel;
+    const slot = c && this.layout.slots.find((s) => s.key === c.number);
+    if (!slot) {
+      const id = typeof channel === 'string' ? channel : channel.id;
+      throw new IioError('ENOENT', `channel ${id} is not in this buffer`, {
+        device: this.device.id,
+        channel: id,
+        uri: this.device.context.uri,
+      });
+    }
+    return slot;
+  }
+
+  /**
+   * The values of one channel from a block (default: the last refill), raw or in SI
+   * units (`{ si: { scale, offset } }`).
+   */
+  channelData(
+    channel: Channel | string,
+    options: DemuxOptions & { data?: Buffer } = {},
+  ): number[] | bigint[] {
+    const data = options.data ?? this.current?.data;
+    if (!data)
+      throw new IioError('ENODATA', 'no block yet: call refill() first', this.ctx('channelData'));
+    return demuxChannel(data, this.layout, this.slotOf(channel), options);
+  }
+
+  /**
+   * Input: blocks as they arrive. Each block must be released; breaking out of the loop
+   * stops the stream but leaves the buffer open (close() it).
+   */
+  async *stream(): AsyncGenerator<Block, void, undefined> {
+    this.ensureOpen('stream');
+    if (this.isOutput)
+      throw new IioError('EPERM', 'stream() on an output buffer', this.ctx('stream'));
+    while (!this.closed) {
+      let b: RawBlock;
+      try {
+        b = await this.raw.read();
+      } catch (err) {
+        const e = IioError.wrap(err, this.ctx('stream'));
+        if (this.closed && (e.code === 'ECANCELED' || e.code === 'EBADF')) return;
+        throw e;
+      }
+      const lost = b.lost ?? 0;
+      this.totalLost += lost;
+      yield {
+        data: b.data,
+        samples: Math.floor(b.data.length / this.scanBytes),
+        seq: this.seq++,
+        lost,
+        release: () => b.release(),
+      };
+    }
+  }
+
+  /** Aborts a pending refill/push/stream step (it rejects with ECANCELED). */
+  cancel(): void {
+    this.raw.cancel();
+  }
+
+  /** Stops streaming and restores the device. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.current?.release();
+    this.current = undefined;
+    this.raw.cancel();
+    await this.raw.close();
+  }
+}

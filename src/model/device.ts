@@ -1,0 +1,316 @@
+import type { Backend } from '../backends/backend';
+import { IioError } from '../errors';
+import { Attr, findAttr, type AttrValue } from './attr';
+import { IioBuffer, type BufferOptions } from './buffer';
+import { Channel } from './channel';
+import { ChannelMask } from './channel-mask';
+import type { Context } from './context';
+import { decodeEvent, type IioEvent } from './event';
+import type { DeviceInfo } from './info';
+
+/** One IIO device (`iio:deviceN`), trigger (`triggerN`) or hwmon device (`hwmonN`). */
+export class Device {
+  readonly channels: readonly Channel[];
+  readonly attrs: readonly Attr[];
+  readonly bufferAttrs: readonly Attr[];
+  readonly debugAttrs: readonly Attr[];
+  private readonly enabled: ChannelMask;
+
+  constructor(
+    readonly context: Context,
+    /** @internal */ readonly info: DeviceInfo,
+    private readonly backend: Backend,
+  ) {
+    const hwmon = info.id.startsWith('hwmon');
+    this.channels = info.channels.map((c, i) => new Channel(this, c, i, backend, hwmon));
+    this.attrs = info.attrs.map((a) => new Attr(backend, 'device', a, info));
+    this.bufferAttrs = info.bufferAttrs.map((a) => new Attr(backend, 'buffer', a, info));
+    this.debugAttrs = info.debugAttrs.map((a) => new Attr(backend, 'debug', a, info));
+    this.enabled = new ChannelMask(this.channels.length);
+  }
+
+  get id(): string {
+    return this.info.id;
+  }
+  get name(): string | undefined {
+    return this.info.name;
+  }
+  get label(): string | undefined {
+    return this.info.label;
+  }
+
+  /** libiio's rule: an id starting with `trigger`, a name, and no channels. */
+  get isTrigger(): boolean {
+    return this.channels.length === 0 && !!this.name && this.id.startsWith('trigger');
+  }
+
+  /** True when at least one channel is a scan element (iio_info's "buffer capable"). */
+  get isBufferCapable(): boolean {
+    return this.channels.some((c) => c.isScanElement);
+  }
+
+  /** `iio:device0 (dummy0)`: a readable name for messages. */
+  toString(): string {
+    return this.name ? `${this.id} (${this.name})` : this.id;
+  }
+
+  private where(kind: string): { device: string; kind: string; uri: string } {
+    return { device: this.id, kind, uri: this.context.uri };
+  }
+
+  /**
+   * Finds a channel by id (`voltage0`), extended name or label. With `isOutput`
+   * given, only channels of that direction match; otherwise inputs are preferred.
+   */
+  findChannel(idOrName: string, isOutput?: boolean): Channel | undefined {
+    const candidates =
+      isOutput === undefined
+        ? [...this.channels.filter((c) => !c.isOutput), ...this.channels.filter((c) => c.isOutput)]
+        : this.channels.filter((c) => c.isOutput === isOutput);
+    return (
+      candidates.find((c) => c.id === idOrName) ??
+      candidates.find((c) => c.name === idOrName) ??
+      candidates.find((c) => c.label === idOrName)
+    );
+  }
+
+  /** Like findChannel, but throws ENOENT naming the device. */
+  channel(idOrName: string, isOutput?: boolean): Channel {
+    const c = this.findChannel(idOrName, isOutput);
+    if (!c) {
+      const dir = isOutput === undefined ? '' : isOutput ? 'output ' : 'input ';
+      throw new IioError('ENOENT', `no ${dir}channel "${idOrName}"`, {
+        device: this.id,
+        uri: this.context.uri,
+      });
+    }
+    return c;
+  }
+
+  attr(name: string): Attr {
+    return findAttr(this.attrs, name, this.where('device'));
+  }
+  readAttr(name: string): Promise<string> {
+    return this.attr(name).read();
+  }
+  writeAttr(name: string, value: AttrValue): Promise<void> {
+    return this.attr(name).write(value);
+  }
+
+  bufferAttr(name: string): Attr {
+    return findAttr(this.bufferAttrs, name, this.where('buffer'));
+  }
+  readBufferAttr(name: string): Promise<string> {
+    return this.bufferAttr(name).read();
+  }
+  writeBufferAttr(name: string, value: AttrValue): Promise<void> {
+    return this.bufferAttr(name).write(value);
+  }
+
+  debugAttr(name: string): Attr {
+    return findAttr(this.debugAttrs, name, this.where('debug'));
+  }
+  readDebugAttr(name: string): Promise<string> {
+    return this.debugAttr(name).read();
+  }
+  writeDebugAttr(name: string, value: AttrValue): Promise<void> {
+    return this.debugAttr(name).write(value);
+  }
+
+  /**
+   * Reads a register through the backend, or debugfs `direct_reg_access`
+   * (write the address, read the value back) where the backend has no direct way.
+   */
+  async readRegister(address: number): Promise<number> {
+    if (this.backend.readRegister) return this.backend.readRegister(this.info, address);
+    const reg = this.debugAttr('direct_reg_access');
+    await reg.write(`0x${address.toString(16)}`);
+    const text = (await reg.read()).trim();
+    const v = Number(text);
+    if (!Number.isFinite(v)) {
+      throw new IioError('EIO', `register 0x${address.toString(16)} read back "${text}"`, {
+        device: this.id,
+        attr: 'direct_reg_access',
+        uri: this.context.uri,
+      });
+    }
+    return v >>> 0;
+  }
+
+  async writeRegister(address: number, value: number): Promise<void> {
+    if (this.backend.writeRegister) return this.backend.writeRegister(this.info, address, value);
+    await this.debugAttr('direct_reg_access').write(
+      `0x${address.toString(16)} 0x${(value >>> 0).toString(16)}`,
+    );
+  }
+
+  /** The trigger in use, or null. Rejects ENOENT when the device cannot have one. */
+  async getTrigger(): Promise<Device | null> {
+    const t = await this.backend.getTrigger(this.info);
+    if (t === null || t === '') return null;
+    const dev = this.context.devices.find((d) => d.isTrigger && (d.name === t || d.id === t));
+    if (!dev) {
+      throw new IioError('ENODEV', `current trigger "${t}" is not a trigger of this context`, {
+        device: this.id,
+        uri: this.context.uri,
+      });
+    }
+    return dev;
+  }
+
+  /** Sets the trigger (a Device, its id or name), or clears it with null. */
+  async setTrigger(trigger: Device | string | null): Promise<void> {
+    let dev: Device | null = null;
+    if (typeof trigger === 'string') {
+      dev = this.context.findDevice(trigger) ?? null;
+      if (!dev || !dev.isTrigger) {
+        throw new IioError('ENODEV', `no trigger "${trigger}" in this context`, {
+          device: this.id,
+          uri: this.context.uri,
+        });
+      }
+    } else {
+      dev = trigger;
+    }
+    await this.backend.setTrigger(this.info, dev ? dev.info : null);
+  }
+
+  /** @internal used by Channel.enable. */
+  enableChannel(c: Channel): void {
+    this.enabled.set(c.number);
+  }
+  /** @internal */
+  disableChannel(c: Channel): void {
+    this.enabled.clear(c.number);
+  }
+  /** @internal */
+  isChannelEnabled(c: Channel): boolean {
+    return this.enabled.has(c.number);
+  }
+
+  /**
+   * Opens a buffer of `samples` scans. Channels come from `options.channels` (Channel
+   * objects or ids) or else from those enabled with `channel.enable()`. All must be
+   * scan elements of one direction, which decides whether the buffer is input or output.
+   */
+  async createBuffer(samples: number, options: BufferOptions = {}): Promise<IioBuffer> {
+    if (!Number.isInteger(samples) || samples <= 0) {
+      throw new IioError(
+        'EINVAL',
+        `buffer size must be a positive number of samples, not ${samples}`,
+        {
+          device: this.id,
+          uri: this.context.uri,
+        },
+      );
+    }
+    let chosen: Channel[];
+    if (options.channels && options.channels.length) {
+      chosen = options.channels.map((c) => {
+        if (typeof c !== 'string') return c;
+        const want = options.isOutput;
+        const found =
+          this.channels.find(
+            (x) => x.isScanElement && x.id === c && (want === undefined || x.isOutput === want),
+          ) ?? this.findChannel(c, want);
+        if (!found) return this.channel(c, want);
+        return found;
+      });
+    } else {
+      chosen = this.channels.filter((c) => this.enabled.has(c.number));
+    }
+    if (!chosen.length) {
+      throw new IioError('EINVAL', 'no channel enabled for the buffer', {
+        device: this.id,
+        uri: this.context.uri,
+      });
+    }
+    const notScan = chosen.find((c) => !c.isScanElement);
+    if (notScan) {
+      throw new IioError(
+        'EINVAL',
+        `channel ${notScan.id} is not a scan element and cannot be buffered`,
+        {
+          device: this.id,
+          channel: notScan.id,
+          uri: this.context.uri,
+        },
+      );
+    }
+    const isOutput = chosen[0].isOutput;
+    if (chosen.some((c) => c.isOutput !== isOutput)) {
+      throw new IioError('EINVAL', 'a buffer cannot mix input and output channels', {
+        device: this.id,
+        uri: this.context.uri,
+      });
+    }
+    if (options.cyclic && !isOutput) {
+      throw new IioError('EINVAL', 'only output buffers can be cyclic', {
+        device: this.id,
+        uri: this.context.uri,
+      });
+    }
+    if (options.trigger !== undefined) await this.setTrigger(options.trigger);
+    const mask = ChannelMask.of(
+      this.channels.length,
+      chosen.map((c) => c.number),
+    );
+    let raw;
+    try {
+      raw = await this.backend.openBuffer(this.info, {
+        samples,
+        mask,
+        cyclic: !!options.cyclic,
+        isOutput,
+        blocks: options.blocks,
+      });
+    } catch (err) {
+      throw IioError.wrap(err, { device: this.id, uri: this.context.uri, op: 'open buffer' });
+    }
+    return new IioBuffer(this, raw, samples, isOutput, !!options.cyclic, mask);
+  }
+
+  /**
+   * Kernel events of this device, decoded, as an async iterator. Breaking out of the
+   * loop (or calling `return()`) closes the event stream.
+   */
+  events(): AsyncIterableIterator<IioEvent> {
+    const backend = this.backend;
+    const info = this.info;
+    const ctxOf = { device: this.id, uri: this.context.uri };
+    const decode = (raw: Parameters<typeof decodeEvent>[0]): IioEvent => decodeEvent(raw, this);
+    if (!backend.openEvents) {
+      throw new IioError('ENOSYS', 'this context cannot deliver events', {
+        device: this.id,
+        uri: this.context.uri,
+      });
+    }
+    const open = backend.openEvents.bind(backend);
+    let streamP: ReturnType<typeof open> | undefined;
+    let done = false;
+    const it: AsyncIterableIterator<IioEvent> = {
+      [Symbol.asyncIterator]() {
+        return it;
+      },
+      async next() {
+        if (done) return { done: true, value: undefined };
+        streamP ??= open(info);
+        const stream = await streamP;
+        try {
+          const raw = await stream.read();
+          return { done: false, value: decode(raw) };
+        } catch (err) {
+          if ((err as IioError).code === 'ECANCELED' && done)
+            return { done: true, value: undefined };
+          throw IioError.wrap(err, { ...ctxOf, op: 'read event' });
+        }
+      },
+      async return() {
+        done = true;
+        if (streamP) await (await streamP.catch(() => undefined))?.close();
+        return { done: true, value: undefined };
+      },
+    };
+    return it;
+  }
+}

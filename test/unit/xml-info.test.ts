@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createContext } from '../../src';
+import { parseContextXml } from '../../src/backends/xml/parser';
+import { decodeXmlBytes } from '../../src/backends/xml';
+import type { ContextInfo } from '../../src/model/info';
+import { iiokit } from '../helpers/cli';
+import { compareInfo } from '../helpers/info-compare';
+import { PEERS, requirePeer, run } from '../helpers/peers';
+
+const DIR = join(__dirname, '../../../test/fixtures/xml');
+const FIXTURES = readdirSync(DIR)
+  .filter((f) => f.endsWith('.xml'))
+  .sort();
+
+/** Attribute values in the order iio_info prints attributes. */
+function attrValuesInPrintOrder(info: ContextInfo): Array<string | undefined> {
+  const out: Array<string | undefined> = [];
+  for (const d of info.devices) {
+    for (const c of d.channels) for (const a of c.attrs) out.push(a.value);
+    for (const list of [d.attrs, d.bufferAttrs, d.debugAttrs])
+      for (const a of list) out.push(a.value);
+  }
+  return out;
+}
+
+function hasOwnVersion(file: string): boolean {
+  return /version-git=/.test(decodeXmlBytes(readFileSync(file)).slice(0, 4000));
+}
+
+describe('iiokit info -x matches libiio iio_info -x on real-world XML contexts', function () {
+  this.timeout(60000);
+  before(function () {
+    requirePeer(this, PEERS.iioInfo);
+  });
+
+  it('has at least 15 fixtures', () => {
+    assert.ok(FIXTURES.length >= 15, `${FIXTURES.length} fixtures`);
+  });
+
+  for (const f of FIXTURES) {
+    it(f, async () => {
+      const file = join(DIR, f);
+      const theirs = run('iio_info', ['-x', file]);
+      const ours = await iiokit(['info', '-x', file]);
+      assert.equal(
+        ours.status === 0,
+        theirs.status === 0,
+        `exit status: libiio ${theirs.status}, ours ${ours.status}\n${ours.stderr}`,
+      );
+      let values: Array<string | undefined> | undefined;
+      if (theirs.status === 0) {
+        values = attrValuesInPrintOrder(parseContextXml(decodeXmlBytes(readFileSync(file))));
+      }
+      const r = compareInfo(theirs.stdout, ours.stdout, {
+        skipBackendVersion: !hasOwnVersion(file),
+        attrValues: values,
+      });
+      assert.ok(r.ok, `${f}: ${r.firstDifference}`);
+      if (values) {
+        assert.equal(
+          r.substitutions,
+          values.filter((v) => v !== undefined).length,
+          'every value the XML carries is printed',
+        );
+      }
+    });
+  }
+});
+
+describe('Context.toXml() round trip through libiio', function () {
+  this.timeout(60000);
+  before(function () {
+    requirePeer(this, PEERS.iioInfo);
+  });
+  const tmp = mkdtempSync(join(tmpdir(), 'iiokit-xml-'));
+
+  for (const f of FIXTURES) {
+    it(f, async function () {
+      const file = join(DIR, f);
+      const theirs = run('iio_info', ['-x', file]);
+      if (theirs.status !== 0) {
+        await assert.rejects(createContext(`xml:${file}`), /EINVAL/);
+        return;
+      }
+      const ctx = await createContext(`xml:${file}`);
+      const again = join(tmp, f);
+      writeFileSync(again, ctx.toXml());
+      await ctx.close();
+      const reread = run('iio_info', ['-x', again]);
+      assert.equal(reread.status, 0, reread.stderr);
+      // Our XML names the backend "xml" and carries our version when the source had none.
+      const strip = (s: string): string =>
+        s
+          .split('\n')
+          .filter((l) => !/^(Library version|Compiled with|Backend version)/.test(l))
+          .join('\n');
+      assert.equal(strip(reread.stdout), strip(theirs.stdout));
+      // and it parses back to the same model
+      const back = parseContextXml(readFileSync(again, 'utf8'));
+      const orig = parseContextXml(decodeXmlBytes(readFileSync(file)));
+      const shape = (i: ContextInfo): unknown => ({
+        description: i.description,
+        attrs: i.attrs,
+        devices: i.devices.map((d) => ({
+          id: d.id,
+          name: d.name,
+          label: d.label,
+          attrs: d.attrs.map((a) => a.name),
+          bufferAttrs: d.bufferAttrs.map((a) => a.name),
+          debugAttrs: d.debugAttrs.map((a) => a.name),
+          channels: d.channels.map((c) => ({
+            id: c.id,
+            name: c.name,
+            isOutput: c.isOutput,
+            index: c.index,
+            format: c.format,
+            scan: c.isScanElement,
+            attrs: c.attrs.map((a) => [a.name, a.filename]),
+          })),
+        })),
+      });
+      assert.deepEqual(shape(back), shape(orig));
+    });
+  }
+});
