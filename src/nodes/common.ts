@@ -45,15 +45,31 @@ export function shortText(err: unknown): string {
   return String((err as Error)?.message ?? err).slice(0, 32);
 }
 
-/** Finds the config node a user node names; undefined (and an error status) if missing. */
+/**
+ * Reports a configuration error found while a node is being built: a red status now,
+ * and the error once the flow has started (Catch nodes are only wired up by then).
+ */
+export function configError(RED: RedAPI, node: RedNode, err: Error): void {
+  node.status({ fill: 'red', shape: 'ring', text: shortText(err) });
+  let sent = false;
+  const send = (): void => {
+    if (sent) return;
+    sent = true;
+    node.error(err, {});
+  };
+  if (RED.events) RED.events.once('flows:started', () => setImmediate(send));
+  else setImmediate(send);
+}
+
+/** Finds the config node a user node names; undefined (and an error) if missing. */
 export function configNode(RED: RedAPI, node: RedNode, id: unknown): IioContextNode | undefined {
   const cfg =
     typeof id === 'string' && id ? (RED.nodes.getNode(id) as IioContextNode | null) : null;
   if (!cfg || !cfg.handle) {
-    node.status({ fill: 'red', shape: 'ring', text: tShared(RED, 'status.noContext') });
-    node.error(
+    configError(
+      RED,
+      node,
       new IioError('EINVAL', 'no iio-context configured: open the node and pick or add a context'),
-      {},
     );
     return undefined;
   }

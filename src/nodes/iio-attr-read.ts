@@ -13,7 +13,15 @@ import {
   topicOf,
   type AttrSelector,
 } from './attr-select';
-import { ErrorGate, configNode, num, str, useContext, type IioContextNode } from './common';
+import {
+  ErrorGate,
+  configError,
+  configNode,
+  num,
+  str,
+  useContext,
+  type IioContextNode,
+} from './common';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 
 /** `auto` (number when the text is one number), `number`, `string`, `available` (parsed list/range). */
@@ -68,8 +76,7 @@ function setupAttrRead(RED: RedAPI, node: RedNode, config: NodeConfig): void {
   const intervalS = num(config, 'interval', 0);
   if (typeof sel === 'string' || !['auto', 'number', 'string', 'available'].includes(output)) {
     const why = typeof sel === 'string' ? sel : `unknown output "${output}"`;
-    node.status({ fill: 'red', shape: 'ring', text: why.slice(0, 32) });
-    node.error(new Error(`iio-attr-read: ${why}`), {});
+    configError(RED, node, new IioError('EINVAL', `iio-attr-read: ${why}`));
     return;
   }
   const errors = new ErrorGate(node);

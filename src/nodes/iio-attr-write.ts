@@ -14,7 +14,7 @@ import {
   topicOf,
   type AttrSelector,
 } from './attr-select';
-import { bool, configNode, str, useContext, type IioContextNode } from './common';
+import { bool, configError, configNode, str, useContext, type IioContextNode } from './common';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 
 /** Turns a message value into attribute text, or says why it cannot be written. */
@@ -80,8 +80,7 @@ function setupAttrWrite(RED: RedAPI, node: RedNode, config: NodeConfig): void {
   if (!cfg) return;
   const sel = readSelector(config);
   if (typeof sel === 'string') {
-    node.status({ fill: 'red', shape: 'ring', text: sel.slice(0, 32) });
-    node.error(new Error(`iio-attr-write: ${sel}`), {});
+    configError(RED, node, new IioError('EINVAL', `iio-attr-write: ${sel}`));
     return;
   }
   const fixed = str(config, 'value');

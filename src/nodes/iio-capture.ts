@@ -13,7 +13,7 @@
  * With `maxInFlight` messages outstanding the newest block is dropped and counted
  * (`msg.iio.dropped`, status); older blocks already queued are never recalled.
  */
-import type { IioError } from '../errors';
+import { IioError } from '../errors';
 import type { Channel } from '../model/channel';
 import {
   chartPoints,
@@ -24,6 +24,7 @@ import {
 } from './capture-message';
 import {
   ErrorGate,
+  configError,
   Throttle,
   configNode,
   contextStatus,
@@ -109,8 +110,7 @@ function setupCapture(RED: RedAPI, node: RedNode, config: NodeConfig): void {
   if (!cfg) return;
   const settings = readSettings(config);
   if (typeof settings === 'string') {
-    node.status({ fill: 'red', shape: 'ring', text: settings.slice(0, 32) });
-    node.error(new Error(`iio-capture: ${settings}`), {});
+    configError(RED, node, new IioError('EINVAL', `iio-capture: ${settings}`));
     return;
   }
   new CaptureRunner(RED, node, cfg, settings).start();

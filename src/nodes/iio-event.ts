@@ -4,7 +4,7 @@
  */
 import { IioError } from '../errors';
 import type { IioEvent } from '../model/event';
-import { ErrorGate, configNode, shortText, str, useContext } from './common';
+import { ErrorGate, configError, configNode, shortText, str, useContext } from './common';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 
 /** The JSON-safe payload of an event message (BigInts become strings). */
@@ -61,8 +61,7 @@ function setupEvent(RED: RedAPI, node: RedNode, config: NodeConfig): void {
   const onlyDirection = str(config, 'direction');
   const onlyChannel = str(config, 'channel');
   if (!device) {
-    node.status({ fill: 'red', shape: 'ring', text: 'no device selected' });
-    node.error(new Error('iio-event: no device selected'), {});
+    configError(RED, node, new IioError('EINVAL', 'iio-event: no device selected'));
     return;
   }
   const errors = new ErrorGate(node);

@@ -9,7 +9,7 @@ import { IioError } from '../errors';
 import { convertInverse } from '../format/convert';
 import type { IioBuffer } from '../model/buffer';
 import type { Context } from '../model/context';
-import { bool, configNode, num, str, useContext, type IioContextNode } from './common';
+import { bool, configError, configNode, num, str, useContext, type IioContextNode } from './common';
 import { parseChannelList } from './iio-capture';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 
@@ -90,8 +90,7 @@ function setupPush(RED: RedAPI, node: RedNode, config: NodeConfig): void {
     si: str(config, 'values') === 'si',
   };
   if (!settings.device) {
-    node.status({ fill: 'red', shape: 'ring', text: 'no device selected' });
-    node.error(new Error('iio-push: no device selected'), {});
+    configError(RED, node, new IioError('EINVAL', 'iio-push: no device selected'));
     return;
   }
   const pusher = new Pusher(cfg, settings);

@@ -79,6 +79,11 @@ export interface RedAPI {
     needsPermission(permission: string): AdminHandler;
   };
   settings: Record<string, unknown>;
+  /** Runtime events (`flows:started`, ...). */
+  events?: {
+    once(event: string, listener: (...args: unknown[]) => void): void;
+    off?(event: string, listener: (...args: unknown[]) => void): void;
+  };
   util: {
     evaluateNodeProperty(value: unknown, type: string, node: RedNode, msg: NodeMessage): unknown;
   };
