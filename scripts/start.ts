@@ -32,13 +32,19 @@ export interface FlowNode {
   readonly [key: string]: unknown;
 }
 
-/** Every example flow, in file order, merged into one flows file (ids are unique across them). */
+const FIRST_EXAMPLE = 'capture-dashboard.json';
+
+/** Every example flow (the dashboard one first), merged into one flows file (ids are unique across them). */
 export function exampleFlows(dir = join(ROOT, 'examples')): FlowNode[] {
   const all: FlowNode[] = [];
   const seen = new Set<string>();
-  for (const f of readdirSync(dir)
+  // The dashboard example first: its tab is the one the editor opens on.
+  const files = readdirSync(dir)
     .filter((x) => x.endsWith('.json'))
-    .sort()) {
+    .sort(
+      (a, b) => Number(b === FIRST_EXAMPLE) - Number(a === FIRST_EXAMPLE) || a.localeCompare(b),
+    );
+  for (const f of files) {
     const nodes = JSON.parse(readFileSync(join(dir, f), 'utf8')) as FlowNode[];
     for (const n of nodes) {
       if (seen.has(n.id))

@@ -104,8 +104,50 @@ export function perChannel(
 }
 
 /**
+ * Sample times for chart x values: a steady clock at the sampling frequency, anchored to
+ * when blocks arrive (arrival times jitter by milliseconds; sample times must not, or
+ * appended blocks overlap). Re-anchors when the clock and the arrivals drift apart.
+ */
+export class SampleTimeline {
+  private anchor: number | undefined;
+  private count = 0;
+
+  reset(): void {
+    this.anchor = undefined;
+    this.count = 0;
+  }
+
+  /**
+   * Places `n` scans that arrived at `arrivedAt` (ms), after `lost` scans the device
+   * dropped. Without a known frequency the scans are spread over `fallbackSpanMs`.
+   */
+  place(
+    n: number,
+    lost: number,
+    arrivedAt: number,
+    frequency: number | undefined,
+    fallbackSpanMs: number,
+  ): { startMs: number; dtMs: number } {
+    if (!frequency || frequency <= 0) {
+      const dt = n > 0 && fallbackSpanMs > 0 ? fallbackSpanMs / n : 0;
+      return { startMs: arrivedAt - Math.max(0, n - 1) * dt, dtMs: dt };
+    }
+    const dt = 1000 / frequency;
+    this.count += lost;
+    let start = this.anchor === undefined ? NaN : this.anchor + this.count * dt;
+    const drift = Math.abs(start + n * dt - arrivedAt);
+    if (!Number.isFinite(start) || drift > Math.max(1000, 4 * n * dt)) {
+      this.anchor = arrivedAt - (this.count + n) * dt;
+      start = this.anchor + this.count * dt;
+    }
+    this.count += n;
+    return { startMs: start, dtMs: dt };
+  }
+}
+
+/**
  * Chart points for a block: each channel decimated to at most `points` values (every
- * k-th sample), x in ms since the epoch spread over `spanMs` ending at `endMs`.
+ * k-th sample), x in ms since the epoch: `startMs + i × dtMs` for scan i.
  */
 export function chartPoints(
   info: StreamInfo,
@@ -113,21 +155,18 @@ export function chartPoints(
   channels: readonly Channel[],
   si: boolean,
   points: number,
-  endMs: number,
-  spanMs: number,
+  startMs: number,
+  dtMs: number,
 ): ChartPoint[] {
   const n = Math.floor(data.length / info.buffer.scanBytes);
   if (n === 0) return [];
   const step = Math.max(1, Math.ceil(n / Math.max(1, points)));
-  const dt = n > 1 ? spanMs / n : 0;
   const values = perChannel(info, data, channels, si);
   const out: ChartPoint[] = [];
   for (const c of channels) {
     const v = values[c.id];
     const series = c.label ?? c.id;
-    for (let i = 0; i < n; i += step) {
-      out.push({ x: Math.round(endMs - (n - 1 - i) * dt), y: v[i], series });
-    }
+    for (let i = 0; i < n; i += step) out.push({ x: startMs + i * dtMs, y: v[i], series });
   }
   return out;
 }

@@ -19,6 +19,7 @@ import {
   chartPoints,
   describeChannels,
   perChannel,
+  SampleTimeline,
   type CaptureOutput,
   type ChannelMeta,
 } from './capture-message';
@@ -129,6 +130,7 @@ class CaptureRunner implements HubSubscriber {
   private lost = 0;
   private lastSent = 0;
   private lastBlockAt = 0;
+  private readonly timeline = new SampleTimeline();
   private samplesSinceStatus = 0;
   private statusSince = Date.now();
   private streaming = false;
@@ -201,6 +203,8 @@ class CaptureRunner implements HubSubscriber {
       this.settings.output === 'buffer' ? undefined : this.channels,
     );
     this.streaming = true;
+    this.timeline.reset();
+    this.lastBlockAt = 0;
     this.statusSince = Date.now();
     this.samplesSinceStatus = 0;
     this.node.status({
@@ -227,6 +231,7 @@ class CaptureRunner implements HubSubscriber {
     this.lost += block.lost;
     const spanMs = this.lastBlockAt ? block.receivedAt - this.lastBlockAt : 0;
     this.lastBlockAt = block.receivedAt;
+    const chart = this.settings.output === 'chart';
     this.samplesSinceStatus += block.samples;
     let kept = false;
     const scanBytes = info.buffer.scanBytes;
@@ -238,6 +243,16 @@ class CaptureRunner implements HubSubscriber {
         n === block.samples
           ? block.data
           : block.data.subarray(first * scanBytes, (first + n) * scanBytes);
+      // Every slice advances the chart clock, sent or not.
+      const at = chart
+        ? this.timeline.place(
+            n,
+            first === 0 ? block.lost : 0,
+            block.receivedAt,
+            info.samplingFrequency,
+            spanMs * (n / block.samples),
+          )
+        : undefined;
       if (this.settings.intervalMs && block.receivedAt - this.lastSent < this.settings.intervalMs) {
         this.skipped++;
         continue;
@@ -246,7 +261,7 @@ class CaptureRunner implements HubSubscriber {
         this.dropped++;
         continue;
       }
-      const msg = this.message(info, block, data, n, spanMs * (n / block.samples));
+      const msg = this.message(info, block, data, n, at);
       if (this.settings.output === 'buffer') kept = true;
       this.lastSent = block.receivedAt;
       this.inFlight++;
@@ -263,15 +278,15 @@ class CaptureRunner implements HubSubscriber {
     block: HubBlock,
     data: Buffer,
     samples: number,
-    spanMs: number,
+    at: { startMs: number; dtMs: number } | undefined,
   ): NodeMessage {
     const s = this.settings;
     let payload: unknown;
     if (s.output === 'buffer') payload = data;
     else if (s.output === 'channels') payload = perChannel(info, data, this.channels, s.si);
     else {
-      const span = info.samplingFrequency ? (samples / info.samplingFrequency) * 1000 : spanMs;
-      payload = chartPoints(info, data, this.channels, s.si, s.chartPoints, block.receivedAt, span);
+      const { startMs, dtMs } = at ?? { startMs: block.receivedAt, dtMs: 0 };
+      payload = chartPoints(info, data, this.channels, s.si, s.chartPoints, startMs, dtMs);
     }
     const msg: NodeMessage = {
       topic: s.topic || info.device.name || info.device.id,
