@@ -92,6 +92,27 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
     return this.hubs.size;
   }
 
+  /** What is open right now (the admin status endpoint shows it). */
+  describe(): {
+    uri: string;
+    state: ContextState['kind'];
+    users: number;
+    open: boolean;
+    hubs: Array<{ device: string; subscribers: number; streaming: boolean }>;
+  } {
+    return {
+      uri: this.uri,
+      state: this.stateValue.kind,
+      users: this.users.size,
+      open: this.ctx !== undefined && !this.ctx.isClosed,
+      hubs: [...this.hubs.values()].map((h) => ({
+        device: h.deviceId,
+        subscribers: h.subscriberCount,
+        streaming: h.isStreaming,
+      })),
+    };
+  }
+
   /** Adds a user; the first one opens the context. The user gets the current state at once. */
   register(user: ContextUser): void {
     if (this.destroyed) {

@@ -96,12 +96,18 @@ function sendError(res: AdminResponse, err: unknown): void {
 }
 
 const adminApps = new WeakSet<object>();
+/** Config nodes alive in this runtime, by node id (for GET iio/status). */
+const live = new Map<string, ContextHandle>();
 
 function registerAdmin(RED: RedAPI): void {
   // Once per admin app (a runtime has one; the test helper makes one per flow load).
   if (adminApps.has(RED.httpAdmin)) return;
   adminApps.add(RED.httpAdmin);
   const read = RED.auth.needsPermission('iio-context.read');
+  // What every deployed iio-context holds open: contexts, device hubs, buffers.
+  RED.httpAdmin.get('/iio/status', read, (_req, res) => {
+    res.json([...live.entries()].map(([id, h]) => ({ id, ...h.describe() })));
+  });
   RED.httpAdmin.get('/iio/scan', read, (_req, res) => {
     scanForEditor().then(
       (list) => res.json(list),
@@ -162,11 +168,23 @@ export default function register(RED: RedAPI): void {
         ...(str(config, 'serveHost') ? { serveHost: str(config, 'serveHost') } : {}),
         log: (level, text) => (level === 'warn' ? this.warn(text) : this.log(text)),
       });
+      live.set(this.id, this.handle);
       this.on('close', (_removed, done) => {
-        this.handle.destroy().then(done, (err: unknown) => {
-          this.error(err);
-          done();
-        });
+        const handle = this.handle;
+        const forget = (): void => {
+          if (live.get(this.id) === handle) live.delete(this.id);
+        };
+        handle.destroy().then(
+          () => {
+            forget();
+            done();
+          },
+          (err: unknown) => {
+            forget();
+            this.error(err);
+            done();
+          },
+        );
       });
     },
   );
