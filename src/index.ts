@@ -12,7 +12,12 @@ export { decodeEvent, type IioEvent } from './model/event';
 export type * from './model/info';
 export { IioError, strerror, errnoOf, codeOf, type IioErrorContext } from './errors';
 export { parseScanType, formatScanType, valueBits, type DataFormat } from './format/scan-type';
-export { computeScanLayout, type ScanLayout, type ScanSlot } from './format/layout';
+export {
+  computeScanLayout,
+  type ScanLayout,
+  type ScanSlot,
+  type LayoutInput,
+} from './format/layout';
 export { convert, convertInverse, toSI, fromSI } from './format/convert';
 export {
   demuxChannel,
@@ -20,6 +25,7 @@ export {
   demuxAll,
   type DemuxOptions,
   type ScaleOffset,
+  type NumberSink,
 } from './format/demux';
 export { muxChannel, type MuxOptions } from './format/mux';
 export { parseUri } from './uri';
