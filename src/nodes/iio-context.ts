@@ -101,7 +101,8 @@ const live = new Map<string, ContextHandle>();
 
 function registerAdmin(RED: RedAPI): void {
   // Once per admin app (a runtime has one; the test helper makes one per flow load).
-  if (adminApps.has(RED.httpAdmin)) return;
+  // A runtime without an editor (httpAdminRoot: false) has no admin app at all.
+  if (!RED.httpAdmin || adminApps.has(RED.httpAdmin)) return;
   adminApps.add(RED.httpAdmin);
   const read = RED.auth.needsPermission('iio-context.read');
   // What every deployed iio-context holds open: contexts, device hubs, buffers.
