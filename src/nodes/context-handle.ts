@@ -31,7 +31,10 @@ export interface ContextHandleOptions {
   readonly reconnectMs: number;
   /** Serve this context (iiod protocol) on this TCP port while it is open. */
   readonly servePort?: number;
+  /** Address to listen on (default: the server's, loopback only). */
   readonly serveHost?: string;
+  /** Non-loopback peers allowed to connect (addresses or CIDRs). */
+  readonly serveAllow?: readonly string[];
   /** Where the handle reports things no single node owns (open retries, server errors). */
   readonly log?: (level: 'info' | 'warn', text: string) => void;
 }
@@ -295,13 +298,21 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
     try {
       // Loaded lazily: only a config node with "serve this context" needs the server.
       const mod = require('../server') as {
-        serveContext(c: Context, o: { port: number; host?: string }): Promise<ServerLike>;
+        serveContext(
+          c: Context,
+          o: { port: number; bind?: string; allow?: readonly string[] },
+        ): Promise<ServerLike & { uri?: string }>;
       };
-      this.server = await mod.serveContext(ctx, {
+      const server = await mod.serveContext(ctx, {
         port: this.options.servePort,
-        ...(this.options.serveHost ? { host: this.options.serveHost } : {}),
+        ...(this.options.serveHost ? { bind: this.options.serveHost } : {}),
+        ...(this.options.serveAllow?.length ? { allow: this.options.serveAllow } : {}),
       });
-      this.options.log?.('info', `serving ${this.uri} on port ${this.options.servePort}`);
+      this.server = server;
+      this.options.log?.(
+        'info',
+        `serving ${this.uri} as ${server.uri ?? `port ${this.options.servePort}`}`,
+      );
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const why =

@@ -167,6 +167,13 @@ export default function register(RED: RedAPI): void {
           ? { servePort }
           : {}),
         ...(str(config, 'serveHost') ? { serveHost: str(config, 'serveHost') } : {}),
+        ...(str(config, 'serveAllow')
+          ? {
+              serveAllow: str(config, 'serveAllow')
+                .split(/[\s,]+/)
+                .filter(Boolean),
+            }
+          : {}),
         log: (level, text) => (level === 'warn' ? this.warn(text) : this.log(text)),
       });
       live.set(this.id, this.handle);

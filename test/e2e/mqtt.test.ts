@@ -18,6 +18,7 @@ import {
   loadFlow,
   nextMessages,
   node,
+  requireBuilt,
   type FlowItem,
   type TestMsg,
 } from '../nodes/helpers';
@@ -51,6 +52,7 @@ describe('e2e: MQTT forwarding example with mosquitto', function () {
 
   before(async function () {
     requirePeer(this, PEERS.mosquitto);
+    await requireBuilt(this, 'emu');
     port = await freePort();
     dir = mkdtempSync(join(tmpdir(), 'iiokit-mosq-'));
     const conf = join(dir, 'mosquitto.conf');

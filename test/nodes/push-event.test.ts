@@ -11,6 +11,7 @@ import {
   helper,
   loadFlow,
   nextMessages,
+  requireBuilt,
   type FlowItem,
   type TestMsg,
 } from './helpers';
@@ -36,6 +37,9 @@ async function captureUntil(
 }
 
 describe('nodes: iio-push and iio-event on emu:', function () {
+  before(async function () {
+    await requireBuilt(this, 'emu');
+  });
   afterEach(() => helper.unload());
 
   it('plays a cyclic waveform from channel arrays: the looped-back ADC reads it', async function () {
