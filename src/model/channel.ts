@@ -81,7 +81,7 @@ export class Channel {
    * The values an attribute accepts, from its `_available` companion:
    * `readAvailable('scale')` reads and parses `scale_available`.
    */
-  readAvailable(name: string): Promise<AvailableValues> {
+  async readAvailable(name: string): Promise<AvailableValues> {
     return findAvailableAttr(this.attrs, name, {
       kind: 'channel',
       device: this.device.id,

@@ -111,7 +111,7 @@ export class Device {
    * The values a device attribute accepts, from its `_available` companion:
    * `readAvailable('sampling_frequency')` reads and parses `sampling_frequency_available`.
    */
-  readAvailable(name: string): Promise<AvailableValues> {
+  async readAvailable(name: string): Promise<AvailableValues> {
     return findAvailableAttr(this.attrs, name, this.where('device')).readAvailable();
   }
 
