@@ -324,6 +324,50 @@ describe(`local: backend on the ${s.name} snapshot`, function () {
     });
   });
 
+  it('multi-buffer devices: bufferN/ listed in `buffers`, read through bufferIndex', async () => {
+    await withCopy(async (root, open) => {
+      const b1 = `${root}/bus/iio/devices/iio:device3/buffer1`;
+      mkdirSync(b1);
+      for (const [f, v] of [
+        ['direction', 'out'],
+        ['length', '4'],
+        ['enable', '0'],
+        ['watermark', '1'],
+        ['data_available', '3'],
+        ['hwfifo_enabled', '0'],
+        ['out_voltage0_en', '0'],
+        ['out_voltage0_index', '0'],
+        ['out_voltage0_type', 'le:s16/16>>0'],
+      ])
+        writeFileSync(`${b1}/${f}`, `${v}\n`);
+      const ctx = await open();
+      try {
+        const adc = ctx.device('loopback_adc');
+        assert.deepEqual(
+          adc.info.buffers?.map((b) => [b.index, b.direction, b.attrs.map((a) => a.name)]),
+          [
+            [0, 'in', ['data_available']],
+            [1, 'out', ['data_available', 'hwfifo_enabled']],
+          ],
+        );
+        // buffer 0 stays what libiio 0.24 shows
+        assert.deepEqual(
+          adc.bufferAttrs.map((a) => a.name),
+          ['data_available', 'direction'],
+        );
+        const backend = backendOf(ctx);
+        const attr = { name: 'data_available' };
+        assert.equal(
+          await backend.readAttr({ kind: 'buffer', device: adc.info, attr, bufferIndex: 1 }),
+          '3',
+        );
+        assert.equal(await backend.readAttr({ kind: 'buffer', device: adc.info, attr }), '0');
+      } finally {
+        await ctx.close();
+      }
+    });
+  });
+
   it('debugfs is optional (absent for non-root): no debug attributes, no error', async () => {
     await withCopy(async (root, open) => {
       rmSync(`${root}/kernel`, { recursive: true });
