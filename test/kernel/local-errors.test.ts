@@ -159,6 +159,26 @@ describe(`local: errors and operations on the real kernel (Linux ${KERNEL})`, fu
       if (existsSync(cfg)) rmdirSync(cfg);
       await gone?.close();
     }
+    // a whole device removed: its channel attributes are gone too
+    const dcfg = '/sys/kernel/config/iio/devices/dummy/gonedev';
+    mkdirSync(dcfg);
+    let ctx2: Context | undefined;
+    try {
+      ctx2 = await createContext('local:');
+      const d = ctx2.device('gonedev');
+      const accel = d.channel('accel_x');
+      assert.equal(await accel.readAttr('calibbias'), '-7');
+      rmdirSync(dcfg);
+      await rejectsWith(accel.readAttr('calibbias'), 'ENOENT', {
+        device: d.id,
+        channel: 'accel_x',
+        attr: 'calibbias',
+        file: `${SYS}/${d.id}/in_accel_x_calibbias`,
+      });
+    } finally {
+      if (existsSync(dcfg)) rmdirSync(dcfg);
+      await ctx2?.close();
+    }
     const e = await rejectsWith(ctx.device('hrtimer0').getTrigger(), 'ENOENT', {
       device: 'trigger0',
       file: `${SYS}/trigger0/trigger/current_trigger`,
