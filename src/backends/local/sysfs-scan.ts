@@ -76,7 +76,16 @@ export function hostUname(): UnameInfo {
     nodename: os.hostname(),
     release: os.release(),
     version: os.version(),
-    machine: os.machine(),
+    // os.machine() is Node 18.9+; before it, map the build's architecture to uname's name.
+    machine:
+      typeof os.machine === 'function'
+        ? os.machine()
+        : ((
+            { x64: 'x86_64', arm64: 'aarch64', arm: 'armv7l', ia32: 'i686' } as Record<
+              string,
+              string
+            >
+          )[process.arch] ?? process.arch),
   };
 }
 
