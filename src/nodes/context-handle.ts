@@ -56,6 +56,7 @@ export interface ContextHandleEvents {
  */
 export class ContextHandle extends EventEmitter<ContextHandleEvents> {
   private readonly users = new Set<ContextUser>();
+  private readonly noUsersWaiters: Array<() => void> = [];
   private readonly hubs = new Map<string, StreamHub>();
   private ctx: Context | undefined;
   private server: ServerLike | undefined;
@@ -136,15 +137,34 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
   /** Removes a user; the last one closes the context. Resolves when that is done. */
   deregister(user: ContextUser): Promise<void> {
     if (!this.users.delete(user)) return this.lifecycle;
-    if (this.users.size === 0) this.enqueue(() => this.disconnect());
+    if (this.users.size === 0) {
+      this.enqueue(() => this.disconnect());
+      for (const w of this.noUsersWaiters.splice(0)) w();
+    }
     return this.lifecycle;
   }
 
-  /** The config node is closing: everything goes, for good. */
-  destroy(): Promise<void> {
+  /**
+   * The config node is closing: everything goes, for good. Node-RED stops the config node
+   * in parallel with the nodes using it, so the users get up to `graceMs` to close their
+   * buffers and event streams (and deregister) before the context itself is closed.
+   */
+  destroy(graceMs = 10000): Promise<void> {
     this.destroyed = true;
-    this.users.clear();
-    this.enqueue(() => this.disconnect());
+    if (this.users.size > 0) {
+      const usersGone = new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, graceMs);
+        this.noUsersWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      this.enqueue(() => usersGone);
+    }
+    this.enqueue(async () => {
+      this.users.clear();
+      await this.disconnect();
+    });
     return this.lifecycle;
   }
 

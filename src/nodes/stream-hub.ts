@@ -109,10 +109,15 @@ export class StreamHub {
     if (!this.subs.delete(sub)) return this.lifecycle;
     if (this.subs.size === 0) {
       clearTimeout(this.restartTimer);
-      this.handle.off('ready', this.onReady);
-      this.handle.off('lost', this.onLost);
-      this.onEmpty();
       this.enqueue(() => this.halt());
+      // Leave the handle's list only once the buffer is closed, so a context closing
+      // meanwhile waits for it (and a node subscribing meanwhile reuses this hub).
+      this.enqueue(async () => {
+        if (this.subs.size > 0) return;
+        this.handle.off('ready', this.onReady);
+        this.handle.off('lost', this.onLost);
+        this.onEmpty();
+      });
     } else {
       this.scheduleStart(10);
     }
