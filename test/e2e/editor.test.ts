@@ -159,6 +159,45 @@ describe('e2e: the editor in chromium', function () {
     await page.close();
   });
 
+  it('fills the attribute dialog from emu: and keeps the saved device and channel', async function () {
+    const page = await browser!.newPage();
+    await page.goto(`${nr!.url}/`);
+    const ATTR_ID = 'd3n0000000000006'; // "voltage0 raw every 2 s" in examples/attributes.json
+    await page.waitForFunction(
+      (id) =>
+        !!(
+          window as unknown as { RED?: { nodes?: { node(id: string): unknown } } }
+        ).RED?.nodes?.node(id),
+      ATTR_ID,
+      { timeout: 60000 },
+    );
+    await page.evaluate(() => {
+      (
+        window as unknown as { RED: { workspaces: { show(id: string): void } } }
+      ).RED.workspaces.show('d3a0000000000001');
+    });
+    await page.locator(`[id="${ATTR_ID}"] .red-ui-flow-node`).dblclick();
+    await page.waitForFunction(
+      () => document.querySelectorAll('#iio-attr-list option').length > 0,
+      null,
+      { timeout: 30000 },
+    );
+    assert.equal(await page.locator('#node-input-device').inputValue(), 'iio:device0');
+    assert.equal(await page.locator('#iio-attr-channel').inputValue(), 'voltage0|in');
+    const attrs = await page
+      .locator('#iio-attr-list option')
+      .evaluateAll((o) => o.map((x) => (x as HTMLOptionElement).value));
+    assert.ok(attrs.includes('raw') && attrs.includes('scale'), attrs.join(' '));
+    const devices = await page.locator('#node-input-device option').allTextContents();
+    assert.equal(devices[0], '(context attribute)');
+    assert.ok(
+      devices.some((d) => d.includes('ad5689-emu')),
+      'every device, outputs too',
+    );
+    await page.locator('#node-dialog-cancel').click();
+    await page.close();
+  });
+
   it('shows the live capture on the Dashboard 2 chart', async function () {
     const page = await browser!.newPage();
     await page.goto(`${nr!.url}/dashboard/live`);
