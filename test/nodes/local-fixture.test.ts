@@ -23,7 +23,10 @@ for (const name of snapshotNames()) {
     const snap = loadSnapshot(name);
     const copy = copySnapshot(snap);
     const devices = join(copy.root, 'bus', 'iio', 'devices');
-    const file = (...p: string[]): string => readFileSync(join(devices, ...p), 'utf8').replace(/\0/g, '').trim();
+    const file = (...p: string[]): string =>
+      readFileSync(join(devices, ...p), 'utf8')
+        .replace(/\0/g, '')
+        .trim();
 
     after(() => copy.remove());
     afterEach(() => helper.unload());
