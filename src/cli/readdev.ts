@@ -126,6 +126,7 @@ async function capture(
   err: { line(s: string): void; flush(): void },
 ): Promise<number> {
   const scanBytes = buffer.scanBytes;
+  const fdBacked = typeof (stdout as { fd?: unknown }).fd === 'number';
   let left = samples;
   let stopped = false;
   const unhook = onTerminate(() => {
@@ -155,7 +156,10 @@ async function capture(
           continue;
         }
         if (left && data.length > left * scanBytes) data = data.subarray(0, left * scanBytes);
-        await writeAll(stdout, data);
+        // An fd-backed stream (process.stdout) has handed the bytes to the kernel when its
+        // callback runs, so the block can go back to the pool; any other Writable may still
+        // hold the Buffer (buffered, piped on), so it gets a copy.
+        await writeAll(stdout, fdBacked ? data : Buffer.from(data));
       } finally {
         // Released only once stdout has the bytes: the block was never copied.
         block.release();

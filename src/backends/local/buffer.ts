@@ -76,9 +76,15 @@ async function readTrim(path: string): Promise<string> {
   return (await readFile(path, 'utf8')).trim();
 }
 
-/** The sysfs files a buffer touched, to be put back on close. */
+/**
+ * The sysfs files a buffer touched, to be put back on close, in the order they were
+ * changed: length before watermark, since the kernel refuses a watermark above the length
+ * and clamps the watermark when the length shrinks (which is also why originals are read
+ * before anything is written).
+ */
 class SysfsJournal {
   private readonly saved: Array<[path: string, value: string]> = [];
+  private readonly originals = new Map<string, string>();
 
   constructor(private readonly where: { uri: string; device: string }) {}
 
@@ -94,22 +100,36 @@ class SysfsJournal {
     }
   }
 
-  /** Writes when the value differs, remembering the old one. */
-  async set(path: string, value: string, restore = true): Promise<void> {
-    const prev = await this.read(path);
-    if (prev === value) return;
-    try {
-      await writeFile(path, value);
-    } catch (err) {
-      throw IioError.wrap(err, this.ctx(path, 'write'));
+  /** Reads the values to restore before anything changes them. */
+  async snapshot(...paths: string[]): Promise<void> {
+    for (const p of paths) {
+      try {
+        this.originals.set(p, await readTrim(p));
+      } catch {
+        // absent (no watermark on old kernels): set() reports it if it is needed
+      }
     }
-    if (restore) this.saved.push([path, prev]);
   }
 
-  /** Puts back every value, newest first; returns what failed. */
+  /** Writes when the value differs, remembering the old one. */
+  async set(path: string, value: string, restore = true): Promise<void> {
+    const original = this.originals.get(path) ?? (await this.read(path));
+    // The kernel may have changed it since the snapshot (a clamped watermark).
+    const current = this.originals.has(path) ? await this.read(path) : original;
+    if (current !== value) {
+      try {
+        await writeFile(path, value);
+      } catch (err) {
+        throw IioError.wrap(err, this.ctx(path, 'write'));
+      }
+    }
+    if (restore && original !== value) this.saved.push([path, original]);
+  }
+
+  /** Puts back every value, in the order they were changed; returns what failed. */
   async restore(): Promise<IioError[]> {
     const failed: IioError[] = [];
-    for (const [path, value] of this.saved.splice(0).reverse()) {
+    for (const [path, value] of this.saved.splice(0)) {
       try {
         await writeFile(path, value);
       } catch (err) {
@@ -121,7 +141,7 @@ class SysfsJournal {
 
   /** The same, synchronously (process exit and signals). */
   restoreSync(): void {
-    for (const [path, value] of this.saved.splice(0).reverse()) {
+    for (const [path, value] of this.saved.splice(0)) {
       try {
         writeFileSync(path, value);
       } catch {
@@ -389,6 +409,7 @@ export async function openLocalBuffer(
 
     // 3. Kernel buffer: room for `blocks` blocks; wake up once per block. The watermark
     //    may be fixed or absent on some drivers (libiio ignores ENOENT/EACCES too).
+    await journal.snapshot(`${bufferDir}/length`, `${bufferDir}/watermark`);
     await journal.set(`${bufferDir}/length`, String(samples * blocks));
     try {
       await journal.set(`${bufferDir}/watermark`, String(samples));
@@ -478,7 +499,13 @@ export async function openLocalBuffer(
       }
     }
     await journal.restore();
-    throw IioError.wrap(err, { ...where, op: 'open buffer' });
+    const e = IioError.wrap(err, { ...where, op: 'open buffer' });
+    // Configuration refused with EBUSY: someone else's buffer was enabled in between.
+    if (e.code === 'EBUSY' && e.file?.startsWith(h.sysfsDir)) {
+      const busy = busyError(h, h.device.id);
+      throw new IioError('EBUSY', `${busy.detail} (${e.file} refused a write)`, busy, { cause: e });
+    }
+    throw e;
   }
 }
 
