@@ -10,6 +10,7 @@ import { debuglog } from 'node:util';
 import { IioError } from '../../errors';
 import { computeScanLayout } from '../../format/layout';
 import { ChannelMask } from '../../model/channel-mask';
+import { channelKindOf } from '../../names/channel-type';
 import type { DeviceInfo } from '../../model/info';
 import { errnoOfNative, loadNative, nativeError, type NativeAddon } from '../../native';
 import { NativeStream, type NativeBlock } from '../../native/stream';
@@ -399,10 +400,12 @@ export async function openLocalBuffer(
         op: 'open buffer',
       });
     }
+    // The same layout IioBuffer computes: the block size must agree with the model's.
     const layout = computeScanLayout(
       mask.indices().map((i) => {
         const c = h.device.channels[i];
-        return { key: i, index: c.index, format: c.format! };
+        const isTimestamp = channelKindOf(c.id).type === 'timestamp';
+        return { key: i, index: c.index, format: c.format!, isTimestamp };
       }),
     );
     const scanBytes = layout.scanBytes;
