@@ -14,7 +14,6 @@ import type { IioBuffer } from '../../src/model/buffer';
 import type { Context } from '../../src/model/context';
 import { loadNative } from '../../src/native';
 import { iiokitBinary } from '../helpers/cli';
-import { useLocalBackend } from '../helpers/mini-local';
 import { PEERS, requirePeer } from '../helpers/peers';
 
 const kernel = process.env.IIO_VM_KERNEL ?? '6.1';
@@ -27,7 +26,6 @@ describe(`kernel ${kernel}: local buffers`, function () {
 
   before(async function () {
     requirePeer(this, PEERS.vm);
-    await useLocalBackend();
     // A loaded host slows the emulated VM down: give blocks time to fill.
     ctx = await createContext('local:', { timeoutMs: 10000 });
     await ctx.device('hrtimer0').writeAttr('sampling_frequency', 1000);

@@ -5,7 +5,6 @@ import { createContext } from '../../src/create-context';
 import type { IioError } from '../../src/errors';
 import type { Context } from '../../src/model/context';
 import type { IioEvent } from '../../src/model/event';
-import { useLocalBackend } from '../helpers/mini-local';
 import { PEERS, requirePeer } from '../helpers/peers';
 
 describe('kernel: events', function () {
@@ -13,7 +12,6 @@ describe('kernel: events', function () {
 
   before(async function () {
     requirePeer(this, PEERS.vm);
-    await useLocalBackend();
     ctx = await createContext('local:');
   });
   after(async () => ctx?.close());

@@ -8,7 +8,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { iiokitBinary } from '../helpers/cli';
-import { useLocalBackend } from '../helpers/mini-local';
 import { PEERS, requirePeer } from '../helpers/peers';
 
 const DUMMY0 = '/sys/bus/iio/devices/iio:device0';
@@ -23,7 +22,6 @@ describe('kernel: iiokit readdev vs iio_readdev (iio_dummy)', function () {
   before(async function () {
     requirePeer(this, PEERS.vm);
     requirePeer(this, PEERS.iioInfo);
-    await useLocalBackend();
   });
 
   it('writes byte for byte what iio_readdev writes: -t hrtimer0 -s 1000 dummy0 voltage0 accel_x', async () => {
@@ -85,7 +83,7 @@ describe('kernel: iiokit readdev vs iio_readdev (iio_dummy)', function () {
     ];
     const before = files.map((f) => sysfs(`${DUMMY0}/${f}`));
     const p = spawn(process.execPath, [
-      join(__dirname, '../helpers/iiokit-run.js'),
+      join(__dirname, '../../../bin/iiokit.js'),
       'readdev',
       '-t',
       'hrtimer0',

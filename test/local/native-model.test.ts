@@ -9,15 +9,10 @@ import { createContext } from '../../src/create-context';
 import { convertInverse } from '../../src/format/convert';
 import type { Context } from '../../src/model/context';
 import { makeFifoDevice, type FakeDevice } from '../helpers/fifo-device';
-import { useLocalBackend } from '../helpers/mini-local';
 
 describe('local: buffers through the public API (FIFO-backed device)', function () {
   let dev: FakeDevice;
   let ctx: Context | undefined;
-
-  before(async () => {
-    await useLocalBackend();
-  });
 
   afterEach(async () => {
     await ctx?.close();

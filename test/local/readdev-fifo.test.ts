@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { namespaceAvailable, runInNamespace } from '../helpers/fifo-namespace';
 import { PEERS, requirePeer, type Peer } from '../helpers/peers';
 
-const IIOKIT = `${process.execPath} ${join(__dirname, '../helpers/iiokit-run.js')}`;
+const IIOKIT = `${process.execPath} ${join(__dirname, '../../../bin/iiokit.js')}`;
 /** Prints sysfs-like files one per line (libiio writes a NUL, we write no newline). */
 const SHOW = `show() { for f; do printf '%s\\n' "$(tr -d '\\000\\n' < "$f")"; done; }\n`;
 const namespace: Peer = {
