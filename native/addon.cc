@@ -12,6 +12,7 @@
 
 #include <napi.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -139,15 +140,55 @@ Napi::Value SelfTest(const Napi::CallbackInfo& info) {
 // ---------------------------------------------------------------------------------------
 // Stream: the JS face of the streaming core.
 
-struct TsfnContext {
-  std::shared_ptr<Stream> stream;
+/**
+ * One Buffer object per pool block, reused from lending to lending (JS thread only).
+ * Making a new external Buffer for every block costs an ArrayBuffer, a finalizer and,
+ * worse, external memory that V8 answers with frequent full GCs. The reference is weak
+ * while the block is lent, so a Buffer JS forgets is still collected and its finalizer
+ * (the safety net) gives the block back; it is strong once JS released the block.
+ */
+struct BufferCache {
+  std::vector<Napi::Reference<Napi::Buffer<uint8_t>>> refs;
+  std::vector<uint32_t> ids;
+  std::vector<bool> strong;
+  uint32_t nextId = 0;
+
+  explicit BufferCache(size_t n) : refs(n), ids(n, 0), strong(n, false) {}
+
+  /** The cached Buffer of a block if it is still alive. */
+  Napi::Buffer<uint8_t> alive(size_t idx) {
+    if (idx >= refs.size() || refs[idx].IsEmpty()) return Napi::Buffer<uint8_t>();
+    Napi::Value v = refs[idx].Value();
+    if (v.IsEmpty() || !v.IsBuffer()) return Napi::Buffer<uint8_t>();
+    return v.As<Napi::Buffer<uint8_t>>();
+  }
+  void weaken(size_t idx) {
+    if (strong[idx]) refs[idx].Unref();
+    strong[idx] = false;
+  }
+  /** After an explicit release: keep the Buffer for the block's next lending. */
+  void strengthen(size_t idx) {
+    if (idx < refs.size() && !strong[idx] && !alive(idx).IsEmpty()) {
+      refs[idx].Ref();
+      strong[idx] = true;
+    }
+  }
+  void clear() {
+    for (auto& r : refs) r.Reset();
+    std::fill(strong.begin(), strong.end(), false);
+  }
 };
 
-/** The finalizer hint of a lent block: keeps the pool's memory alive until GC. */
+struct TsfnContext {
+  std::shared_ptr<Stream> stream;
+  std::shared_ptr<BufferCache> cache;
+};
+
+/** The finalizer hint of a block's Buffer: keeps the pool's memory alive until GC. */
 struct LendHint {
   std::shared_ptr<BlockPool> pool;
   int idx;
-  uint32_t gen;
+  uint32_t bufferId;
 };
 
 struct JobRef {
@@ -160,11 +201,23 @@ void dropJob(WriteJob* job) {
   delete job;
 }
 
+void CallJsOne(Napi::Env env, Napi::Function cb, TsfnContext* ctx, Delivery* d);
+
+/** One wake-up of the JS thread: a delivery, or a batch of them chained by `next`. */
 void CallJs(Napi::Env env, Napi::Function cb, TsfnContext* ctx, Delivery* d) {
   if (env == nullptr || cb.IsEmpty()) {
     Stream::dispose(ctx ? ctx->stream->pool() : nullptr, d);
     return;
   }
+  while (d) {
+    Delivery* next = d->next;
+    d->next = nullptr;
+    CallJsOne(env, cb, ctx, d);
+    d = next;
+  }
+}
+
+void CallJsOne(Napi::Env env, Napi::Function cb, TsfnContext* ctx, Delivery* d) {
   try {
     Napi::Value consumed;
     switch (d->kind) {
@@ -175,16 +228,32 @@ void CallJs(Napi::Env env, Napi::Function cb, TsfnContext* ctx, Delivery* d) {
                                                  [](Napi::Env, uint8_t* p) { ::free(p); });
         } else {
           auto pool = ctx->stream->pool();
-          auto* hint = new LendHint{pool, d->idx, d->gen};
-          // NewOrCopy: where external memory is refused (V8 sandbox, Electron) it copies
-          // and runs the finalizer at once, which gives the block straight back.
-          buf = Napi::Buffer<uint8_t>::NewOrCopy(
-              env, pool->data(d->idx), d->len,
-              [](Napi::Env, uint8_t*, LendHint* h) {
-                h->pool->giveBack(h->idx, h->gen, true);
-                delete h;
-              },
-              hint);
+          BufferCache& cache = *ctx->cache;
+          const size_t idx = static_cast<size_t>(d->idx);
+          const bool whole = d->len == pool->blockBytes();
+          if (whole) buf = cache.alive(idx);
+          if (!buf.IsEmpty()) {
+            pool->setLentBuffer(d->idx, cache.ids[idx]);
+            cache.weaken(idx);
+          } else {
+            uint32_t id = ++cache.nextId;
+            pool->setLentBuffer(d->idx, id);
+            auto* hint = new LendHint{pool, d->idx, id};
+            // NewOrCopy: where external memory is refused (V8 sandbox, Electron) it copies
+            // and runs the finalizer at once, which gives the block straight back.
+            buf = Napi::Buffer<uint8_t>::NewOrCopy(
+                env, pool->data(d->idx), d->len,
+                [](Napi::Env, uint8_t*, LendHint* h) {
+                  h->pool->giveBackFromBuffer(h->idx, h->bufferId);
+                  delete h;
+                },
+                hint);
+            if (whole && buf.Data() == pool->data(d->idx)) {
+              cache.refs[idx] = Napi::Reference<Napi::Buffer<uint8_t>>::New(buf, 0);
+              cache.ids[idx] = id;
+              cache.strong[idx] = false;
+            }
+          }
         }
         consumed = cb.Call({Napi::Number::New(env, 0), buf, Napi::Number::New(env, d->idx),
                             Napi::Number::New(env, d->gen)});
@@ -304,7 +373,7 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     if (info.Length() < 1 || !info[0].IsFunction())
       throw Napi::TypeError::New(env, "start() needs a callback");
     if (stream_->started()) throw errnoError(env, EBUSY, "start", "stream");
-    auto* ctx = new TsfnContext{stream_};
+    auto* ctx = new TsfnContext{stream_, nullptr};
     // Unbounded queue: the thread must never block on JS (credit bounds what is queued).
     Tsfn tsfn = Tsfn::New(env, info[0].As<Napi::Function>(), "iiokit-stream", 0, 1, ctx,
                           [](Napi::Env, void*, TsfnContext* c) { delete c; });
@@ -318,6 +387,10 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
       tsfn.Release();
       throw errnoError(env, -r, "start", "stream");
     }
+    // The pool exists now (start() made it): one cached Buffer slot per block. Deliveries
+    // run on this thread, after this function returns, so they see it.
+    cache_ = std::make_shared<BufferCache>(stream_->pool()->count());
+    ctx->cache = cache_;
     env_ = env;
     napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
     hooked_ = true;
@@ -332,7 +405,9 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   Napi::Value Release(const Napi::CallbackInfo& info) {
     int idx = intArg(info, 0, "block");
     uint32_t gen = static_cast<uint32_t>(info[1].As<Napi::Number>().Int64Value());
-    return Napi::Boolean::New(info.Env(), stream_->release(idx, gen));
+    bool ok = stream_->release(idx, gen);
+    if (ok && cache_ && !closed_) cache_->strengthen(static_cast<size_t>(idx));
+    return Napi::Boolean::New(info.Env(), ok);
   }
 
   Napi::Value Write(const Napi::CallbackInfo& info) {
@@ -366,6 +441,9 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     Napi::Env env = info.Env();
     unhook();
     std::vector<WriteJob*> left = stream_->close();
+    // Cached Buffers become collectable: their finalizers let the pool's memory go.
+    closed_ = true;
+    if (cache_) cache_->clear();
     Napi::Array ids = Napi::Array::New(env, left.size());
     for (size_t i = 0; i < left.size(); i++) {
       ids.Set(static_cast<uint32_t>(i), Napi::Number::New(env, left[i]->id));
@@ -386,6 +464,8 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     set("timeouts", static_cast<double>(s.timeouts));
     set("written", static_cast<double>(s.written));
     set("cyclicRepeats", static_cast<double>(s.cyclicRepeats));
+    set("handovers", static_cast<double>(s.handovers));
+    set("threadCpuUs", static_cast<double>(s.threadCpuUs));
     set("poolBlocks", pool ? static_cast<double>(pool->count()) : 0);
     set("poolFree", pool ? static_cast<double>(pool->freeCount()) : 0);
     set("lent", pool ? static_cast<double>(pool->lentCount()) : 0);
@@ -421,8 +501,10 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   }
 
   std::shared_ptr<Stream> stream_;
+  std::shared_ptr<BufferCache> cache_;
   napi_env env_ = nullptr;
   bool hooked_ = false;
+  bool closed_ = false;
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -3,6 +3,9 @@
 // A block is Free (the streaming thread may take it), Busy (the thread or the kernel
 // owns it) or Lent (a JS Buffer aliases it). Every lending gets a new generation, so a
 // late finalizer of an old Buffer can never return a block that has been lent again.
+// A block's Buffer object may be reused from one lending to the next (the binding keeps
+// it weakly while lent, strongly once released): the Buffer id says which object carries
+// a lending, so only a Buffer still holding its block gives it back when collected.
 // The pool is reference counted: each lent Buffer's finalizer hint holds it, so the
 // memory outlives the stream for as long as JS can still reach it (no use after free
 // even if a released Buffer is touched after close()).
@@ -58,6 +61,14 @@ class BlockPool {
    * kernel (DMABUF enqueue must not run on the JS thread); otherwise it becomes Free.
    */
   bool giveBack(int idx, uint32_t gen, bool byFinalizer);
+  /**
+   * JS thread: which Buffer object (an id the binding gives each one it makes) carries the
+   * current lending of a block. Set before the Buffer exists, so that a Buffer copied at
+   * once (external memory refused) gives the block straight back through its finalizer.
+   */
+  void setLentBuffer(int idx, uint32_t bufferId);
+  /** A Buffer's finalizer: gives the block back if it is still lent through that Buffer. */
+  bool giveBackFromBuffer(int idx, uint32_t bufferId);
   /** Thread side: the next block released by JS, if any (returnQueue mode). */
   bool popReturned(int* idx);
   void setReturnQueue(bool on) { returnQueue_ = on; }
@@ -77,6 +88,7 @@ class BlockPool {
     int fd = -1;
     State state = State::Free;
     uint32_t gen = 0;
+    uint32_t lentBuffer = 0;
   };
   explicit BlockPool(size_t bytes, bool dmabuf) : bytes_(bytes), dmabuf_(dmabuf) {}
 
@@ -86,6 +98,9 @@ class BlockPool {
   std::mutex mu_;
   std::vector<Block> blocks_;
   std::deque<int> returned_;
+  /** Free blocks, most recently freed last: taken from the back, so the block the
+   * thread fills next is the one whose memory is still in the CPU's cache. */
+  std::vector<int> free_;
   sys::Signal wake_;
   std::atomic<uint64_t> lentTotal_{0};
   std::atomic<uint64_t> released_{0};

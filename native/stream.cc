@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,17 @@
 #include "ioctl.h"
 
 namespace iiokit {
+
+namespace {
+// Hand-over batching: when blocks finish less than kHoldUs apart, the thread keeps them
+// back (at most kMaxHeld or half the queue, at most kHoldUs) so that one wake-up of the
+// JS thread takes several. On two cores a third runnable thread (ours, beside the
+// producer and the reader) costs more in scheduling than the hand-over itself; batching
+// brought a 64 KiB FIFO capture from about half of `cat`'s rate to about the same.
+// Slow streams (the usual IIO rates) are handed over at once.
+constexpr int64_t kHoldUs = 500;
+constexpr size_t kMaxHeld = 8;
+}  // namespace
 
 Stream::Stream(const StreamConfig& cfg) : cfg_(cfg) {
   if (cfg_.blocks < 1) cfg_.blocks = 1;
@@ -116,21 +128,31 @@ StreamStats Stream::stats() {
 }
 
 void Stream::dispose(const std::shared_ptr<BlockPool>& pool, Delivery* d) {
-  if (d->kind == DeliveryKind::Block) {
-    if (d->idx >= 0 && pool) pool->giveBack(d->idx, d->gen, false);
-    ::free(d->fresh);
+  while (d) {
+    Delivery* next = d->next;
+    if (d->kind == DeliveryKind::Block) {
+      if (d->idx >= 0 && pool) pool->giveBack(d->idx, d->gen, false);
+      ::free(d->fresh);
+    }
+    // A job's JS reference cannot be dropped without an env: it dies with the env.
+    delete d->job;
+    delete d;
+    d = next;
   }
-  // A job's JS reference cannot be dropped without an env: it dies with the env.
-  delete d->job;
-  delete d;
 }
 
 int64_t Stream::deadline() const {
-  return cfg_.timeoutMs > 0 ? sys::nowMs() + cfg_.timeoutMs : -1;
+  return cfg_.timeoutMs > 0 ? sys::nowUs() + static_cast<int64_t>(cfg_.timeoutMs) * 1000 : -1;
 }
 
 bool Stream::waitCredit() {
   std::unique_lock<std::mutex> lk(mu_);
+  if (credit_ <= 0 && heldHead_) {
+    // JS may be waiting for what we hold: hand it over before sleeping.
+    lk.unlock();
+    flush();
+    lk.lock();
+  }
   cv_.wait(lk, [this] { return stop_ || credit_ > 0; });
   if (stop_) return false;
   credit_--;
@@ -143,17 +165,46 @@ void Stream::refundCredit() {
 }
 
 bool Stream::send(Delivery* d) {
+  // Whatever was held goes first: deliveries keep their order.
+  if (heldHead_ && d != heldHead_) flush();
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (d->kind == DeliveryKind::Block) {
+    stats_.handovers++;
+    for (Delivery* x = d; x; x = x->next) {
+      if (x->kind != DeliveryKind::Block) continue;
       stats_.delivered++;
-      stats_.bytes += d->len;
-      if (d->fresh) stats_.copies++;
+      stats_.bytes += x->len;
+      if (x->fresh) stats_.copies++;
     }
   }
   if (sink_ && sink_(d)) return true;
   dispose(pool_, d);
   return false;
+}
+
+void Stream::hold(Delivery* d) {
+  int64_t now = sys::nowUs();
+  bool fast = lastBlockUs_ && now - lastBlockUs_ < kHoldUs;
+  lastBlockUs_ = now;
+  if (heldTail_)
+    heldTail_->next = d;
+  else {
+    heldHead_ = d;
+    heldSinceUs_ = now;
+  }
+  heldTail_ = d;
+  heldCount_++;
+  // Half the queue at most: JS works through one batch while the next is being filled.
+  size_t most = std::max<size_t>(1, std::min(kMaxHeld, cfg_.blocks / 2));
+  if (!fast || cfg_.partial || heldCount_ >= most) flush();
+}
+
+void Stream::flush() {
+  Delivery* d = heldHead_;
+  if (!d) return;
+  heldHead_ = heldTail_ = nullptr;
+  heldCount_ = 0;
+  send(d);
 }
 
 void Stream::sendError(int err, const char* op, WriteJob* job) {
@@ -165,16 +216,22 @@ void Stream::sendError(int err, const char* op, WriteJob* job) {
   send(d);
 }
 
-int Stream::waitFd(int fd, short events, int64_t deadline, bool alsoWake) {
+int Stream::waitFd(int fd, short events, int64_t deadlineUs, bool alsoWake) {
   struct pollfd fds[3];
   nfds_t n = 0;
   fds[n++] = {fd, events, 0};  // poll() ignores a negative fd
   fds[n++] = {cancel_.fd(), POLLIN, 0};
   if (alsoWake) fds[n++] = {pool_->wake().fd(), POLLIN, 0};
   for (;;) {
-    int timeout = -1;
-    if (deadline >= 0) timeout = static_cast<int>(std::max<int64_t>(0, deadline - sys::nowMs()));
-    int r = ::poll(fds, n, timeout);
+    struct timespec ts;
+    struct timespec* timeout = nullptr;
+    if (deadlineUs >= 0) {
+      int64_t left = std::max<int64_t>(0, deadlineUs - sys::nowUs());
+      ts.tv_sec = static_cast<time_t>(left / 1000000);
+      ts.tv_nsec = static_cast<long>((left % 1000000) * 1000);
+      timeout = &ts;
+    }
+    int r = ::ppoll(fds, n, timeout, nullptr);
     if (r < 0) {
       if (errno == EINTR) continue;
       return -errno;
@@ -191,20 +248,37 @@ int Stream::waitFd(int fd, short events, int64_t deadline, bool alsoWake) {
 
 int Stream::fill(uint8_t* p, size_t size, size_t* filled, int64_t deadline, const char** op) {
   while (*filled < size) {
-    // poll() first, like libiio: the IIO fd wakes at the watermark, which is sized so
-    // that one wake-up fills one block with one read().
-    int w = waitFd(cfg_.fd, POLLIN, deadline, false);
-    if (w == 0) return -ETIMEDOUT;
-    if (w < 0) {
-      *op = "poll";
-      return w;
+    // poll() first, like libiio, when the last read() found less than it asked for: the
+    // IIO fd wakes at the watermark, sized so that one wake-up fills one block. When the
+    // last read() got everything, data is flowing faster than we read: read straight on
+    // and save a syscall per block (EAGAIN sends us back to poll()).
+    if (!readAhead_ || cancel_.fd() < 0) {
+      int w;
+      for (;;) {
+        // Held blocks wait at most kHoldUs: wake up for them if no data comes first.
+        int64_t until = deadline;
+        if (heldHead_ && (until < 0 || heldSinceUs_ + kHoldUs < until)) until = heldSinceUs_ + kHoldUs;
+        w = waitFd(cfg_.fd, POLLIN, until, false);
+        if (w != 0 || until == deadline) break;
+        flush();
+      }
+      if (w == 0) return -ETIMEDOUT;
+      if (w < 0) {
+        *op = "poll";
+        return w;
+      }
+    } else if (stop_) {
+      return -ECANCELED;
     }
-    ssize_t n = ::read(cfg_.fd, p + *filled, size - *filled);
+    size_t want = size - *filled;
+    ssize_t n = ::read(cfg_.fd, p + *filled, want);
     if (n > 0) {
+      readAhead_ = static_cast<size_t>(n) == want;
       *filled += static_cast<size_t>(n);
       if (cfg_.partial && *filled % cfg_.unitBytes == 0) return 0;
       continue;
     }
+    readAhead_ = false;
     if (n == 0) {
       *op = "read (end of file)";
       return 1;
@@ -251,6 +325,11 @@ void Stream::run() {
       runInputDmabuf();
     else
       runInput();
+  }
+  struct timespec cpu;
+  if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.threadCpuUs = static_cast<uint64_t>(cpu.tv_sec) * 1000000 + cpu.tv_nsec / 1000;
   }
   Delivery* end = new Delivery;
   end->kind = DeliveryKind::End;
@@ -305,13 +384,14 @@ void Stream::runInput() {
       idx = -1;
       fresh = nullptr;
       filled = 0;
-      send(d);
+      hold(d);
       if (r == 0) continue;
       if (!waitCredit()) break;
     }
     sendError(r == 1 ? EIO : -r, op);
     break;
   }
+  flush();
   if (idx >= 0) pool_->putBack(idx);
   ::free(fresh);
 }

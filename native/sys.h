@@ -39,6 +39,8 @@ class Signal {
 
 /** Milliseconds left until a deadline on the monotonic clock (-1 = no deadline). */
 int64_t nowMs();
+/** The monotonic clock in microseconds. */
+int64_t nowUs();
 
 /** DMA heap: allocates `bytes` and returns the DMABUF fd or -errno. */
 int dmaHeapAlloc(int heapFd, uint64_t bytes);

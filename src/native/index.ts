@@ -37,6 +37,10 @@ export interface NativeStreamStats {
   readonly timeouts: number;
   readonly written: number;
   readonly cyclicRepeats: number;
+  /** Wake-ups of the JS thread: several blocks may come in one. */
+  readonly handovers: number;
+  /** CPU time of the streaming thread (µs), once it has ended. */
+  readonly threadCpuUs: number;
   readonly poolBlocks: number;
   readonly poolFree: number;
   /** Blocks JS holds now. */

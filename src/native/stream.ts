@@ -33,6 +33,9 @@ export class NativeStream {
   private readonly waiters: Waiter[] = [];
   private readonly pushes = new Map<number, { resolve(): void; reject(e: IioError): void }>();
   private nextPush = 1;
+  /** Queue places given back by read() and not yet told to the thread. */
+  private owed = 0;
+  private readonly creditBatch: number;
   private lastError?: IioError;
   private ended?: IioError;
   private closed = false;
@@ -47,6 +50,7 @@ export class NativeStream {
     } catch (err) {
       throw nativeError(err, { ...ctx, op: 'open stream' });
     }
+    this.creditBatch = Math.max(1, Math.floor(options.blocks / 4));
   }
 
   /** Before start(): try DMABUF blocks (the buffer must not be enabled yet). */
@@ -139,7 +143,13 @@ export class NativeStream {
   read(): Promise<NativeBlock> {
     const item = this.queue.shift();
     if (item) {
-      if (!this.closed) this.handle.credit(1);
+      // Places are given back a few at a time (each one may wake the thread), and all of
+      // them once the queue is empty, so the thread is never kept waiting on us.
+      this.owed++;
+      if (!this.closed && (this.owed >= this.creditBatch || !this.queue.length)) {
+        this.handle.credit(this.owed);
+        this.owed = 0;
+      }
       return item.error ? Promise.reject(item.error) : Promise.resolve(item.block);
     }
     if (this.ended) return Promise.reject(this.ended);

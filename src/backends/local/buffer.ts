@@ -41,8 +41,17 @@ function debug(msg: string): void {
   else nodeDebug(msg);
 }
 
-/** Blocks in the pool and kernel buffers per block when the caller does not say. */
-const DEFAULT_BLOCKS = 4;
+/** Kernel buffer length in blocks when the caller does not say (libiio's default). */
+const DEFAULT_KERNEL_BLOCKS = 4;
+/**
+ * Blocks JS may have queued when the caller does not say: about 512 KiB, at least 4, at
+ * most 64, so that small blocks batch well and a pause of the JS thread at high rates is
+ * absorbed by the queue, while the pool (queue + 2) still fits a core's L2 cache at 64 KiB
+ * blocks (the kernel copies into it: cold memory costs as much as the hand-over).
+ */
+function defaultQueue(blockBytes: number): number {
+  return Math.min(64, Math.max(4, Math.ceil((512 * 1024) / blockBytes)));
+}
 /** Event records per read (the kernel queues at most 16). */
 const EVENTS_PER_READ = 16;
 const EVENT_BYTES = 16;
@@ -333,7 +342,7 @@ export async function openLocalBuffer(
   const bufferDir = index === 0 ? h.bufferDir : `${h.sysfsDir}/buffer${index}`;
   const scanDir = index === 0 ? h.scanElementsDir : bufferDir;
   const samples = options.samples;
-  const blocks = options.blocks ?? DEFAULT_BLOCKS;
+  const blocks = options.blocks ?? DEFAULT_KERNEL_BLOCKS;
   if (!Number.isInteger(samples) || samples <= 0)
     throw new IioError(
       'EINVAL',
@@ -430,7 +439,7 @@ export async function openLocalBuffer(
         output: options.isOutput,
         blockBytes: samples * scanBytes,
         unitBytes: scanBytes,
-        blocks,
+        blocks: options.blocks ?? defaultQueue(samples * scanBytes),
         timeoutMs: h.timeoutMs,
         cyclic: options.cyclic,
       },
