@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -315,6 +316,8 @@ int Stream::writeAll(const uint8_t* p, size_t len, int64_t deadline, const char*
 }
 
 void Stream::run() {
+  // A name for top/perf/gdb (at most 15 characters).
+  ::pthread_setname_np(::pthread_self(), cfg_.output ? "iiokit-out" : "iiokit-in");
   if (cfg_.output) {
     if (usesDmabuf())
       runOutputDmabuf();

@@ -107,15 +107,19 @@ describe('native streaming (FIFO-backed device)', function () {
     const addrs = b.stream.blockAddresses();
     assert.equal(addrs.length, 4 + 2, 'queued blocks + the one filling + the one in hand');
     const got: Buffer[] = [];
+    const objects = new Set<Buffer>();
     for (let i = 0; i < 40; i++) {
       const blk = await b.read();
       assert.equal(blk.data.length, 1024);
       assert.ok(blk.block >= 0, 'a released pool never runs dry');
       assert.ok(addressIn(addrs, blk), `block ${i} is pool memory`);
       got.push(Buffer.from(blk.data));
+      objects.add(blk.data);
       blk.release();
     }
     assert.ok(Buffer.concat(got).equals(data));
+    // Each block keeps its Buffer object from one lending to the next (no GC churn).
+    assert.ok(objects.size <= addrs.length, `${objects.size} Buffer objects for 40 blocks`);
     const s = b.stream.stats();
     assert.equal(s.copies, 0);
     assert.ok(s.lentTotal >= 40);
