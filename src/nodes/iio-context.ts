@@ -76,13 +76,7 @@ export async function scanForEditor(): Promise<Array<{ uri: string; description:
   if (existsSync('/sys/bus/iio/devices')) {
     found.push({ uri: 'local:', description: 'IIO devices of this machine (sysfs)' });
   }
-  // DNS-SD and USB scanners register themselves when their backends are built in.
-  try {
-    const discovery = require('../discovery') as { registerDefaultScanners?: () => void };
-    discovery.registerDefaultScanners?.();
-  } catch {
-    // Discovery is not part of this build.
-  }
+  // Backends register their scanners when src/backends loads (local; ip: DNS-SD, usb: once built in).
   for (const e of await scanContexts()) {
     if (!found.some((f) => f.uri === e.uri)) found.push(e);
   }
