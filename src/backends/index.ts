@@ -8,7 +8,7 @@ import type { Backend, BackendFactory, BackendOpenOptions } from './backend';
 const loaders: Record<Scheme, () => BackendFactory> = {
   xml: () => (require('./xml') as typeof import('./xml')).openXmlBackend,
   local: () => notYet('local'),
-  ip: () => notYet('ip'),
+  ip: () => (require('./iiod') as typeof import('./iiod')).openIpBackend,
   usb: () => notYet('usb'),
   serial: () => notYet('serial'),
   emu: () => notYet('emu'),
