@@ -5,7 +5,7 @@
  * was started, by process group.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,19 +101,66 @@ export interface FakeDevice {
 }
 
 /**
- * A shell command writing an endless 16-bit little-endian counter (0..32767, wrapping),
- * 64 KiB at a time: every sample is the previous one plus one.
+ * The data of a fake input device: a 16-bit little-endian counter over the scan, the
+ * value of channel c in scan s being (4s + c) mod 32768, holding only the channels
+ * enabled when the reader opened the FIFO (as a kernel buffer does). One long-running
+ * generator per device (no start-up delay per open); written in whole scans of at most
+ * 4 KiB, atomic pipe writes, so a read of the FIFO returns whole scans.
  */
-export const COUNTER_SOURCE = `python3 -c "
-import sys,struct
-b=b''.join(struct.pack('<H',i) for i in range(32768))
-o=sys.stdout.buffer
-try:
-  while True: o.write(b)
-except BrokenPipeError: pass
-"`;
+export const COUNTER_SOURCE = 'counter';
 
-function fakeSetup(devices: readonly FakeDevice[]): string {
+const COUNTER_PY = `
+import os, struct, sys, errno, time
+dev, fifo = sys.argv[1], sys.argv[2]
+enable = dev + '/buffer/enable'
+names = sorted(f[:-3] for f in os.listdir(dev + '/scan_elements') if f.endswith('_en'))
+def val(path):
+    return open(path).read().strip('\\0\\n ')
+def drain():
+    # A kernel buffer is flushed when disabled; a pipe is not: drop what was left.
+    r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        while os.read(r, 65536):
+            pass
+    except BlockingIOError:
+        pass
+    os.close(r)
+while True:
+    fd = os.open(fifo, os.O_WRONLY)
+    try:
+        while True:
+            # libiio opens the node, then enables channels, then the buffer
+            while val(enable) != '1':
+                time.sleep(0.0005)
+            stamp = os.stat(enable).st_mtime_ns
+            en = sorted(int(val(dev + '/scan_elements/' + n + '_index')) for n in names
+                        if val(dev + '/scan_elements/' + n + '_en') == '1')
+            per = len(en) or 1
+            scans = 4096 // (2 * per)
+            os.set_blocking(fd, False)
+            s = 0
+            chunk = b''
+            while True:
+                if os.stat(enable).st_mtime_ns != stamp:
+                    break  # the buffer was disabled (and maybe enabled again)
+                if not chunk:
+                    chunk = struct.pack('<%dH' % (scans * len(en)),
+                                        *[((s + k) * 4 + c) % 32768 for k in range(scans) for c in en])
+                    s += scans
+                try:
+                    os.write(fd, chunk)  # at most 4 KiB: all or nothing
+                    chunk = b''
+                except BlockingIOError:
+                    time.sleep(0.0002)
+            drain()
+    except OSError as e:
+        if e.errno != errno.EPIPE:
+            raise
+    finally:
+        os.close(fd)
+`;
+
+function fakeSetup(devices: readonly FakeDevice[], dir: string): string {
   const lines = [
     'set -e',
     'mount -t tmpfs none /sys/bus && mkdir -p /sys/bus/iio/devices',
@@ -135,7 +182,9 @@ function fakeSetup(devices: readonly FakeDevice[]): string {
       `echo 0 > ${D}/buffer/enable; echo 4096 > ${D}/buffer/length; echo 1 > ${D}/buffer/watermark`,
     );
     lines.push(`mkfifo /dev/iio:device${n}`);
-    if (d.source) {
+    if (d.source === COUNTER_SOURCE) {
+      lines.push(`python3 ${dir}/counter.py ${D} /dev/iio:device${n} 2>/dev/null &`);
+    } else if (d.source) {
       lines.push(`( while :; do ${d.source} > /dev/iio:device${n} 2>/dev/null || true; done ) &`);
     }
     if (d.sink) {
@@ -151,6 +200,8 @@ export interface FakeIiod extends RunningIiod {
   iiodPid(): number;
   /** kill -9 of iiod alone (the devices stay). */
   killIiod(signal?: NodeJS.Signals): void;
+  /** SIGSTOP of iiod, resolved once every thread of it is stopped. */
+  freezeIiod(): Promise<void>;
   /** Starts iiod again in the same namespace, on the same port. */
   restartIiod(): Promise<void>;
   /** Runs a command inside the namespace (e.g. to read a sysfs file back). */
@@ -164,10 +215,11 @@ export async function startFakeIiod(devices: readonly FakeDevice[]): Promise<Fak
   const script = join(dir, 'ns.sh');
   const pidFile = join(dir, 'iiod.pid');
   const iiodPid = (): number => Number(readFileSync(pidFile, 'utf8').trim());
+  writeFileSync(join(dir, 'counter.py'), COUNTER_PY);
   writeFileSync(
     script,
     [
-      fakeSetup(devices),
+      fakeSetup(devices, dir),
       `start_iiod() { iiod -p ${port} & echo $! > ${pidFile}; }`,
       'start_iiod',
       // Keep the namespace alive after iiod dies (kill -9 tests restart it).
@@ -204,6 +256,19 @@ export async function startFakeIiod(devices: readonly FakeDevice[]): Promise<Fak
     stop,
     iiodPid,
     killIiod: (signal = 'SIGKILL') => process.kill(iiodPid(), signal),
+    freezeIiod: async () => {
+      const pid = iiodPid();
+      process.kill(pid, 'SIGSTOP');
+      // the stop reaches each thread asynchronously: wait until none runs
+      for (let i = 0; i < 400; i++) {
+        const states = readdirSync(`/proc/${pid}/task`).map(
+          (t) => /State:\s+(\S)/.exec(readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'))?.[1],
+        );
+        if (states.every((st) => st === 'T' || st === 't')) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      throw new Error(`iiod ${pid} did not stop`);
+    },
     restartIiod: async () => {
       // a new iiod in the namespace, in the shell's process group so stop() ends it too
       const child = spawn(
@@ -226,7 +291,7 @@ export async function startFakeIiod(devices: readonly FakeDevice[]): Promise<Fak
         const c = nsexec(cmd, args);
         let stdout = '';
         c.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-        c.on('exit', (status) => resolve({ stdout, status }));
+        c.on('close', (status) => resolve({ stdout, status }));
       }),
   };
 }
