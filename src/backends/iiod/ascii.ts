@@ -157,9 +157,13 @@ export async function zprint(c: Connection): Promise<Buffer | number> {
 export async function getTrigger(c: Connection, deviceId: string): Promise<string | null | number> {
   checkToken('device', deviceId);
   c.send(`GETTRIG ${deviceId}\r\n`);
-  const r = await readSized(c, 4096);
-  if (typeof r === 'number') return r === 0 ? null : r;
-  return r.length ? decodeValue(r) : null;
+  // `0` alone means no trigger: nothing follows it (unlike READ's empty value)
+  const n = await c.readInteger();
+  if (n <= 0) return n === 0 ? null : n;
+  if (n > 4096) throw new ProtocolError(`a trigger name of ${n} bytes`);
+  const data = await c.reader.readExact(n + 1);
+  if (data[n] !== 10) throw new ProtocolError('the trigger name is not followed by a newline');
+  return decodeValue(data.subarray(0, n));
 }
 
 /**

@@ -278,7 +278,12 @@ export class IiodInputStream extends IiodStream {
   }
 
   private setServerMask(hex: string): void {
-    const m = ChannelMask.fromHex(this.device.channels.length, hex);
+    let m: ChannelMask;
+    try {
+      m = ChannelMask.fromHex(this.device.channels.length, hex);
+    } catch (err) {
+      throw new ProtocolError(`bad channel mask line: ${(err as Error).message}`);
+    }
     if (m.equals(this.serverMask)) return;
     if (!m.contains(this.mask)) {
       throw new ProtocolError(`iiod's channel mask ${hex} lacks channels of ${this.mask.toHex()}`);
