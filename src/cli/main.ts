@@ -1,10 +1,12 @@
 import { infoMain } from './info';
+import { scanMain } from './scan-cmd';
 import type { CliIo } from './io';
 
 type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; what: string }> = {
   info: { run: infoMain, what: 'describe a context (iio_info)' },
+  scan: { run: scanMain, what: 'list reachable contexts (DNS-SD, ...)' },
 };
 
 function help(io: CliIo): void {
