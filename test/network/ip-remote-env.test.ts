@@ -41,7 +41,10 @@ describe('IIOD_REMOTE, as libiio reads it', function () {
     assert.notEqual(theirs.status, 0);
     assert.equal(ours.status, theirs.status);
     assert.equal(ours.stderr.split('\n')[0], theirs.stderr.split('\n')[0]);
-    await assert.rejects(createContext(), (e: IioError) => e.code === 'ENOSYS' && /IIOD_REMOTE/.test(e.message));
+    await assert.rejects(
+      createContext(),
+      (e: IioError) => e.code === 'ENOSYS' && /IIOD_REMOTE/.test(e.message),
+    );
   });
 
   it('values shorter than "ip:" are ignored (local:)', () => {

@@ -38,6 +38,13 @@ export interface StreamHost {
 const PIPELINE = 2;
 /** How many filled blocks may wait for the reader before we stop asking for more. */
 const MAX_READY = 4;
+/**
+ * A READBUF asks for several blocks when blocks are small: iiod then streams refill
+ * after refill without waiting for its parser thread between them. Each block is still
+ * handed out as soon as it is full.
+ */
+const REQUEST_BYTES = 1 << 20;
+const MAX_BLOCKS_PER_REQUEST = 16;
 
 function layoutOf(dev: DeviceInfo, mask: ChannelMask): ScanLayout {
   const els = dev.channels
@@ -341,11 +348,13 @@ export class IiodInputStream extends IiodStream {
     if (!c) return;
     try {
       while (!this.closed && gen === this.generation && c.alive) {
-        while (
-          inflight.length < PIPELINE &&
-          this.ready.length + inflight.length < MAX_READY + (this.waiter ? 1 : 0)
-        ) {
-          const asked = this.options.samples * this.serverLayout.scanBytes;
+        const per = Math.max(
+          1,
+          Math.min(MAX_BLOCKS_PER_REQUEST, Math.floor(REQUEST_BYTES / this.blockBytes)),
+        );
+        // at most MAX_READY + PIPELINE * per blocks wait for a slow reader
+        while (inflight.length < PIPELINE && this.ready.length < MAX_READY) {
+          const asked = per * this.options.samples * this.serverLayout.scanBytes;
           c.send(`READBUF ${this.device.id} ${asked}\r\n`);
           inflight.push(asked);
         }
