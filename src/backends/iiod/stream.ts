@@ -346,8 +346,11 @@ export class IiodInputStream extends IiodStream {
     let inflight: number[] = [];
     const c = this.conn;
     if (!c) return;
+    // a connection that dies while we wait for the reader must still be noticed
+    c.onDeath(() => this.wake?.());
     try {
-      while (!this.closed && gen === this.generation && c.alive) {
+      while (!this.closed && gen === this.generation) {
+        if (!c.alive) throw c.error ?? new IioError('ECONNRESET', 'the connection was lost');
         const per = Math.max(
           1,
           Math.min(MAX_BLOCKS_PER_REQUEST, Math.floor(REQUEST_BYTES / this.blockBytes)),
