@@ -38,8 +38,3 @@ export async function scanContexts(filter?: string): Promise<ContextInfoEntry[]>
   );
   return results.flat();
 }
-
-// DNS-SD for iiod servers; loaded on first scan (it pulls in the mDNS and TCP code).
-registerScanner('ip', () =>
-  (require('./backends/iiod') as typeof import('./backends/iiod')).scanIp(),
-);
