@@ -128,6 +128,18 @@ describe('ip: against libiio 0.24 iiod serving fake FIFO-backed devices (local b
     }
   });
 
+  it('large blocks, read straight from the socket into the block, keep the data intact', async () => {
+    const buf = await ctx.device('fakeadc').createBuffer(65536, {
+      channels: ['voltage0', 'voltage1', 'voltage2', 'voltage3'],
+    });
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 6; i++) parts.push(Buffer.from(await buf.refill()));
+    await buf.close();
+    const all = Buffer.concat(parts);
+    assert.equal(all.length, 6 * 65536 * 8);
+    assert.equal(checkCounter(all, [0, 1, 2, 3]), 0, 'one continuous counter across blocks');
+  });
+
   it('WRITEBUF reaches the consumer of an output device, byte for byte', async () => {
     const data = randomBytes(4096 * 4);
     const buf = await ctx

@@ -53,23 +53,63 @@ export class ByteReader implements TransportSink {
   data(chunk: Buffer, transient: boolean): void {
     if (this.endError || chunk.length === 0) return;
     let rest = chunk;
-    const p = this.pending;
-    // Fast path: a payload is being read and nothing is queued before this chunk.
-    if (p && p.kind === 'into' && this.available === 0) {
-      const n = Math.min(p.remaining, rest.length);
-      rest.copy(p.target, p.offset, 0, n);
-      p.offset += n;
-      p.remaining -= n;
-      rest = rest.subarray(n);
-      if (p.remaining === 0) {
-        this.pending = undefined;
-        p.resolve();
+    // Serve the pending read from the chunk in place where possible: a payload is then
+    // copied once, from the socket's memory to the caller's buffer.
+    while (rest.length) {
+      const p = this.pending;
+      if (p && p.kind === 'into') {
+        if (this.available > 0) {
+          this.serve();
+          continue;
+        }
+        const n = Math.min(p.remaining, rest.length);
+        rest.copy(p.target, p.offset, 0, n);
+        p.offset += n;
+        p.remaining -= n;
+        rest = rest.subarray(n);
+        if (p.remaining === 0) {
+          this.pending = undefined;
+          p.resolve();
+        }
+        continue;
       }
-      if (!rest.length) return;
+      if (p && p.kind === 'line' && this.available === 0) {
+        const nl = rest.indexOf(10);
+        if (nl >= 0 && nl <= p.max) {
+          let line = rest.toString('latin1', 0, nl);
+          if (line.endsWith('\r')) line = line.slice(0, -1);
+          rest = rest.subarray(nl + 1);
+          this.pending = undefined;
+          p.resolve(line);
+          continue;
+        }
+      }
+      break;
     }
+    if (!rest.length) return;
+    // Nobody can take these bytes now (the next read is issued later): keep a copy.
     this.chunks.push(transient ? Buffer.from(rest) : rest);
     this.available += rest.length;
     this.serve();
+  }
+
+  /** Large payload reads take the socket's bytes directly (see TransportSink.readTarget). */
+  readTarget(): Buffer | undefined {
+    const p = this.pending;
+    if (!p || p.kind !== 'into' || this.available > 0 || this.endError) return undefined;
+    if (p.remaining < 16384) return undefined;
+    return p.target.subarray(p.offset, p.offset + p.remaining);
+  }
+
+  filled(n: number): void {
+    const p = this.pending;
+    if (!p || p.kind !== 'into') return;
+    p.offset += n;
+    p.remaining -= n;
+    if (p.remaining === 0) {
+      this.pending = undefined;
+      p.resolve();
+    }
   }
 
   end(error?: Error): void {

@@ -13,6 +13,13 @@ export interface TransportSink {
   data(chunk: Buffer, transient: boolean): void;
   /** The stream ended (EOF when `error` is absent). Called once. */
   end(error?: Error): void;
+  /**
+   * Optional zero-copy path: memory the next read may go straight into (the rest of a
+   * payload being read), or undefined. A transport that uses it reports with `filled`.
+   */
+  readTarget?(): Buffer | undefined;
+  /** `n` bytes were read into the memory `readTarget` returned last. */
+  filled?(n: number): void;
 }
 
 /** One bidirectional byte stream to the server (a TCP connection, a USB pipe pair, a UART). */
