@@ -10,6 +10,7 @@ import type {
   BufferOpenOptions,
 } from '../backend';
 import * as ascii from './ascii';
+import * as binary from './binary';
 import { RequestChannel } from './channel';
 import { Connection } from './connection';
 import { buildRemoteContext, sameDevices } from './context-info';
@@ -27,6 +28,12 @@ const FIRST_BACKOFF_MS = 100;
 export interface IiodOptions extends BackendOpenOptions {
   /** Reconnect when the server goes away (default true). */
   readonly reconnect?: boolean;
+  /**
+   * `auto` (default): libiio 1.0's binary protocol on the control connection when the
+   * server is 1.x and passes the NOP probe, else the 0.x ASCII protocol. Buffers always
+   * use ASCII connections (every iiod speaks it).
+   */
+  readonly protocol?: 'auto' | 'ascii' | 'binary';
 }
 
 /** zstd where Node has it (22.15+); Node 20 has not, and then we ask for plain XML. */
@@ -55,6 +62,8 @@ export class IiodBackend implements Backend, StreamHost {
   private readonly streams = new Set<BackendBuffer>();
   /** Whether the server was told a timeout (it then gets it again on every new connection). */
   private remoteTimeoutSent = false;
+  /** The protocol of the control connection. */
+  protocol: 'ascii' | 'binary' = 'ascii';
   readonly reconnects: boolean;
 
   private constructor(
@@ -95,21 +104,74 @@ export class IiodBackend implements Backend, StreamHost {
   /** A new control connection, set up like the first one. */
   private async openControl(t: number): Promise<Connection> {
     const c = new Connection(await this.link.connect('control', t));
-    if (this.remoteTimeoutSent) {
-      try {
-        const r = await withDeadline(
-          c,
-          t,
-          this.uri,
-          ascii.simpleCommand(c, `TIMEOUT ${remoteTimeout(this.timeout)}`),
-        );
-        if (r < 0) throw IioError.fromErrno(r, { op: 'set timeout' });
-      } catch (err) {
-        c.kill(IioError.wrap(err));
-        throw err;
+    try {
+      if (this.protocol === 'binary') {
+        const r = await withDeadline(c, t, this.uri, ascii.simpleCommand(c, 'BINARY'));
+        if (r !== 0) throw new ProtocolError(`BINARY answered ${r}`);
       }
+      if (this.remoteTimeoutSent) {
+        const r = await withDeadline(c, t, this.uri, this.timeoutCommand(c));
+        if (r < 0) throw IioError.fromErrno(r, { op: 'set timeout' });
+      }
+    } catch (err) {
+      c.kill(IioError.wrap(err));
+      throw err;
     }
     return c;
+  }
+
+  private timeoutCommand(c: Connection): Promise<number> {
+    if (this.protocol === 'binary') {
+      return binary
+        .exec(c, binary.OP.TIMEOUT, 0, binary.remoteTimeout(this.timeout))
+        .then((r) => r.code);
+    }
+    return ascii.simpleCommand(c, `TIMEOUT ${remoteTimeout(this.timeout)}`);
+  }
+
+  /**
+   * Switches a fresh connection (XML already read) to the binary protocol when the
+   * server is 1.x: `BINARY` then a NOP probe that only iiods with our opcode numbering
+   * answer. Resolves with the connection to keep (a new ASCII one if the probe killed it).
+   */
+  private async tryBinary(conn: Connection, ver: ascii.ServerVersion): Promise<Connection> {
+    const want = this.options.protocol ?? 'auto';
+    this.protocol = 'ascii'; // a reconnect may meet another server
+    if (want === 'ascii' || (want === 'auto' && ver.major < 1)) return conn;
+    const t = this.timeout || DEFAULT_TIMEOUT_MS;
+    let r: number;
+    try {
+      r = await withDeadline(conn, t, this.uri, ascii.simpleCommand(conn, 'BINARY'));
+    } catch (err) {
+      if (want === 'binary') throw err;
+      conn.kill(IioError.wrap(err));
+      return new Connection(await this.link.connect('control', t));
+    }
+    if (r !== 0) {
+      if (want === 'binary') {
+        throw new IioError('ENOTSUP', `iiod refused the binary protocol (${r})`, { uri: this.uri });
+      }
+      return conn; // still in ASCII mode
+    }
+    try {
+      const nop = await withDeadline(conn, t, this.uri, binary.exec(conn, binary.OP.NOP, 0, 0));
+      if (nop.code !== 0) throw new ProtocolError(`NOP answered ${nop.code}`);
+      this.protocol = 'binary';
+      return conn;
+    } catch (err) {
+      // Another opcode numbering (iiod drops the connection) or no NOP: stay on ASCII.
+      conn.kill(IioError.wrap(err));
+      if (want === 'binary') {
+        throw new IioError(
+          'ENOTSUP',
+          "iiod's binary protocol is not the one we speak (NOP probe failed)",
+          {
+            uri: this.uri,
+          },
+        );
+      }
+      return new Connection(await this.link.connect('control', t));
+    }
   }
 
   /** VERSION and PRINT on a new connection, each under the timeout. */
@@ -141,7 +203,7 @@ export class IiodBackend implements Backend, StreamHost {
         ver,
         `XML from iiod at ${this.link.description}`,
       );
-      return { info, conn };
+      return { info, conn: await this.tryBinary(conn, ver) };
     } catch (err) {
       const e = IioError.wrap(err, { uri: this.uri, op: 'create context' });
       conn.kill(e);
@@ -151,7 +213,7 @@ export class IiodBackend implements Backend, StreamHost {
 
   private async sendRemoteTimeout(): Promise<void> {
     const r = await this.control.run('set timeout', { uri: this.uri }, (c) =>
-      ascii.simpleCommand(c, `TIMEOUT ${remoteTimeout(this.timeout)}`),
+      this.timeoutCommand(c),
     );
     this.remoteTimeoutSent = true;
     if (r < 0) throw IioError.fromErrno(r, { uri: this.uri, op: 'set timeout' });
@@ -269,6 +331,14 @@ export class IiodBackend implements Backend, StreamHost {
       if (found) return found[1];
       throw new IioError('ENOENT', `no context attribute "${ref.attr.name}"`, { uri: this.uri });
     }
+    if (this.protocol === 'binary') {
+      const cmd = binary.attrCommand(this.info.devices, ref, false);
+      const r = await this.control.run('read', this.ctxOf(ref), (c) =>
+        binary.exec(c, cmd.op, cmd.dev, cmd.code),
+      );
+      if (r.code < 0) throw IioError.fromErrno(r.code, { ...this.ctxOf(ref), op: 'read' });
+      return ascii.decodeValue(r.data ?? Buffer.alloc(0));
+    }
     const address = ascii.attrAddress(ref);
     const r = await this.control.run('read', this.ctxOf(ref), (c) => ascii.readValue(c, address));
     if (typeof r === 'number') throw IioError.fromErrno(r, { ...this.ctxOf(ref), op: 'read' });
@@ -279,9 +349,17 @@ export class IiodBackend implements Backend, StreamHost {
     if (ref.kind === 'context') {
       throw new IioError('EPERM', 'context attributes are read-only', this.ctxOf(ref));
     }
-    const address = ascii.attrAddress(ref);
     // libiio writes the C string with its NUL (iio_device_attr_write: strlen + 1).
     const payload = Buffer.from(`${value}\0`, 'utf8');
+    if (this.protocol === 'binary') {
+      const cmd = binary.attrCommand(this.info.devices, ref, true);
+      const r = await this.control.run('write', this.ctxOf(ref), (c) =>
+        binary.exec(c, cmd.op, cmd.dev, cmd.code, binary.writePayload(payload)),
+      );
+      if (r.code < 0) throw IioError.fromErrno(r.code, { ...this.ctxOf(ref), op: 'write' });
+      return r.code;
+    }
+    const address = ascii.attrAddress(ref);
     const r = await this.control.run('write', this.ctxOf(ref), (c) =>
       ascii.writeValue(c, address, payload),
     );
@@ -299,6 +377,21 @@ export class IiodBackend implements Backend, StreamHost {
     kind: 'device' | 'debug' | 'buffer' | 'channel',
     channel?: DeviceInfo['channels'][number],
   ): Promise<Array<string | IioError>> {
+    if (this.protocol === 'binary') {
+      const list =
+        kind === 'channel'
+          ? (channel?.attrs ?? [])
+          : kind === 'device'
+            ? device.attrs
+            : kind === 'debug'
+              ? device.debugAttrs
+              : device.bufferAttrs;
+      return Promise.all(
+        list.map((attr) =>
+          this.readAttr({ kind, device, channel, attr }).catch((e: unknown) => IioError.wrap(e)),
+        ),
+      );
+    }
     ascii.checkToken('device', device.id);
     let address = device.id;
     let count: number;
@@ -324,12 +417,36 @@ export class IiodBackend implements Backend, StreamHost {
 
   async getTrigger(device: DeviceInfo): Promise<string | null> {
     const ctx = { uri: this.uri, device: device.id, op: 'get trigger' };
+    if (this.protocol === 'binary') {
+      const dev = binary.deviceIndex(this.info.devices, device);
+      const r = await this.control.run('get trigger', ctx, (c) =>
+        binary.exec(c, binary.OP.GETTRIG, dev, 0),
+      );
+      if (r.code === -19) return null; // ENODEV: no trigger set (iiod 1.0's answer)
+      if (r.code < 0) throw IioError.fromErrno(r.code, ctx);
+      const ids = this.info.devices
+        .map((d) => d.id)
+        .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      const id = ids[r.code];
+      if (id === undefined) throw new ProtocolError(`trigger index ${r.code} out of range`);
+      return id;
+    }
     const r = await this.control.run('get trigger', ctx, (c) => ascii.getTrigger(c, device.id));
     if (typeof r === 'number') throw IioError.fromErrno(r, ctx);
     return r;
   }
 
   async setTrigger(device: DeviceInfo, trigger: DeviceInfo | null): Promise<void> {
+    if (this.protocol === 'binary') {
+      const ctx = { uri: this.uri, device: device.id, op: 'set trigger' };
+      const dev = binary.deviceIndex(this.info.devices, device);
+      const code = trigger ? binary.deviceIndex(this.info.devices, trigger) : -1;
+      const r = await this.control.run('set trigger', ctx, (c) =>
+        binary.exec(c, binary.OP.SETTRIG, dev, code),
+      );
+      if (r.code < 0) throw IioError.fromErrno(r.code, ctx);
+      return;
+    }
     ascii.checkToken('device', device.id);
     if (trigger) ascii.checkToken('device', trigger.id);
     const ctx = { uri: this.uri, device: device.id, op: 'set trigger' };
@@ -338,8 +455,68 @@ export class IiodBackend implements Backend, StreamHost {
     if (r < 0) throw IioError.fromErrno(r, ctx);
   }
 
+  /** A register: REG_READ over the binary protocol, else debugfs `direct_reg_access`. */
+  async readRegister(device: DeviceInfo, address: number): Promise<number> {
+    const ctx = { uri: this.uri, device: device.id, op: 'read register' };
+    if (this.protocol === 'binary') {
+      const dev = binary.deviceIndex(this.info.devices, device);
+      const r = await this.control.run('read register', ctx, (c) =>
+        binary.exec(c, binary.OP.REG_READ, dev, address >>> 0),
+      );
+      if (r.code < 0) throw IioError.fromErrno(r.code, ctx);
+      if (!r.data || r.data.length !== 4)
+        throw new ProtocolError('REG_READ did not return 4 bytes');
+      return r.data.readUInt32LE(0);
+    }
+    const reg = this.debugRegAttr(device);
+    await this.writeAttr(reg, `0x${address.toString(16)}`);
+    const text = (await this.readAttr(reg)).trim();
+    const v = Number(text);
+    if (!Number.isFinite(v)) throw new IioError('EIO', `register read back "${text}"`, ctx);
+    return v >>> 0;
+  }
+
+  async writeRegister(device: DeviceInfo, address: number, value: number): Promise<void> {
+    const ctx = { uri: this.uri, device: device.id, op: 'write register' };
+    if (this.protocol === 'binary') {
+      const dev = binary.deviceIndex(this.info.devices, device);
+      const v = Buffer.alloc(4);
+      v.writeUInt32LE(value >>> 0, 0);
+      const r = await this.control.run('write register', ctx, (c) =>
+        binary.exec(c, binary.OP.REG_WRITE, dev, address >>> 0, v),
+      );
+      if (r.code < 0) throw IioError.fromErrno(r.code, ctx);
+      return;
+    }
+    await this.writeAttr(
+      this.debugRegAttr(device),
+      `0x${address.toString(16)} 0x${(value >>> 0).toString(16)}`,
+    );
+  }
+
+  private debugRegAttr(device: DeviceInfo): AttrRef {
+    const attr = device.debugAttrs.find((a) => a.name === 'direct_reg_access');
+    if (!attr) {
+      throw new IioError('ENOENT', 'no debug attribute "direct_reg_access"', {
+        uri: this.uri,
+        device: device.id,
+      });
+    }
+    return { kind: 'debug', device, attr };
+  }
+
   /** `SET dev BUFFERS_COUNT n`: the number of kernel buffers iiod uses for the device. */
   async setKernelBuffersCount(device: DeviceInfo, count: number): Promise<void> {
+    if (this.protocol === 'binary') {
+      throw new IioError(
+        'ENOSYS',
+        "libiio 1.0's iiod has no kernel buffers count: use createBuffer's blocks",
+        {
+          uri: this.uri,
+          device: device.id,
+        },
+      );
+    }
     ascii.checkToken('device', device.id);
     if (!Number.isInteger(count) || count < 1) {
       throw new IioError('EINVAL', `kernel buffers count must be a positive integer, not ${count}`);
@@ -361,7 +538,12 @@ export class IiodBackend implements Backend, StreamHost {
         device: device.id,
       });
     }
-    if (options.blocks !== undefined) await this.setKernelBuffersCount(device, options.blocks);
+    if (options.blocks !== undefined && (!Number.isInteger(options.blocks) || options.blocks < 1)) {
+      throw new IioError(
+        'EINVAL',
+        `kernel buffers count must be a positive integer, not ${options.blocks}`,
+      );
+    }
     const s = options.isOutput
       ? new IiodOutputStream(this, device, options)
       : new IiodInputStream(this, device, options);

@@ -110,6 +110,27 @@ abstract class IiodStream implements BackendBuffer {
     checkToken('device', dev.id);
     const c = await this.host.connectStream();
     const t = this.host.timeoutMs();
+    if (this.options.blocks !== undefined) {
+      // On the buffer's own connection, which is always ASCII (1.0's binary protocol
+      // has no such command); iiod refuses it once the buffer is enabled.
+      const n = this.options.blocks;
+      let r: number;
+      try {
+        r = await withDeadline(
+          c,
+          t,
+          this.host.uri,
+          simpleCommand(c, `SET ${dev.id} BUFFERS_COUNT ${n}`),
+        );
+      } catch (err) {
+        c.kill(IioError.wrap(err));
+        throw err;
+      }
+      if (r < 0) {
+        c.kill(new IioError('EBADF', 'SET BUFFERS_COUNT failed'));
+        throw IioError.fromErrno(r, this.ctx('set kernel buffers count'));
+      }
+    }
     const line = `OPEN ${dev.id} ${this.options.samples} ${this.mask.toHex()}${this.options.cyclic ? ' CYCLIC' : ''}`;
     let ret: number;
     try {
