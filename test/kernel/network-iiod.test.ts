@@ -17,6 +17,7 @@ describe('kernel: ip: client against iiod serving the real kernel', function () 
   let iiod: ChildProcess | undefined;
   let uri = '';
   let ctx: Context;
+  let savedRate = '';
 
   before(async function () {
     requirePeer(this, PEERS.vm);
@@ -26,9 +27,18 @@ describe('kernel: ip: client against iiod serving the real kernel', function () 
     await waitForPort(port);
     uri = `ip:127.0.0.1:${port}`;
     ctx = await createContext(uri, { timeoutMs: 20000 });
+    savedRate = run('cat', ['/sys/bus/iio/devices/trigger0/sampling_frequency']).stdout.trim();
     run('sh', ['-c', 'echo 1000 > /sys/bus/iio/devices/trigger0/sampling_frequency']);
   });
   after(async () => {
+    // leave the VM as the other suites expect it: no trigger on dummy0, the rate as found
+    await ctx
+      ?.device('dummy0')
+      .setTrigger(null)
+      .catch(() => undefined);
+    if (savedRate) {
+      run('sh', ['-c', `echo ${savedRate} > /sys/bus/iio/devices/trigger0/sampling_frequency`]);
+    }
     await ctx?.close();
     iiod?.kill('SIGKILL');
   });
