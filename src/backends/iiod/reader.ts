@@ -97,8 +97,11 @@ export class ByteReader implements TransportSink {
   readTarget(): Buffer | undefined {
     const p = this.pending;
     if (!p || p.kind !== 'into' || this.available > 0 || this.endError) return undefined;
-    if (p.remaining < 16384) return undefined;
     return p.target.subarray(p.offset, p.offset + p.remaining);
+  }
+
+  readLimit(): number | undefined {
+    return this.pending?.kind === 'line' && this.available === 0 ? 256 : undefined;
   }
 
   filled(n: number): void {

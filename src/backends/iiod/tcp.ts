@@ -112,7 +112,9 @@ export class TcpTransport implements Transport {
       const t = self.target;
       const d = t?.sink?.readTarget?.();
       if (t) t.direct = d;
-      return d ?? fallback;
+      if (d) return d;
+      const limit = t?.sink?.readLimit?.();
+      return limit ? fallback.subarray(0, limit) : fallback;
     };
   }
 

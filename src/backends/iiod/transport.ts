@@ -20,6 +20,12 @@ export interface TransportSink {
   readTarget?(): Buffer | undefined;
   /** `n` bytes were read into the memory `readTarget` returned last. */
   filled?(n: number): void;
+  /**
+   * Optional: at most how many bytes the next read should take when there is no
+   * `readTarget` (a reply line is awaited: reading little keeps the payload after it for
+   * the zero-copy path).
+   */
+  readLimit?(): number | undefined;
 }
 
 /** One bidirectional byte stream to the server (a TCP connection, a USB pipe pair, a UART). */
