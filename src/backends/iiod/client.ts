@@ -311,6 +311,16 @@ export class IiodBackend implements Backend, StreamHost {
 
   async connectStream(): Promise<Connection> {
     if (this.state === 'closed') throw new IioError('EBADF', 'the context is closed');
+    if (!this.link.multiConnection) {
+      // A UART carries one connection: buffers would have to share the control one.
+      throw new IioError(
+        'ENOSYS',
+        `buffers over ${this.link.description} need a second connection`,
+        {
+          uri: this.uri,
+        },
+      );
+    }
     return new Connection(await this.link.connect('stream', this.timeout));
   }
 

@@ -96,8 +96,6 @@ export class TcpTransport implements Transport {
   constructor(
     private readonly socket: Socket,
     readonly description: string,
-    /** Memory the socket reads into; reused on every read (see TransportSink.data). */
-    private readonly readBuffer: Buffer,
   ) {
     socket.on('error', (err) => this.finish(err));
     socket.on('close', () => this.finish());
@@ -173,11 +171,6 @@ export class TcpTransport implements Transport {
 
   close(): void {
     this.finish();
-  }
-
-  /** The bytes the socket buffer of this side holds (for tests). */
-  get readBufferSize(): number {
-    return this.readBuffer.length;
   }
 }
 
@@ -276,7 +269,7 @@ export class TcpLink implements Link {
         socket.setNoDelay(true);
         // iiod sets keepalive on its side only; ours notices a vanished peer on idle links.
         socket.setKeepAlive(true, 10000);
-        const t = new TcpTransport(socket, `tcp ${where}`, readBuffer);
+        const t = new TcpTransport(socket, `tcp ${where}`);
         holder.target = t;
         resolve(t);
       };
