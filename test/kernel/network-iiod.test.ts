@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createContext, type Context } from '../../src';
-import { iiokit } from '../helpers/cli';
+import { iiokit, iiokitBinary } from '../helpers/cli';
 import { compareInfo } from '../helpers/info-compare';
 import { PEERS, requirePeer, run } from '../helpers/peers';
 import { freePort, waitForPort } from '../network/helpers/iiod';
@@ -87,6 +87,49 @@ describe('kernel: ip: client against iiod serving the real kernel', function () 
       ours.equals(theirBytes),
       `${ours.subarray(0, 16).toString('hex')} vs ${theirBytes.subarray(0, 16).toString('hex')}`,
     );
+  });
+
+  it('iiokit readdev -u ip: writes byte for byte what iio_readdev -u ip: writes', async () => {
+    const args = [
+      '-u',
+      uri,
+      '-t',
+      'hrtimer0',
+      '-b',
+      '16',
+      '-s',
+      '64',
+      'dummy0',
+      'voltage0',
+      'accel_x',
+    ];
+    const theirs = spawnSync('iio_readdev', args, { maxBuffer: 1 << 20, timeout: 120000 });
+    const ours = await iiokitBinary(['readdev', ...args]);
+    assert.equal(theirs.status, 0, String(theirs.stderr));
+    assert.equal(ours.status, 0, ours.stderr);
+    assert.equal(theirs.stdout.length, 64 * 4);
+    assert.ok(ours.stdout.equals(theirs.stdout), 'same bytes');
+    // and all channels, timestamp excluded (it differs by nature)
+    const all = [
+      '-u',
+      uri,
+      '-t',
+      'hrtimer0',
+      '-b',
+      '8',
+      '-s',
+      '32',
+      'dummy0',
+      'voltage0',
+      'voltage1-voltage2',
+      'voltage3-voltage4',
+      'accel_x',
+    ];
+    const t2 = spawnSync('iio_readdev', all, { maxBuffer: 1 << 20, timeout: 120000 });
+    const o2 = await iiokitBinary(['readdev', ...all]);
+    assert.equal(t2.status, 0, String(t2.stderr));
+    assert.ok(o2.stdout.equals(t2.stdout), `${o2.stdout.length} vs ${t2.stdout.length} bytes`);
+    await ctx.device('dummy0').setTrigger(null);
   });
 
   it('two clients reading different channels of one device at once both get correct data', async () => {

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createContext, IioError, type Context } from '../../src';
 import type { IiodBackend } from '../../src/backends/iiod';
-import { iiokit } from '../helpers/cli';
+import { Readable } from 'node:stream';
+import { iiokit, iiokitBinary } from '../helpers/cli';
 import { compareInfo } from '../helpers/info-compare';
 import { PEERS, requirePeer, run } from '../helpers/peers';
 import { COUNTER_SOURCE, startFakeIiod, type FakeIiod } from './helpers/iiod';
@@ -151,6 +152,48 @@ describe('ip: against libiio 0.24 iiod serving fake FIFO-backed devices (local b
       await new Promise((r) => setTimeout(r, 25));
     }
     assert.ok(readFileSync(out).equals(data), 'the FIFO consumer got what we pushed');
+  });
+
+  it('iiokit writedev -u ip: and iio_writedev -u ip: deliver the same bytes to the consumer', async () => {
+    const data = randomBytes(64 * 4);
+    const sizeBefore = readFileSync(out).length;
+    const r = await iiokitBinary(
+      ['writedev', '-u', fake.uri, '-b', '16', '-s', '64', 'fakedac'],
+      Readable.from([data]),
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const theirs = run(
+      'sh',
+      ['-c', `head -c ${data.length} | iio_writedev -u ${fake.uri} -b 16 -s 64 fakedac`],
+      {
+        input: data,
+      },
+    );
+    assert.equal(theirs.status, 0, theirs.stderr);
+    for (let i = 0; i < 200 && readFileSync(out).length < sizeBefore + 2 * data.length; i++) {
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    const got = readFileSync(out).subarray(sizeBefore);
+    assert.ok(got.subarray(0, data.length).equals(data), 'ours reached the consumer');
+    assert.ok(got.subarray(data.length).equals(data), "libiio's reached it too, the same");
+  });
+
+  it('iiokit readdev -u ip: captures a continuous stream', async () => {
+    const r = await iiokitBinary([
+      'readdev',
+      '-u',
+      fake.uri,
+      '-b',
+      '512',
+      '-s',
+      '4096',
+      'fakeadc',
+      'voltage1',
+      'voltage3',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.length, 4096 * 4);
+    assert.equal(checkCounter(r.stdout, [1, 3]), 0);
   });
 
   it('the kernel buffers count is set through SET BUFFERS_COUNT', async () => {
