@@ -4,8 +4,11 @@ export interface ContextInfoEntry {
   readonly description: string;
 }
 
-/** A source of contexts (local, DNS-SD, USB): each backend registers one. */
-export type ContextScanner = () => Promise<ContextInfoEntry[]>;
+/**
+ * A source of contexts (local, DNS-SD, USB): each backend registers one. `args` is what
+ * followed `name=` in the filter (libiio's `usb=0456:b673`), if anything.
+ */
+export type ContextScanner = (args?: string) => Promise<ContextInfoEntry[]>;
 
 const scanners = new Map<string, ContextScanner>();
 
@@ -19,18 +22,23 @@ export function registerScanner(name: string, scanner: ContextScanner): void {
  * `ip:usb`, `local,usb` (default: all).
  */
 export async function scanContexts(filter?: string): Promise<ContextInfoEntry[]> {
-  const wanted = filter
+  // `usb=0456:b673` keeps its colon: split on commas first, then on colons between names
+  const wanted: Array<{ name: string; args?: string }> = filter
     ? filter
-        .split(/[:,]/)
-        .map((s) => s.split('=')[0])
-        .filter(Boolean)
-    : [...scanners.keys()];
+        .split(',')
+        .flatMap((part) => {
+          const eq = part.indexOf('=');
+          if (eq >= 0) return [{ name: part.slice(0, eq), args: part.slice(eq + 1) }];
+          return part.split(':').map((name) => ({ name }));
+        })
+        .filter((w) => w.name)
+    : [...scanners.keys()].map((name) => ({ name }));
   const results = await Promise.all(
-    wanted.map(async (name) => {
+    wanted.map(async ({ name, args }) => {
       const s = scanners.get(name);
       if (!s) return [];
       try {
-        return await s();
+        return await s(args);
       } catch {
         return [];
       }

@@ -10,8 +10,8 @@ const loaders: Record<Scheme, () => BackendFactory> = {
   xml: () => (require('./xml') as typeof import('./xml')).openXmlBackend,
   local: () => (require('./local') as typeof import('./local')).openLocalBackend,
   ip: () => (require('./iiod') as typeof import('./iiod')).openIpBackend,
-  usb: () => notYet('usb'),
-  serial: () => notYet('serial'),
+  usb: () => (require('./iiod/usb') as typeof import('./iiod/usb')).openUsbBackend,
+  serial: () => (require('./iiod/serial') as typeof import('./iiod/serial')).openSerialBackend,
   emu: () => notYet('emu'),
 };
 
@@ -27,6 +27,10 @@ registerScanner('local', () =>
 );
 // DNS-SD for iiod servers; the mDNS and TCP code loads on the first scan.
 registerScanner('ip', () => (require('./iiod') as typeof import('./iiod')).scanIp());
+// USB devices with an "IIO" interface; libusb (the usb package) loads on the first scan.
+registerScanner('usb', (args) =>
+  (require('./iiod/usb') as typeof import('./iiod/usb')).scanUsb(args),
+);
 
 /** Registers (or replaces) the factory of a scheme; used by backends and tests. */
 export function registerBackend(scheme: Scheme, factory: () => BackendFactory): void {

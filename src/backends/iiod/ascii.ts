@@ -113,8 +113,10 @@ export function decodeValue(data: Buffer): string {
 
 /** `WRITE ... <len>` + bytes: iiod's answer (bytes written or -errno). */
 export async function writeValue(c: Connection, address: string, value: Buffer): Promise<number> {
-  const head = Buffer.from(`WRITE ${address} ${value.length}\r\n`, 'latin1');
-  c.send(Buffer.concat([head, value]));
+  // Two writes, as libiio: over USB iiod reads each transfer as a whole, and the value
+  // must not be taken for part of the command line.
+  c.send(`WRITE ${address} ${value.length}\r\n`);
+  c.send(value);
   return c.readInteger();
 }
 

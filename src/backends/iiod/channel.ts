@@ -21,6 +21,7 @@ interface Job {
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
   timer?: NodeJS.Timeout;
+  readonly issuedAt: number;
   settled: boolean;
   running: boolean;
 }
@@ -73,6 +74,7 @@ export class RequestChannel {
         body: body as (c: Connection) => Promise<unknown>,
         resolve: resolve as (v: unknown) => void,
         reject,
+        issuedAt: Date.now(),
         settled: false,
         running: false,
       };
@@ -93,6 +95,16 @@ export class RequestChannel {
 
   private expire(job: Job, t: number): void {
     if (job.settled) return;
+    // On idle-timeout links (a UART) the deadline counts from the last byte received:
+    // a long reply that is still arriving is slow, not lost.
+    const c = this.conn;
+    if (c?.reader.trackActivity) {
+      const left = c.remaining(t, job.issuedAt);
+      if (left > 0) {
+        job.timer = setTimeout(() => this.expire(job, t), left);
+        return;
+      }
+    }
     const err = new IioError('ETIMEDOUT', `no reply from iiod (${this.opts.where}) within ${t} ms`);
     if (job.running && this.conn) {
       // The reply may still come: drop the connection so it can never be mistaken

@@ -1,5 +1,5 @@
 import * as zlib from 'node:zlib';
-import { IioError } from '../../errors';
+import { IioError, type IioErrorContext } from '../../errors';
 import type { ContextInfo, DeviceInfo } from '../../model/info';
 import type {
   AttrRef,
@@ -15,6 +15,7 @@ import { RequestChannel } from './channel';
 import { Connection } from './connection';
 import { buildRemoteContext, sameDevices } from './context-info';
 import { ProtocolError } from './reader';
+import { SharedInputStream, SharedOutputStream } from './shared-stream';
 import { IiodInputStream, IiodOutputStream, withDeadline, type StreamHost } from './stream';
 import type { Link } from './transport';
 
@@ -49,7 +50,8 @@ type State = 'connected' | 'down' | 'closed';
  * request, and reconnection with backoff when the server goes away.
  */
 export class IiodBackend implements Backend, StreamHost {
-  readonly name = 'network';
+  /** `network`, `usb` or `serial`: the link's backend name, as libiio prints it. */
+  readonly name: string;
   info!: ContextInfo;
   private timeout: number;
   private readonly control: RequestChannel;
@@ -71,7 +73,8 @@ export class IiodBackend implements Backend, StreamHost {
     readonly link: Link,
     private readonly options: IiodOptions,
   ) {
-    this.timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.name = link.backendName ?? 'network';
+    this.timeout = options.timeoutMs ?? link.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.reconnects = options.reconnect !== false;
     this.control = new RequestChannel({
       where: link.description,
@@ -85,7 +88,14 @@ export class IiodBackend implements Backend, StreamHost {
   /** Connects, reads the context and sets the server's timeout. */
   static async open(uri: string, link: Link, options: IiodOptions): Promise<IiodBackend> {
     const b = new IiodBackend(uri, link, options);
-    const { info, conn } = await b.handshake();
+    let hs: { info: ContextInfo; conn: Connection };
+    try {
+      hs = await b.handshake();
+    } catch (err) {
+      await link.close?.().catch(() => undefined);
+      throw err;
+    }
+    const { info, conn } = hs;
     b.info = info;
     b.control.adopt(conn);
     // libiio tells the server half its own timeout (calculate_remote_timeout).
@@ -307,6 +317,10 @@ export class IiodBackend implements Backend, StreamHost {
 
   timeoutMs(): number {
     return this.timeout;
+  }
+
+  runShared<T>(op: string, ctx: IioErrorContext, body: (c: Connection) => Promise<T>): Promise<T> {
+    return this.control.run(op, ctx, body);
   }
 
   async connectStream(): Promise<Connection> {
@@ -554,9 +568,15 @@ export class IiodBackend implements Backend, StreamHost {
         `kernel buffers count must be a positive integer, not ${options.blocks}`,
       );
     }
+    // A UART carries one connection: buffers then take turns on the control one.
+    const shared = !this.link.multiConnection;
     const s = options.isOutput
-      ? new IiodOutputStream(this, device, options)
-      : new IiodInputStream(this, device, options);
+      ? shared
+        ? new SharedOutputStream(this, device, options)
+        : new IiodOutputStream(this, device, options)
+      : shared
+        ? new SharedInputStream(this, device, options)
+        : new IiodInputStream(this, device, options);
     await s.start();
     this.streams.add(s);
     const close = s.close.bind(s);
@@ -588,6 +608,7 @@ export class IiodBackend implements Backend, StreamHost {
     await Promise.all([...this.streams].map((s) => s.close().catch(() => undefined)));
     await this.control.close((c) => c.send('\r\nEXIT\r\n'));
     await this.reconnecting?.catch(() => undefined);
+    await this.link.close?.().catch(() => undefined);
   }
 }
 

@@ -32,7 +32,17 @@ export class Connection {
       this.died(e);
       return e;
     });
+    this.reader.trackActivity = transport.idleTimeouts === true;
     transport.attach(this.reader);
+  }
+
+  /**
+   * How long a deadline of `ms` that started at `since` still runs: from the request,
+   * or, on links with idle timeouts, from the last byte received after it.
+   */
+  remaining(ms: number, since: number): number {
+    const from = this.reader.trackActivity ? Math.max(since, this.reader.lastDataAt) : since;
+    return from + ms - Date.now();
   }
 
   get alive(): boolean {
@@ -62,9 +72,11 @@ export class Connection {
     this.transport.close();
   }
 
+  /** Sends a command line (a string) or payload bytes (see WriteKind). */
   send(text: string | Uint8Array): void {
     if (this.deathError) throw this.deathError;
-    this.transport.write(typeof text === 'string' ? Buffer.from(text, 'latin1') : text);
+    if (typeof text === 'string') this.transport.write(Buffer.from(text, 'latin1'), 'command');
+    else this.transport.write(text, 'data');
   }
 
   /**

@@ -15,7 +15,7 @@ export function buildRemoteContext(
   source: string,
 ): ContextInfo {
   const parsed = parseContextXml(xml, {
-    backendName: 'network',
+    backendName: link.backendName ?? 'network',
     source,
     defaultVersion: serverVersion ?? { major: 0, minor: 0, git: '' },
   });
@@ -28,6 +28,10 @@ export function buildRemoteContext(
   const prefix = link.descriptionPrefix;
   // libiio joins "<address> <description>" only when the XML has a description at all.
   const hasDescription = /<context\s[^>]*\bdescription\s*=/.test(xml.slice(0, 64 * 1024));
+  if (link.contextDescription) {
+    const description = link.contextDescription(hasDescription ? parsed.description : undefined);
+    return { ...parsed, description, attrs };
+  }
   const description = hasDescription
     ? prefix
       ? `${prefix} ${parsed.description}`

@@ -1,5 +1,5 @@
 import { IioError } from '../../errors';
-import type { TransportSink } from './transport';
+import type { ReadWant, TransportSink } from './transport';
 
 type Pending =
   | {
@@ -35,6 +35,11 @@ export class ByteReader implements TransportSink {
   private available = 0;
   private pending?: Pending;
   private endError?: Error;
+  private wantListener?: () => void;
+  /** When set, `lastDataAt` follows the arrival of bytes (idle deadlines). */
+  trackActivity = false;
+  /** Date.now() of the last bytes received (with trackActivity). */
+  lastDataAt = 0;
 
   constructor(
     /** Builds the error of a stream that ended (EOF: no cause). */
@@ -52,6 +57,7 @@ export class ByteReader implements TransportSink {
 
   data(chunk: Buffer, transient: boolean): void {
     if (this.endError || chunk.length === 0) return;
+    if (this.trackActivity) this.lastDataAt = Date.now();
     let rest = chunk;
     // Serve the pending read from the chunk in place where possible: a payload is then
     // copied once, from the socket's memory to the caller's buffer.
@@ -104,7 +110,22 @@ export class ByteReader implements TransportSink {
     return this.pending?.kind === 'line' && this.available === 0 ? 256 : undefined;
   }
 
+  want(): ReadWant | undefined {
+    const p = this.pending;
+    if (!p || this.endError) return undefined;
+    if (p.kind === 'line') return { atLeast: 0 };
+    if (this.available === 0) {
+      return { target: p.target.subarray(p.offset, p.offset + p.remaining), atLeast: p.remaining };
+    }
+    return { atLeast: Math.max(1, p.remaining - this.available) };
+  }
+
+  setWantListener(listener: () => void): void {
+    this.wantListener = listener;
+  }
+
   filled(n: number): void {
+    if (this.trackActivity && n > 0) this.lastDataAt = Date.now();
     const p = this.pending;
     if (!p || p.kind !== 'into') return;
     p.offset += n;
@@ -172,6 +193,7 @@ export class ByteReader implements TransportSink {
     }
     this.pending = p;
     this.serve();
+    if (this.pending && this.wantListener) this.wantListener();
   }
 
   private serve(): void {

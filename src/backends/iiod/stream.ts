@@ -8,7 +8,7 @@
  * when another client widened iiod's channel mask, iiod sends the wider scans (with the
  * new mask) and we pick our channels out.
  */
-import { IioError } from '../../errors';
+import { IioError, type IioErrorContext } from '../../errors';
 import { computeScanLayout, type ScanLayout } from '../../format/layout';
 import { ChannelMask } from '../../model/channel-mask';
 import type { DeviceInfo } from '../../model/info';
@@ -16,6 +16,7 @@ import type { BackendBuffer, BufferOpenOptions, RawBlock } from '../backend';
 import { checkToken, simpleCommand } from './ascii';
 import type { Connection } from './connection';
 import { ProtocolError } from './reader';
+import { isLinkLoss } from './transport';
 
 /** What a stream needs from its backend. */
 export interface StreamHost {
@@ -32,6 +33,11 @@ export interface StreamHost {
   whenConnected(): Promise<void>;
   /** The device as the (possibly reloaded) context describes it now. */
   currentDevice(id: string): DeviceInfo | undefined;
+  /**
+   * On links that carry one connection (a UART): runs an exchange on the control
+   * connection, between the context's other requests (see shared-stream.ts).
+   */
+  runShared?<T>(op: string, ctx: IioErrorContext, body: (c: Connection) => Promise<T>): Promise<T>;
 }
 
 /** How many READBUF requests are kept queued ahead. */
@@ -46,7 +52,7 @@ const MAX_READY = 4;
 const REQUEST_BYTES = 1 << 20;
 const MAX_BLOCKS_PER_REQUEST = 16;
 
-function layoutOf(dev: DeviceInfo, mask: ChannelMask): ScanLayout {
+export function layoutOf(dev: DeviceInfo, mask: ChannelMask): ScanLayout {
   const els = dev.channels
     .map((c, i) => ({ c, i }))
     .filter(({ c, i }) => mask.has(i) && c.isScanElement && c.format && c.index >= 0)
@@ -54,7 +60,8 @@ function layoutOf(dev: DeviceInfo, mask: ChannelMask): ScanLayout {
   return computeScanLayout(els);
 }
 
-function isConnectionLoss(e: IioError): boolean {
+export function isConnectionLoss(e: IioError): boolean {
+  if (isLinkLoss(e)) return true;
   return [
     'ECONNRESET',
     'ECONNREFUSED',
@@ -131,7 +138,7 @@ abstract class IiodStream implements BackendBuffer {
         throw IioError.fromErrno(r, this.ctx('set kernel buffers count'));
       }
     }
-    const line = `OPEN ${dev.id} ${this.options.samples} ${this.mask.toHex()}${this.options.cyclic ? ' CYCLIC' : ''}`;
+    const line = this.openLine(dev);
     let ret: number;
     try {
       ret = await withDeadline(c, t, this.host.uri, simpleCommand(c, line));
@@ -144,6 +151,11 @@ abstract class IiodStream implements BackendBuffer {
       throw IioError.fromErrno(ret, this.ctx('open buffer'));
     }
     return c;
+  }
+
+  /** `OPEN dev samples mask [CYCLIC]`. */
+  protected openLine(dev: DeviceInfo): string {
+    return `OPEN ${dev.id} ${this.options.samples} ${this.mask.toHex()}${this.options.cyclic ? ' CYCLIC' : ''}`;
   }
 
   abstract read(): Promise<RawBlock>;
@@ -183,9 +195,18 @@ export async function withDeadline<T>(
   p: Promise<T>,
 ): Promise<T> {
   if (!(ms > 0)) return p;
-  const timer = setTimeout(() => {
+  const since = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    // on idle-timeout links (a UART) a reply still arriving keeps the deadline away
+    const left = c.remaining(ms, since);
+    if (left > 0) {
+      timer = setTimeout(check, left);
+      return;
+    }
     c.kill(new IioError('ETIMEDOUT', `no reply from iiod within ${ms} ms`, { uri: where }));
-  }, ms);
+  };
+  timer = setTimeout(check, ms);
   try {
     return await p;
   } finally {
@@ -195,19 +216,19 @@ export async function withDeadline<T>(
 
 /** An input buffer: READBUF, pipelined. */
 export class IiodInputStream extends IiodStream {
-  private ready: RawBlock[] = [];
-  private waiter?: Waiter;
-  private fill?: { buf: Buffer; used: number };
-  private free: Buffer[] = [];
-  private readonly blockBytes: number;
-  private serverMask: ChannelMask;
-  private serverLayout: ScanLayout;
+  protected ready: RawBlock[] = [];
+  protected waiter?: Waiter;
+  protected fill?: { buf: Buffer; used: number };
+  protected free: Buffer[] = [];
+  protected readonly blockBytes: number;
+  protected serverMask: ChannelMask;
+  protected serverLayout: ScanLayout;
   private running = false;
-  private failure?: IioError;
-  private pendingLost = 0;
+  protected failure?: IioError;
+  protected pendingLost = 0;
   private wake?: () => void;
   /** Scans received and when the first arrived (to estimate what an outage cost). */
-  private received = 0;
+  protected received = 0;
   private since = 0;
   private generation = 0;
   private resuming = false;
@@ -234,11 +255,11 @@ export class IiodInputStream extends IiodStream {
     });
   }
 
-  private takeBuffer(): Buffer {
+  protected takeBuffer(): Buffer {
     return this.free.pop() ?? Buffer.allocUnsafe(this.blockBytes);
   }
 
-  private deliver(buf: Buffer, length: number): void {
+  protected deliver(buf: Buffer, length: number): void {
     let released = false;
     const lost = this.pendingLost;
     this.pendingLost = 0;
@@ -265,7 +286,7 @@ export class IiodInputStream extends IiodStream {
   }
 
   /** Appends whole scans (in our layout) to the block being filled. */
-  private appendOurs(src: Buffer): void {
+  protected appendOurs(src: Buffer): void {
     let off = 0;
     while (off < src.length) {
       if (!this.fill) this.fill = { buf: this.takeBuffer(), used: 0 };
@@ -277,7 +298,7 @@ export class IiodInputStream extends IiodStream {
     }
   }
 
-  private completeFill(): void {
+  protected completeFill(): void {
     if (this.fill && this.fill.used === this.blockBytes) {
       const f = this.fill;
       this.fill = undefined;
@@ -286,7 +307,7 @@ export class IiodInputStream extends IiodStream {
   }
 
   /** Converts scans of the server's layout into ours. */
-  private convert(src: Buffer, scans: number): Buffer {
+  protected convert(src: Buffer, scans: number): Buffer {
     const out = Buffer.allocUnsafe(scans * this.layout.scanBytes);
     const from = this.serverLayout;
     const slots = this.layout.slots.map((s) => ({
@@ -305,7 +326,7 @@ export class IiodInputStream extends IiodStream {
     return out;
   }
 
-  private setServerMask(hex: string): void {
+  protected setServerMask(hex: string): void {
     let m: ChannelMask;
     try {
       m = ChannelMask.fromHex(this.device.channels.length, hex);
@@ -321,7 +342,7 @@ export class IiodInputStream extends IiodStream {
   }
 
   /** Reads one READBUF reply of at most `asked` bytes. */
-  private async readReply(c: Connection, asked: number): Promise<void> {
+  protected async readReply(c: Connection, asked: number): Promise<void> {
     let got = 0;
     let first = true;
     let carry: Buffer | undefined;
@@ -529,7 +550,7 @@ export class IiodInputStream extends IiodStream {
     }
   }
 
-  private dropFill(): void {
+  protected dropFill(): void {
     if (this.fill) {
       this.pendingLost += Math.floor(this.fill.used / this.layout.scanBytes);
       this.free.push(this.fill.buf);
@@ -594,9 +615,9 @@ export class IiodInputStream extends IiodStream {
 
 /** An output buffer: WRITEBUF. */
 export class IiodOutputStream extends IiodStream {
-  private queue: Promise<void> = Promise.resolve();
-  private busy = 0;
-  private cancelled?: IioError;
+  protected queue: Promise<void> = Promise.resolve();
+  protected busy = 0;
+  protected cancelled?: IioError;
 
   async start(): Promise<void> {
     this.conn = await this.openConnection();
@@ -625,7 +646,22 @@ export class IiodOutputStream extends IiodStream {
     }
   }
 
-  private async pushOne(chunk: Buffer): Promise<void> {
+  /** One WRITEBUF: the command, iiod's go-ahead, the samples, the count it took. */
+  protected async exchange(c: Connection, chunk: Buffer): Promise<void> {
+    c.send(`WRITEBUF ${this.device.id} ${chunk.length}\r\n`);
+    // Wait for iiod's go-ahead: had it refused, our samples would be parsed as commands.
+    const go = await c.readInteger();
+    if (go < 0) throw IioError.fromErrno(go, this.ctx('push'));
+    if (go !== 0) throw new ProtocolError(`WRITEBUF go-ahead was ${go}, not 0`);
+    c.send(chunk);
+    const done = await c.readInteger();
+    if (done < 0) throw IioError.fromErrno(done, this.ctx('push'));
+    if (done !== chunk.length) {
+      throw new IioError('EIO', `iiod took ${done} of ${chunk.length} bytes`, this.ctx('push'));
+    }
+  }
+
+  protected async pushOne(chunk: Buffer): Promise<void> {
     if (!this.conn?.alive) {
       try {
         this.conn = await this.openConnection();
@@ -636,21 +672,8 @@ export class IiodOutputStream extends IiodStream {
       }
     }
     const c = this.conn;
-    const exchange = async (): Promise<void> => {
-      c.send(`WRITEBUF ${this.device.id} ${chunk.length}\r\n`);
-      // Wait for iiod's go-ahead: had it refused, our samples would be parsed as commands.
-      const go = await c.readInteger();
-      if (go < 0) throw IioError.fromErrno(go, this.ctx('push'));
-      if (go !== 0) throw new ProtocolError(`WRITEBUF go-ahead was ${go}, not 0`);
-      c.send(chunk);
-      const done = await c.readInteger();
-      if (done < 0) throw IioError.fromErrno(done, this.ctx('push'));
-      if (done !== chunk.length) {
-        throw new IioError('EIO', `iiod took ${done} of ${chunk.length} bytes`, this.ctx('push'));
-      }
-    };
     try {
-      await withDeadline(c, this.host.timeoutMs(), this.host.uri, exchange());
+      await withDeadline(c, this.host.timeoutMs(), this.host.uri, this.exchange(c, chunk));
     } catch (err) {
       // The exchange is in doubt: never reuse the connection.
       const e = this.cancelled ?? IioError.wrap(err, this.ctx('push'));
