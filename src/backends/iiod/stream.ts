@@ -182,6 +182,8 @@ abstract class IiodStream implements BackendBuffer {
       }
     }
     c.kill(new IioError('EBADF', 'the buffer is closed'));
+    // a transport that can tell (USB) says when the server has let go of the device
+    await c.transport.settled?.();
   }
 
   abstract close(): Promise<void>;

@@ -75,6 +75,12 @@ export interface Transport {
    * request (a UART at 115200 baud moves 11 KB/s: a large reply is slow, not late).
    */
   readonly idleTimeouts?: boolean;
+  /**
+   * Optional, after close(): resolves once the server has let go of what this connection
+   * held (its open device), where the transport can tell (a USB pipe's server thread has
+   * ended). A TCP peer notices a hang-up on its own time.
+   */
+  settled?(): Promise<void>;
 }
 
 /** A way to reach one server: hands out connections to it. */
