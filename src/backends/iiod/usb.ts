@@ -50,6 +50,8 @@ export const USB_DEFAULT_TIMEOUT_MS = 5000;
 const MAX_TRANSFER = 1 << 20;
 /** How long a freshly opened pipe must stay silent before we trust it (see drainStale). */
 const DRAIN_QUIET_MS = 100;
+/** How long iiod's fresh pipe thread may take to read our EXIT when a pipe is closed. */
+const PIPE_EXIT_MS = 1000;
 /** iiod's vendor requests (IIO_USD_CMD_*). */
 const CMD_OPEN_PIPE = 1;
 const CMD_CLOSE_PIPE = 2;
@@ -293,11 +295,23 @@ export class UsbLink implements Link {
       const ctrl = (req: number): Promise<void> =>
         host.request({ op: 'control', req, value: pipe }).then(() => undefined);
       // iiod's CLOSE_PIPE only signals the pipe's thread to stop; its OPEN_PIPE waits for
-      // that thread to end (and so to close the device it had open). Closing, opening and
-      // closing again returns once the device is closed: a trigger change right after a
-      // buffer closes then does not meet EBUSY.
+      // that thread to end (and so to close the device it had open). Closing, opening,
+      // sending EXIT to the new thread and closing returns once the device is closed (a
+      // trigger change right after a buffer closes then does not meet EBUSY), and leaves
+      // the pipe clean: a thread stopped while idle writes "-22" for the next user.
+      const exit = (): Promise<void> => {
+        const ab = new TextEncoder().encode('EXIT\r\n').buffer as ArrayBuffer;
+        const timer = setTimeout(() => {
+          void host.request({ op: 'cancel', pipe }).catch(() => undefined);
+        }, PIPE_EXIT_MS);
+        return host
+          .request({ op: 'write', pipe, data: ab, zlp: false }, [ab])
+          .then(() => undefined)
+          .finally(() => clearTimeout(timer));
+      };
       const p = ctrl(CMD_CLOSE_PIPE)
         .then(() => ctrl(CMD_OPEN_PIPE))
+        .then(exit)
         .then(() => ctrl(CMD_CLOSE_PIPE))
         .catch(() => undefined)
         .finally(() => {
