@@ -11,7 +11,7 @@ const loaders: Record<Scheme, () => BackendFactory> = {
   ip: () => notYet('ip'),
   usb: () => notYet('usb'),
   serial: () => notYet('serial'),
-  emu: () => notYet('emu'),
+  emu: () => (require('./emu') as typeof import('./emu')).openEmuBackend,
 };
 
 function notYet(scheme: string): BackendFactory {
