@@ -17,5 +17,13 @@ export { convert, convertInverse, toSI } from './format/convert';
 export { demuxChannel } from './format/demux';
 export { parseUri } from './uri';
 export { registerBackend } from './backends';
+export {
+  serveContext,
+  IIOD_PORT,
+  type ServeOptions,
+  type ServerHandle,
+  type ServerStats,
+  type ServerClientStats,
+} from './server';
 export type * from './backends/backend';
 export { LIBRARY_VERSION, PACKAGE_VERSION } from './version';

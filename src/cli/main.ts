@@ -1,10 +1,12 @@
 import { infoMain } from './info';
+import { serveMain } from './serve';
 import type { CliIo } from './io';
 
 type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; what: string }> = {
   info: { run: infoMain, what: 'describe a context (iio_info)' },
+  serve: { run: serveMain, what: 'serve a context to libiio clients (iiod)' },
 };
 
 function help(io: CliIo): void {
