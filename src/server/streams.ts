@@ -116,9 +116,11 @@ export class InputClient {
 
   /** Resolves when data, an error or a layout change is there (or `abort` fires). */
   async waitForData(abort: Promise<unknown>): Promise<void> {
-    while (!this.queue.length && !this.error) {
+    let aborted = false;
+    const onAbort = abort.then(() => (aborted = true));
+    while (!this.queue.length && !this.error && !aborted) {
       const gen = this.generation;
-      await Promise.race([new Promise<void>((r) => (this.wake = r)), abort]);
+      await Promise.race([new Promise<void>((r) => (this.wake = r)), onAbort]);
       if (this.generation !== gen) return;
       if (this.hub.isClosed(this)) return;
     }

@@ -23,6 +23,16 @@ function describedRate(d: DeviceInfo): number {
   return DEFAULT_RATE;
 }
 
+/**
+ * Where a channel attribute is stored: its sysfs file, shared by the channels that name
+ * the same one (`in_accel_scale`); per channel when the XML gives no real file name.
+ */
+function fileKey(a: AttrInfo, c: ChannelInfo): string {
+  return a.filename && a.filename !== a.name
+    ? a.filename
+    : `${c.isOutput ? 'out' : 'in'}/${c.id}/${a.name}`;
+}
+
 function defaultValue(a: AttrInfo, c?: ChannelInfo): string {
   if (a.value !== undefined) return a.value;
   if (a.name.endsWith('_available')) return '';
@@ -105,7 +115,7 @@ export function buildXmlContext(
     for (const ch of dev.channels) {
       const c = ch.info;
       for (const a of c.attrs) {
-        const key = `${d.id}\0chn\0${a.filename ?? `${c.id}/${a.name}`}`;
+        const key = `${d.id}\0chn\0${fileKey(a, c)}`;
         if (a.name === 'raw' && ch.generator) {
           b.slots.set(
             a,
@@ -114,7 +124,7 @@ export function buildXmlContext(
         } else slotFor(key, a, () => plain(a, c));
       }
       for (const a of c.eventAttrs ?? []) {
-        slotFor(`${d.id}\0evt\0${a.filename ?? `${c.id}/${a.name}`}`, a, () => plain(a, c));
+        slotFor(`${d.id}\0evt\0${fileKey(a, c)}`, a, () => plain(a, c));
       }
       // Channel attributes are validated against their own _available, else the device's.
       for (const a of c.attrs) {
