@@ -319,17 +319,19 @@ export class Session {
         gen = c.generation;
         continue;
       }
-      const item = c.take(remaining);
-      if (!item) continue;
-      const head = first ? `${item.data.length}\n${c.wireMask.toHex()}\n` : `${item.data.length}\n`;
+      const items = c.take(remaining);
+      if (!items.length) continue;
+      const len = items.reduce((n, it) => n + it.data.length, 0);
+      const head = first ? `${len}\n${c.wireMask.toHex()}\n` : `${len}\n`;
       first = false;
       this.socket.cork();
       this.socket.write(head);
-      const ok = this.socket.write(item.data);
+      let ok = true;
+      // A block goes back to its pool only once the socket has flushed it.
+      for (const it of items) ok = this.socket.write(it.data, () => it.done());
       this.socket.uncork();
-      c.sentBytes += item.data.length;
-      remaining -= item.data.length;
-      item.done();
+      c.sentBytes += len;
+      remaining -= len;
       if (!ok) {
         await Promise.race([
           new Promise<void>((r) => this.socket.once('drain', () => r())),

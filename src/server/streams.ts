@@ -19,7 +19,7 @@ export interface StreamSettings {
 
 /** A queued piece of stream data and what to do once it is sent or dropped. */
 interface Item {
-  data: Buffer;
+  readonly data: Buffer;
   readonly done: () => void;
 }
 
@@ -127,26 +127,34 @@ export class InputClient {
   }
 
   /**
-   * Takes up to `max` bytes (whole scans) from the head of the queue; null when
-   * nothing is queued.
+   * Takes queued data, whole scans, `max` bytes at most (several blocks when they fit,
+   * so a READBUF chunk can carry them all); empty when nothing is queued.
    */
-  take(max: number): Item | null {
-    const head = this.queue[0];
+  take(max: number): Item[] {
     const scan = this.scanBytes;
-    if (!head || !scan) return null;
-    const n = Math.min(head.data.length, Math.floor(max / scan) * scan);
-    if (n <= 0) return null;
-    if (n === head.data.length) {
-      this.queue.shift();
+    const out: Item[] = [];
+    if (!scan) return out;
+    let room = Math.floor(max / scan) * scan;
+    while (room > 0 && this.queue.length) {
+      const head = this.queue[0];
+      const n = Math.min(head.data.length, room);
+      if (n === head.data.length) {
+        this.queue.shift();
+        out.push(head);
+      } else {
+        // The rest stays queued: the block is released once both parts are done with.
+        let holders = 2;
+        const done = (): void => {
+          if (--holders === 0) head.done();
+        };
+        out.push({ data: head.data.subarray(0, n), done });
+        this.queue[0] = { data: head.data.subarray(n), done };
+      }
       this.queuedBytes -= n;
-      this.hub.kick();
-      return head;
+      room -= n;
     }
-    const part = head.data.subarray(0, n);
-    head.data = head.data.subarray(n);
-    this.queuedBytes -= n;
-    this.hub.kick();
-    return { data: part, done: () => undefined };
+    if (out.length) this.hub.kick();
+    return out;
   }
 }
 
