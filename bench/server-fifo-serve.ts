@@ -169,6 +169,7 @@ class FifoBackend implements Backend {
         key: i,
         index: device.channels[i].index,
         format: device.channels[i].format!,
+        isTimestamp: device.channels[i].id === 'timestamp',
       })),
     );
     if (this.memory) {

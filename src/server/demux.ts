@@ -25,7 +25,12 @@ export class DemuxPlan {
     channels: readonly Channel[],
   ) {
     const target = computeScanLayout(
-      channels.map((c) => ({ key: c.number, index: c.index, format: c.format! })),
+      channels.map((c) => ({
+        key: c.number,
+        index: c.index,
+        format: c.format!,
+        isTimestamp: c.type === 'timestamp',
+      })),
     );
     this.scanBytes = target.scanBytes;
     const segs: Segment[] = [];

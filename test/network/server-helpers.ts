@@ -75,24 +75,31 @@ export async function startIiod(uri: string): Promise<{ port: number; stop(): Pr
   }
   return {
     port,
+    // iiod 0.24 can take a minute to honour SIGTERM (its thread pool drains slowly):
+    // give it a second, then SIGKILL.
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        const hard = setTimeout(() => child.kill('SIGKILL'), 1000);
+        child.once('exit', () => {
+          clearTimeout(hard);
+          resolve();
+        });
         child.kill('SIGTERM');
       }),
   };
 }
 
 /**
- * Sends `data` on a new connection and collects the replies until the server is quiet
- * for `idleMs` (or closes); then hangs up.
+ * Sends `data` on a new connection and collects the replies until they end with `until`
+ * (when given), or the server is quiet for `idleMs`, or closes; then hangs up.
  */
 export function converse(
   port: number,
   data: Buffer | string,
   idleMs = 300,
   maxMs = 20000,
+  until?: string,
 ): Promise<{ reply: Buffer; closedByServer: boolean }> {
   return new Promise((resolve, reject) => {
     const s = connect({ port, host: '127.0.0.1' });
@@ -118,7 +125,8 @@ export function converse(
     });
     s.on('data', (d: Buffer) => {
       chunks.push(d);
-      arm();
+      if (until && Buffer.concat(chunks).toString('latin1').endsWith(until)) finish(false);
+      else arm();
     });
     s.on('close', () => finish(true));
     s.on('error', (e) => {

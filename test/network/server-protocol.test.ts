@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createContext, serveContext, type Context, type ServerHandle } from '../../src';
-import { parseLine } from '../../src/server/protocol';
+import { HELP_TEXT, parseLine } from '../../src/server/protocol';
 import { PEERS, requirePeer } from '../helpers/peers';
 import { converse, prng, runAsync, startIiod } from './server-helpers';
 
@@ -57,8 +57,16 @@ describe('server protocol: the same replies as libiio 0.24 iiod, line for line',
     await theirs?.stop();
   });
 
+  /**
+   * The replies of both servers to the same bytes. A HELP sent last marks the end of the
+   * replies (unless a WRITE swallowed it as data; then the server going quiet does).
+   */
   async function both(data: string): Promise<[string, string]> {
-    const [a, b] = await Promise.all([converse(theirs.port, data), converse(ours.port, data)]);
+    const sent = `${data}\nHELP\r\n`;
+    const [a, b] = await Promise.all([
+      converse(theirs.port, sent, 800, 20000, HELP_TEXT),
+      converse(ours.port, sent, 800, 20000, HELP_TEXT),
+    ]);
     return [a.reply.toString('latin1'), b.reply.toString('latin1')];
   }
 

@@ -110,6 +110,8 @@ describe('emu: the default emulated context', function () {
       'le:u32/32>>0',
       'le:s24/24>>0',
       'le:s14/16>>2',
+      'le:S12/16>>0',
+      'be:U10/16>>2',
     ];
     let seed = 7;
     const rand = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;

@@ -57,7 +57,7 @@ function layoutOf(dev: EmuDevice, mask: ChannelMask, ctx: IioErrorContext): Scan
         channel: c.id,
       });
     }
-    return { key: i, index: c.index, format: c.format };
+    return { key: i, index: c.index, format: c.format, isTimestamp: dev.channels[i].isTimestamp };
   });
   return computeScanLayout(elements);
 }
