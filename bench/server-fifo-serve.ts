@@ -1,18 +1,18 @@
 /**
  * Bench helper (run inside the mount namespace of server.bench.ts): serves the FIFO-backed
- * fake device with serveContext, through a minimal stand-in for `local:` that reads the
- * same sysfs tree and character device iiod reads. Usage: node server-fifo-serve.js PORT
- * IIOD_PORT (the context description is taken from that iiod, so both serve the same one).
+ * fake device with serveContext. Usage: node server-fifo-serve.js PORT IIOD_PORT [MODE];
+ * prints `mode <what it serves through>` first.
  *
- * With a third argument `memory`, the device hands out the same zero-filled block again
- * and again instead: what the server path alone can carry.
- *
- * Replace the stand-in by createContext('local:') once the local backend is merged.
+ * MODE `auto` (default) serves `local:` when its buffers work (the native module is built
+ * and merged), else `standin`: a minimal stand-in for local: that reads the same sysfs
+ * tree and character device from JavaScript, with the description taken from the iiod
+ * at IIOD_PORT so both serve the same context. MODE `memory`: the device hands out the
+ * same zero-filled block again and again — what the server path alone can carry.
  */
 import { openSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { connect, Socket } from 'node:net';
-import { registerBackend, createContext, serveContext, IioError } from '../src';
+import { registerBackend, createContext, serveContext, IioError, type Context } from '../src';
 import type {
   AttrRef,
   Backend,
@@ -186,21 +186,43 @@ class FifoBackend implements Backend {
   async close(): Promise<void> {}
 }
 
+/** True when local: can stream the fake device (its buffers need the native module). */
+async function localBuffersWork(): Promise<Context | undefined> {
+  let ctx: Context | undefined;
+  try {
+    ctx = await createContext('local:');
+    const buf = await ctx.device('fakeadc').createBuffer(16, { channels: ['voltage0'] });
+    await buf.refill();
+    await buf.close();
+    return ctx;
+  } catch {
+    await ctx?.close();
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   const port = Number(process.argv[2]);
   const iiodPort = Number(process.argv[3]);
-  const memory = process.argv[4] === 'memory';
-  const info = parseContextXml(await fetchXml(iiodPort), { backendName: 'local' });
-  registerBackend(
-    'local',
-    () => async (uri: string, _o: BackendOpenOptions) => new FifoBackend(uri, info, memory),
-  );
-  const ctx = await createContext('local:');
+  const mode = process.argv[4] ?? 'auto';
+  let ctx = mode === 'auto' || mode === 'local' ? await localBuffersWork() : undefined;
+  let used = 'local';
+  if (!ctx) {
+    if (mode === 'local') throw new Error('local: cannot stream here');
+    used = mode === 'memory' ? 'memory' : 'standin';
+    const info = parseContextXml(await fetchXml(iiodPort), { backendName: 'local' });
+    registerBackend(
+      'local',
+      () => async (uri: string, _o: BackendOpenOptions) =>
+        new FifoBackend(uri, info, used === 'memory'),
+    );
+    ctx = await createContext('local:');
+  }
   const server = await serveContext(ctx, { port });
-  process.stdout.write(`serving ${server.uri}\n`);
+  process.stdout.write(`mode ${used}\nserving ${server.uri}\n`);
   const stop = async (): Promise<void> => {
     await server.close();
-    await ctx.close();
+    await ctx!.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());

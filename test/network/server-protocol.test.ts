@@ -64,8 +64,8 @@ describe('server protocol: the same replies as libiio 0.24 iiod, line for line',
   async function both(data: string): Promise<[string, string]> {
     const sent = `${data}\nHELP\r\n`;
     const [a, b] = await Promise.all([
-      converse(theirs.port, sent, 800, 20000, HELP_TEXT),
-      converse(ours.port, sent, 800, 20000, HELP_TEXT),
+      converse(theirs.port, sent, 3000, 30000, HELP_TEXT),
+      converse(ours.port, sent, 3000, 30000, HELP_TEXT),
     ]);
     return [a.reply.toString('latin1'), b.reply.toString('latin1')];
   }
