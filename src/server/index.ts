@@ -20,8 +20,13 @@ export interface ServeOptions {
   readonly bind?: string;
   /** Non-loopback peers allowed to connect (CIDR or addresses); loopback always is. */
   readonly allow?: readonly string[];
-  /** Announce the server on DNS-SD as libiio's `_iio._tcp` (optionally with a name). */
-  readonly advertise?: boolean | { readonly name?: string };
+  /**
+   * Announce the server on DNS-SD as libiio's `_iio._tcp` service (so `iio_info -S ip`
+   * and `ip:` discovery find it), optionally with an instance name, an interface and an
+   * mDNS port (tests).
+   */
+  readonly advertise?:
+    boolean | { readonly name?: string; readonly interface?: string; readonly mdnsPort?: number };
   /**
    * Send each client only the channels it opened (default, as `iiod -D`); false sends
    * every reader the whole scan of all channels open on the device, with that mask.
@@ -75,7 +80,7 @@ export interface ServerHandle {
 }
 
 /** A stopper for whatever announces the server (DNS-SD). */
-export type Advertisement = { stop(): Promise<void> };
+type Advertisement = { stop(): Promise<void> };
 
 class IiodServer implements ServerHandle, SessionHost {
   readonly settings: StreamSettings;
@@ -259,9 +264,19 @@ export async function serveContext(
   }
   if (options.advertise) {
     const { advertise } = require('./advertise') as typeof import('./advertise');
-    const name = typeof options.advertise === 'object' ? options.advertise.name : undefined;
+    const a = typeof options.advertise === 'object' ? options.advertise : {};
+    // A server bound to one address is announced with that address only.
+    const specific = !['::', '0.0.0.0', '127.0.0.1', '::1'].includes(handle.address);
     try {
-      handle.setAdvertisement(await advertise({ port: handle.port, name, ctx }));
+      handle.setAdvertisement(
+        await advertise({
+          port: handle.port,
+          name: a.name,
+          interface: a.interface,
+          mdnsPort: a.mdnsPort,
+          ...(specific ? { addresses: [handle.address] } : {}),
+        }),
+      );
     } catch (err) {
       await handle.close();
       throw IioError.wrap(err, { op: 'advertise' });
