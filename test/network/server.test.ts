@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { createContext, serveContext, type Context, type ServerHandle } from '../../src';
 import { iiokit } from '../helpers/cli';
@@ -323,6 +325,62 @@ describe('iiokit serve: libiio 0.24 clients against the emulated context', funct
       assert.equal(reply, '0.24.iiokit \n');
     } finally {
       await allowed.close();
+    }
+  });
+});
+
+describe('iiokit serve (the command)', function () {
+  this.timeout(60000);
+  const BIN = join(__dirname, '../../../bin/iiokit.js');
+
+  it('serves until SIGINT, then reports what it did', async function () {
+    requirePeer(this, PEERS.iioInfo);
+    const child = spawn(process.execPath, [BIN, 'serve', '-u', 'emu:', '-p', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const uri = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no start line: ${err}`)), 20000);
+      child.stderr.on('data', () => {
+        const m = /serving emu: at (ip:127\.0\.0\.1:\d+) \(loopback only\)/.exec(err);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]);
+        }
+      });
+    });
+    const r = await runAsync('iio_info', ['-u', uri]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout.toString(), /iio:device1: ad5689-emu/);
+    const exit = new Promise<number | null>((res) => child.on('close', res));
+    child.kill('SIGINT');
+    assert.equal(await exit, 0);
+    assert.match(err, /stopped after [1-9]\d* connections \(0 refused\), 0 scans dropped/);
+  });
+
+  it('refuses a bad allow entry and a taken port with a clear message', async () => {
+    let r = await runAsync(process.execPath, [
+      BIN,
+      'serve',
+      '-u',
+      'emu:',
+      '-p',
+      '0',
+      '--allow',
+      '10.0.0.0/33',
+    ]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /bad --allow entry "10\.0\.0\.0\/33"/);
+    const ctx = await createContext('emu:');
+    const taken = await serveContext(ctx, { port: 0 });
+    try {
+      r = await runAsync(process.execPath, [BIN, 'serve', '-u', 'emu:', '-p', String(taken.port)]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, new RegExp(`port ${taken.port} is already in use`));
+    } finally {
+      await taken.close();
+      await ctx.close();
     }
   });
 });
