@@ -12,7 +12,7 @@ const loaders: Record<Scheme, () => BackendFactory> = {
   ip: () => (require('./iiod') as typeof import('./iiod')).openIpBackend,
   usb: () => notYet('usb'),
   serial: () => notYet('serial'),
-  emu: () => notYet('emu'),
+  emu: () => (require('./emu') as typeof import('./emu')).openEmuBackend,
 };
 
 function notYet(scheme: string): BackendFactory {
