@@ -125,6 +125,36 @@ describe(`e2e (slow, qemu-user): prebuilt ARM binaries on Debian ${SUITE}'s node
         assert.equal(block.head, expected.toString('hex'));
       });
 
+      it('loads on Debian 11 too (glibc 2.31, libstdc++ of GCC 10: the floor we promise)', function () {
+        // Debian 11's nodejs is Node 12, too old for the package's JavaScript but with
+        // Node-API 8: it loads the very binary npm installed above and runs its self-test,
+        // which shows the binary needs nothing newer than Debian 11's C and C++ runtimes.
+        const floor = sh('bash', ['scripts/arm-rootfs.sh', arch.debian, 'bullseye']).trim();
+        copyFileSync(path.join(installed, arch.prebuild), path.join(floor, 'tmp', 'iiokit.node'));
+        const r = spawnSync(
+          'chroot',
+          [
+            floor,
+            `/usr/bin/${arch.qemu}`,
+            '/usr/bin/node',
+            '-e',
+            "const a = require('/tmp/iiokit.node'); const t = a.selfTest(); " +
+              'console.log(JSON.stringify({ node: process.version, eventfd: t.eventfd, ioctls: t.ioctls }))',
+          ],
+          { encoding: 'utf8', timeout: 300_000 },
+        );
+        assert.equal(r.status, 0, `Debian 11's node failed to load the binary:\n${r.stderr}`);
+        const got = JSON.parse(r.stdout.trim()) as {
+          node: string;
+          eventfd: boolean;
+          ioctls: Record<string, number>;
+        };
+        console.log(`      ${arch.debian} on bullseye: ${r.stdout.trim()}`);
+        assert.match(got.node, /^v12\./);
+        assert.equal(got.eventfd, true);
+        assert.deepEqual(got.ioctls, probe.selfTest?.ioctls);
+      });
+
       it('reads an xml: context there too (the TypeScript half runs on the board)', async () => {
         const { createContext } = await import(path.join(REPO, 'dist', 'src', 'index.js'));
         const ctx = await (
