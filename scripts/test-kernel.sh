@@ -3,9 +3,19 @@
 # VM it boots ../shared/iio-vm (kernel $IIO_VM_KERNEL, default 6.1) and runs itself
 # inside; inside (IIO_VM=1) it runs mocha on the compiled tests directly, since the
 # VM emulates the CPU and npm/npx startup costs tens of seconds there.
+# `bash scripts/test-kernel.sh dist/test/kernel/x.test.js` runs only the files given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${IIO_VM:-}" = 1 ]; then
+  if [ $# -gt 0 ] && [ -e "$1" ]; then
+    # Test files given: run only those. Mocha would add them to the config's spec, so
+    # hand it a copy of the config without one.
+    cfg=$(mktemp --suffix=.json)
+    node -e 'const c = require(process.argv[1]); delete c.spec;
+      require("fs").writeFileSync(process.argv[2], JSON.stringify(c));' \
+      "$PWD/.mocharc.kernel.json" "$cfg"
+    exec node node_modules/mocha/bin/mocha.js --config "$cfg" "$@"
+  fi
   exec node node_modules/mocha/bin/mocha.js --config .mocharc.kernel.json "$@"
 fi
 vm=""

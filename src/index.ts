@@ -11,10 +11,23 @@ export { ChannelMask } from './model/channel-mask';
 export { decodeEvent, type IioEvent } from './model/event';
 export type * from './model/info';
 export { IioError, strerror, errnoOf, codeOf, type IioErrorContext } from './errors';
-export { parseScanType, formatScanType, type DataFormat } from './format/scan-type';
-export { computeScanLayout, type ScanLayout, type ScanSlot } from './format/layout';
-export { convert, convertInverse, toSI } from './format/convert';
-export { demuxChannel } from './format/demux';
+export { parseScanType, formatScanType, valueBits, type DataFormat } from './format/scan-type';
+export {
+  computeScanLayout,
+  type ScanLayout,
+  type ScanSlot,
+  type LayoutInput,
+} from './format/layout';
+export { convert, convertInverse, toSI, fromSI } from './format/convert';
+export {
+  demuxChannel,
+  demuxChannelInto,
+  demuxAll,
+  type DemuxOptions,
+  type ScaleOffset,
+  type NumberSink,
+} from './format/demux';
+export { muxChannel, type MuxOptions } from './format/mux';
 export { parseUri } from './uri';
 export { registerBackend } from './backends';
 export type * from './backends/backend';

@@ -59,7 +59,12 @@ export class IioBuffer {
     const mask = raw.mask;
     this.channels = device.channels.filter((c) => mask.has(c.number) && c.isScanElement);
     this.layout = computeScanLayout(
-      this.channels.map((c) => ({ key: c.number, index: c.index, format: c.format! })),
+      this.channels.map((c) => ({
+        key: c.number,
+        index: c.index,
+        format: c.format!,
+        isTimestamp: c.type === 'timestamp',
+      })),
     );
     this.channels = this.layout.slots.map((s) => device.channels[s.key]);
   }
