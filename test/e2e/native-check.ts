@@ -13,10 +13,10 @@ interface Probe {
   node: string;
   arch: string;
   status: unknown;
-  selfTest?: unknown;
+  /** The native module's selfTest(): eventfd, ioctl numbers, pool, stream, ... */
+  selfTest?: { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] };
   selfTestError?: string;
-  /** The first 64 bytes of every Buffer the self-test returned, as hex, and its length. */
-  buffers?: Record<string, { length: number; head: string }>;
+  ioctls?: Record<string, number>;
   xmlDevices?: string[];
   xmlError?: string;
   capture?: { hex: string; values: number[] };
@@ -58,15 +58,12 @@ async function main(): Promise<void> {
   };
   if (lib.nativeModuleStatus().loaded) {
     try {
-      const addon = native.loadNative();
-      const selfTest = (addon.selfTest as () => Record<string, unknown>)();
-      probe.buffers = {};
-      for (const [k, v] of Object.entries(selfTest)) {
-        if (Buffer.isBuffer(v)) {
-          probe.buffers[k] = { length: v.length, head: v.subarray(0, 64).toString('hex') };
-        }
-      }
-      probe.selfTest = selfTest;
+      const addon = native.loadNative() as {
+        selfTest(): Probe['selfTest'];
+        ioctls(): Record<string, number>;
+      };
+      probe.selfTest = addon.selfTest();
+      probe.ioctls = addon.ioctls();
     } catch (err) {
       probe.selfTestError = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     }
@@ -113,12 +110,7 @@ async function main(): Promise<void> {
     }
     probe.statusAfterCapture = lib.nativeModuleStatus();
   }
-  // Buffers become {type, data} in JSON: the hex summary above is what the test reads.
-  process.stdout.write(
-    JSON.stringify(probe, (_k, v: unknown) =>
-      v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' ? '<Buffer>' : v,
-    ) + '\n',
-  );
+  process.stdout.write(JSON.stringify(probe) + '\n');
 }
 
 main().catch((err: unknown) => {

@@ -116,9 +116,9 @@ export interface Probe {
   status:
     | { loaded: true; file: string; prebuilt: boolean }
     | { loaded: false; code: string; reason: string; fix: string };
-  selfTest?: Record<string, unknown>;
+  selfTest?: { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] };
   selfTestError?: string;
-  buffers?: Record<string, { length: number; head: string }>;
+  ioctls?: Record<string, number>;
   xmlDevices?: string[];
   xmlError?: string;
   capture?: { hex: string; values: number[] };
@@ -144,4 +144,27 @@ export const KERNEL_IOCTLS: Readonly<Record<string, number>> = {
   IIO_BUFFER_DMABUF_DETACH_IOCTL: 0x40046993,
   IIO_BUFFER_DMABUF_ENQUEUE_IOCTL: 0x40106994,
   DMA_HEAP_IOCTL_ALLOC: 0xc0184800,
+  DMA_BUF_IOCTL_SYNC: 0x40086200,
 };
+
+/** Fails with the names and details of the self-test checks that did not pass. */
+export function assertSelfTest(probe: Probe): void {
+  if (probe.selfTestError) throw new Error(`selfTest() threw: ${probe.selfTestError}`);
+  const st = probe.selfTest;
+  if (!st || !Array.isArray(st.checks) || st.checks.length === 0) {
+    throw new Error(`selfTest() returned no checks: ${JSON.stringify(st)}`);
+  }
+  const failed = st.checks.filter((c) => !c.ok);
+  if (!st.ok || failed.length) {
+    throw new Error(`self-test failed: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`);
+  }
+}
+
+/** Fails unless every ioctl number the addon uses is the kernel's. */
+export function assertKernelIoctls(got: Record<string, number> | undefined): void {
+  for (const [name, value] of Object.entries(KERNEL_IOCTLS)) {
+    if (got?.[name] !== value) {
+      throw new Error(`${name} is ${String(got?.[name])}, the kernel's is 0x${value.toString(16)}`);
+    }
+  }
+}
