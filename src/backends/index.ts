@@ -1,3 +1,4 @@
+import { registerScanner } from '../scan';
 import { parseUri, type Scheme } from '../uri';
 import type { Backend, BackendFactory, BackendOpenOptions } from './backend';
 
@@ -7,7 +8,7 @@ import type { Backend, BackendFactory, BackendOpenOptions } from './backend';
  */
 const loaders: Record<Scheme, () => BackendFactory> = {
   xml: () => (require('./xml') as typeof import('./xml')).openXmlBackend,
-  local: () => notYet('local'),
+  local: () => (require('./local') as typeof import('./local')).openLocalBackend,
   ip: () => notYet('ip'),
   usb: () => notYet('usb'),
   serial: () => notYet('serial'),
@@ -20,6 +21,10 @@ function notYet(scheme: string): BackendFactory {
     throw new IioError('ENOSYS', `the ${scheme}: backend is not available in this build`);
   };
 }
+
+registerScanner('local', () =>
+  (require('./local/scanner') as typeof import('./local/scanner')).scanLocalContexts(),
+);
 
 /** Registers (or replaces) the factory of a scheme; used by backends and tests. */
 export function registerBackend(scheme: Scheme, factory: () => BackendFactory): void {

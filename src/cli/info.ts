@@ -35,6 +35,13 @@ async function valueText(attr: Attr): Promise<string> {
   }
 }
 
+/**
+ * libiio 0.24's local backend reads an empty `trigger/current_trigger` (no trigger set: the
+ * kernel shows zero bytes) as EIO, so iio_info prints this where a device simply has no
+ * trigger. The library answers null; the CLI prints what iio_info prints.
+ */
+const LOCAL_NO_TRIGGER = `ERROR: checking for trigger : ${strerror(5)}`;
+
 /** Prints a context exactly as libiio 0.24's iio_info does (after its two version lines). */
 export async function printContextInfo(ctx: Context, out: Out): Promise<void> {
   out.line(`IIO context created with ${ctx.name} backend.`);
@@ -84,7 +91,8 @@ export async function printContextInfo(ctx: Context, out: Out): Promise<void> {
     }
     try {
       const trig = await dev.getTrigger();
-      if (!trig) out.line('\t\tNo trigger assigned to device');
+      if (!trig)
+        out.line(ctx.name === 'local' ? LOCAL_NO_TRIGGER : '\t\tNo trigger assigned to device');
       else out.line(`\t\tCurrent trigger: ${trig.id}(${trig.name ?? ''})`);
     } catch (e) {
       const ie = IioError.wrap(e);
@@ -117,8 +125,10 @@ export function infoMain(argv: readonly string[], io: CliIo): Promise<number> {
       }
     }
     if (opts.scan) {
+      // libiio: the scan runs inside handle_common_opts, which then yields no context,
+      // so iio_info ends with EXIT_FAILURE after listing (unlike -s).
       await printScan(out, err, opts.scan.arg);
-      return 0;
+      return 1;
     }
     if (opts.operands.length) {
       err.line('Incorrect number of arguments.\n');

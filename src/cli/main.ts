@@ -1,3 +1,4 @@
+import { attrMain } from './attr';
 import { infoMain } from './info';
 import type { CliIo } from './io';
 
@@ -5,6 +6,7 @@ type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; what: string }> = {
   info: { run: infoMain, what: 'describe a context (iio_info)' },
+  attr: { run: attrMain, what: 'read and write attributes (iio_attr)' },
 };
 
 function help(io: CliIo): void {

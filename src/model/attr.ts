@@ -85,9 +85,31 @@ export class Attr {
     return n;
   }
 
-  async write(value: AttrValue): Promise<void> {
-    await this.backend.writeAttr(this.ref, formatAttrValue(value));
+  /** Writes a value; resolves with the number of bytes the backend accepted. */
+  write(value: AttrValue): Promise<number> {
+    return this.backend.writeAttr(this.ref, formatAttrValue(value));
   }
+
+  /**
+   * Reads an `_available` attribute and parses it: `[min step max]` (a range) or a
+   * space-separated list of values.
+   */
+  async readAvailable(): Promise<AvailableValues> {
+    return parseAvailable(await this.read());
+  }
+}
+
+/**
+ * The `_available` companion of an attribute in a list: `scale` → `scale_available`
+ * (a name that already ends in `_available` is taken as is).
+ */
+export function findAvailableAttr(
+  attrs: readonly Attr[],
+  name: string,
+  where: { device?: string; channel?: string; kind: string; uri?: string },
+): Attr {
+  const wanted = name.endsWith('_available') ? name : `${name}_available`;
+  return findAttr(attrs, wanted, where);
 }
 
 /** Finds an attribute by name in a list; the error names what was looked for. */

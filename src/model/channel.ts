@@ -2,7 +2,7 @@ import type { Backend } from '../backends/backend';
 import { convert, toSI } from '../format/convert';
 import type { DataFormat } from '../format/scan-type';
 import { channelKindOf } from '../names/channel-type';
-import { Attr, findAttr, type AttrValue } from './attr';
+import { Attr, findAttr, findAvailableAttr, type AttrValue, type AvailableValues } from './attr';
 import type { Device } from './device';
 import type { ChannelInfo } from './info';
 
@@ -73,8 +73,21 @@ export class Channel {
     return this.attr(name).read();
   }
 
-  writeAttr(name: string, value: AttrValue): Promise<void> {
-    return this.attr(name).write(value);
+  async writeAttr(name: string, value: AttrValue): Promise<void> {
+    await this.attr(name).write(value);
+  }
+
+  /**
+   * The values an attribute accepts, from its `_available` companion:
+   * `readAvailable('scale')` reads and parses `scale_available`.
+   */
+  async readAvailable(name: string): Promise<AvailableValues> {
+    return findAvailableAttr(this.attrs, name, {
+      kind: 'channel',
+      device: this.device.id,
+      channel: this.id,
+      uri: this.device.context.uri,
+    }).readAvailable();
   }
 
   /** True when the channel has an attribute of that name. */

@@ -1,12 +1,22 @@
 import type { Backend } from '../backends/backend';
 import { IioError } from '../errors';
-import { Attr, findAttr, type AttrValue } from './attr';
+import { Attr, findAttr, findAvailableAttr, type AttrValue, type AvailableValues } from './attr';
 import { IioBuffer, type BufferOptions } from './buffer';
 import { Channel } from './channel';
 import { ChannelMask } from './channel-mask';
 import type { Context } from './context';
 import { decodeEvent, type IioEvent } from './event';
 import type { DeviceInfo } from './info';
+
+/** Registers are 32-bit: anything else is refused before it reaches the kernel. */
+function checkRegisterArg(what: string, n: number, dev: Device): void {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+    throw new IioError('EINVAL', `register ${what} must be an integer in 0..0xffffffff, not ${n}`, {
+      device: dev.id,
+      uri: dev.context.uri,
+    });
+  }
+}
 
 /** One IIO device (`iio:deviceN`), trigger (`triggerN`) or hwmon device (`hwmonN`). */
 export class Device {
@@ -93,8 +103,16 @@ export class Device {
   readAttr(name: string): Promise<string> {
     return this.attr(name).read();
   }
-  writeAttr(name: string, value: AttrValue): Promise<void> {
-    return this.attr(name).write(value);
+  async writeAttr(name: string, value: AttrValue): Promise<void> {
+    await this.attr(name).write(value);
+  }
+
+  /**
+   * The values a device attribute accepts, from its `_available` companion:
+   * `readAvailable('sampling_frequency')` reads and parses `sampling_frequency_available`.
+   */
+  async readAvailable(name: string): Promise<AvailableValues> {
+    return findAvailableAttr(this.attrs, name, this.where('device')).readAvailable();
   }
 
   bufferAttr(name: string): Attr {
@@ -103,8 +121,8 @@ export class Device {
   readBufferAttr(name: string): Promise<string> {
     return this.bufferAttr(name).read();
   }
-  writeBufferAttr(name: string, value: AttrValue): Promise<void> {
-    return this.bufferAttr(name).write(value);
+  async writeBufferAttr(name: string, value: AttrValue): Promise<void> {
+    await this.bufferAttr(name).write(value);
   }
 
   debugAttr(name: string): Attr {
@@ -113,8 +131,8 @@ export class Device {
   readDebugAttr(name: string): Promise<string> {
     return this.debugAttr(name).read();
   }
-  writeDebugAttr(name: string, value: AttrValue): Promise<void> {
-    return this.debugAttr(name).write(value);
+  async writeDebugAttr(name: string, value: AttrValue): Promise<void> {
+    await this.debugAttr(name).write(value);
   }
 
   /**
@@ -122,26 +140,47 @@ export class Device {
    * (write the address, read the value back) where the backend has no direct way.
    */
   async readRegister(address: number): Promise<number> {
+    checkRegisterArg('address', address, this);
     if (this.backend.readRegister) return this.backend.readRegister(this.info, address);
     const reg = this.debugAttr('direct_reg_access');
-    await reg.write(`0x${address.toString(16)}`);
-    const text = (await reg.read()).trim();
-    const v = Number(text);
-    if (!Number.isFinite(v)) {
-      throw new IioError('EIO', `register 0x${address.toString(16)} read back "${text}"`, {
-        device: this.id,
-        attr: 'direct_reg_access',
-        uri: this.context.uri,
-      });
-    }
-    return v >>> 0;
+    // "Write the address, read the value" is two steps: one at a time per device
+    // (libiio 1.0's local backend flocks the file for the same reason).
+    return this.registerLock(async () => {
+      await reg.write(`0x${address.toString(16)}`);
+      const text = (await reg.read()).trim();
+      const v = /^0[xX][0-9a-fA-F]+$/.test(text)
+        ? parseInt(text, 16)
+        : /^[0-9]+$/.test(text)
+          ? Number(text)
+          : NaN;
+      if (!Number.isFinite(v)) {
+        throw new IioError('EIO', `register 0x${address.toString(16)} read back "${text}"`, {
+          device: this.id,
+          attr: 'direct_reg_access',
+          uri: this.context.uri,
+        });
+      }
+      return v >>> 0;
+    });
   }
 
   async writeRegister(address: number, value: number): Promise<void> {
+    checkRegisterArg('address', address, this);
+    checkRegisterArg('value', value, this);
     if (this.backend.writeRegister) return this.backend.writeRegister(this.info, address, value);
-    await this.debugAttr('direct_reg_access').write(
-      `0x${address.toString(16)} 0x${(value >>> 0).toString(16)}`,
+    const reg = this.debugAttr('direct_reg_access');
+    await this.registerLock(() =>
+      reg.write(`0x${address.toString(16)} 0x${(value >>> 0).toString(16)}`),
     );
+  }
+
+  private registerTail: Promise<unknown> = Promise.resolve();
+
+  /** Runs register sections of this device one after another. */
+  private registerLock<T>(f: () => Promise<T>): Promise<T> {
+    const next = this.registerTail.then(f, f);
+    this.registerTail = next.catch(() => undefined);
+    return next;
   }
 
   /** The trigger in use, or null. Rejects ENOENT when the device cannot have one. */
@@ -150,7 +189,8 @@ export class Device {
     if (t === null || t === '') return null;
     const dev = this.context.devices.find((d) => d.isTrigger && (d.name === t || d.id === t));
     if (!dev) {
-      throw new IioError('ENODEV', `current trigger "${t}" is not a trigger of this context`, {
+      // ENXIO, as libiio's local backend answers for a trigger it does not list.
+      throw new IioError('ENXIO', `current trigger "${t}" is not a trigger of this context`, {
         device: this.id,
         uri: this.context.uri,
       });
