@@ -90,15 +90,19 @@ async function main(): Promise<void> {
         const dev = ctx.findDevice(device);
         if (!dev) throw new Error(`no device ${device}`);
         await dev.setTrigger(trigger);
-        const buf = await dev.createBuffer(Number(samples), { channels: [channel] });
         try {
-          const data = await buf.refill();
-          probe.capture = {
-            hex: data.toString('hex'),
-            values: buf.channelData(channel).map(Number),
-          };
+          const buf = await dev.createBuffer(Number(samples), { channels: [channel] });
+          try {
+            const data = await buf.refill();
+            probe.capture = {
+              hex: data.toString('hex'),
+              values: buf.channelData(channel).map(Number),
+            };
+          } finally {
+            await buf.close();
+          }
         } finally {
-          await buf.close();
+          // The kernel suite shares one VM boot: leave the device as it was.
           await dev.setTrigger(null);
         }
       } finally {
