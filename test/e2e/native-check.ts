@@ -7,6 +7,7 @@
  *
  *   node native-check.js <installed package dir>
  */
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
 interface Probe {
@@ -48,7 +49,11 @@ async function main(): Promise<void> {
     nativeModuleStatus(): { loaded: boolean };
     createContext(uri: string): Promise<{ devices: { id: string }[]; close(): Promise<void> }>;
   };
-  const native = require(path.join(pkgDir, 'dist/src/native/load.js')) as {
+  // src/native/index.ts once the native branch is in; load.ts (its stand-in) before.
+  const loader = ['index.js', 'load.js']
+    .map((f) => path.join(pkgDir, 'dist/src/native', f))
+    .find((f) => existsSync(f))!;
+  const native = require(loader) as {
     loadNative(): Record<string, unknown>;
   };
   const probe: Probe = {

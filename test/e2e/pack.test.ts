@@ -54,7 +54,7 @@ describe('e2e: the npm package', function () {
       'native/addon.cc',
       'dist/src/index.js',
       'dist/src/index.d.ts',
-      'dist/src/native/load.js',
+      'dist/src/native/diagnose.js',
       'bin/iiokit.js',
     ]) {
       assert.ok(paths.includes(p), `${p} is in the tarball`);
