@@ -2,12 +2,20 @@
   "targets": [
     {
       "target_name": "iiokit",
-      "sources": ["native/addon.cc", "native/selftest_stub.cc"],
+      "sources": [
+        "native/addon.cc",
+        "native/dmabuf.cc",
+        "native/pool.cc",
+        "native/selftest.cc",
+        "native/stream.cc",
+        "native/sys.cc"
+      ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"]
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"],
+      "ldflags": ["-pthread"]
     }
   ]
 }

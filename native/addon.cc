@@ -1,16 +1,531 @@
-// The native module: syscalls and a block pool only. IIO policy lives in TypeScript.
+// The native module: syscalls and a block pool only. IIO policy (which sysfs files to
+// write, masks, scan layouts) lives in TypeScript (src/backends/local/buffer.ts).
+//
+// Exports: open/close, the two IIO fd ioctls, the ioctl numbers, a Stream class (one
+// thread per open buffer, blocks handed over through a thread-safe function), a DMA-heap
+// check and selfTest(). Everything stays on Node-API 8, so one binary serves Node 18-24.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <napi.h>
 
-void RegisterSelfTestStub(Napi::Env env, Napi::Object exports);  // selftest_stub.cc (temporary)
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
 
+#include "dmabuf.h"
+#include "ioctl.h"
+#include "pool.h"
+#include "selftest.h"
+#include "stream.h"
+#include "sys.h"
+
+namespace iiokit {
 namespace {
 
+Napi::Error errnoError(Napi::Env env, int err, const std::string& syscall, const std::string& what) {
+  std::string msg = syscall;
+  if (!what.empty()) msg += " " + what;
+  msg += ": ";
+  msg += ::strerror(err);
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+int intArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsNumber())
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Napi::TypeError::New(env, "path must be a string");
+  std::string path = info[0].As<Napi::String>();
+  int flags = intArg(info, 1, "flags");
+  int fd = sys::openPath(path.c_str(), flags);
+  if (fd < 0) throw errnoError(env, -fd, "open", path);
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  int r = sys::closeFd(intArg(info, 0, "fd"));
+  if (r < 0) throw errnoError(info.Env(), -r, "close", "");
+  return info.Env().Undefined();
+}
+
+Napi::Value GetBufferFd(const Napi::CallbackInfo& info) {
+  int fd = sys::getBufferFd(intArg(info, 0, "fd"), intArg(info, 1, "index"));
+  if (fd < 0) throw errnoError(info.Env(), -fd, "ioctl", "IIO_BUFFER_GET_FD_IOCTL");
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value GetEventFd(const Napi::CallbackInfo& info) {
+  int fd = sys::getEventFd(intArg(info, 0, "fd"));
+  if (fd < 0) throw errnoError(info.Env(), -fd, "ioctl", "IIO_GET_EVENT_FD_IOCTL");
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value Ioctls(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  auto set = [&](const char* k, unsigned long v) {
+    o.Set(k, Napi::Number::New(env, static_cast<double>(v)));
+  };
+  set("IIO_GET_EVENT_FD_IOCTL", kIioGetEventFdIoctl);
+  set("IIO_BUFFER_GET_FD_IOCTL", kIioBufferGetFdIoctl);
+  set("IIO_BUFFER_DMABUF_ATTACH_IOCTL", kIioBufferDmabufAttachIoctl);
+  set("IIO_BUFFER_DMABUF_DETACH_IOCTL", kIioBufferDmabufDetachIoctl);
+  set("IIO_BUFFER_DMABUF_ENQUEUE_IOCTL", kIioBufferDmabufEnqueueIoctl);
+  set("DMA_HEAP_IOCTL_ALLOC", kDmaHeapIoctlAlloc);
+  set("DMA_BUF_IOCTL_SYNC", kDmaBufIoctlSync);
+  return o;
+}
+
+/** Where a Buffer's bytes live: lets tests prove that a block aliases pool memory. */
+Napi::Value AddressOf(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBuffer())
+    throw Napi::TypeError::New(info.Env(), "a Buffer is required");
+  auto b = info[0].As<Napi::Buffer<uint8_t>>();
+  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(b.Data())));
+}
+
+Napi::Value HeapCheck(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Napi::TypeError::New(env, "heap path must be a string");
+  std::string path = info[0].As<Napi::String>();
+  int bytes = intArg(info, 1, "bytes");
+  if (bytes <= 0) throw Napi::RangeError::New(env, "bytes must be positive");
+  std::vector<dmabuf::CheckStep> steps;
+  bool ok = dmabuf::heapCheck(path, static_cast<size_t>(bytes), &steps);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ok", Napi::Boolean::New(env, ok));
+  Napi::Array a = Napi::Array::New(env, steps.size());
+  for (size_t i = 0; i < steps.size(); i++) {
+    Napi::Object s = Napi::Object::New(env);
+    s.Set("op", Napi::String::New(env, steps[i].op));
+    s.Set("errno", Napi::Number::New(env, steps[i].err));
+    a.Set(static_cast<uint32_t>(i), s);
+  }
+  o.Set("steps", a);
+  return o;
+}
+
+Napi::Value SelfTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<selftest::Check> checks;
+  bool ok = selftest::run(&checks);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ok", Napi::Boolean::New(env, ok));
+  Napi::Array a = Napi::Array::New(env, checks.size());
+  for (size_t i = 0; i < checks.size(); i++) {
+    Napi::Object c = Napi::Object::New(env);
+    c.Set("name", Napi::String::New(env, checks[i].name));
+    c.Set("ok", Napi::Boolean::New(env, checks[i].ok));
+    c.Set("detail", Napi::String::New(env, checks[i].detail));
+    a.Set(static_cast<uint32_t>(i), c);
+  }
+  o.Set("checks", a);
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------
+// Stream: the JS face of the streaming core.
+
+/**
+ * One Buffer object per pool block, reused from lending to lending (JS thread only).
+ * Making a new external Buffer for every block costs an ArrayBuffer, a finalizer and,
+ * worse, external memory that V8 answers with frequent full GCs. The reference is weak
+ * while the block is lent, so a Buffer JS forgets is still collected and its finalizer
+ * (the safety net) gives the block back; it is strong once JS released the block.
+ */
+struct BufferCache {
+  std::vector<Napi::Reference<Napi::Buffer<uint8_t>>> refs;
+  std::vector<uint32_t> ids;
+  std::vector<bool> strong;
+  uint32_t nextId = 0;
+
+  explicit BufferCache(size_t n) : refs(n), ids(n, 0), strong(n, false) {}
+
+  /** The cached Buffer of a block if it is still alive. */
+  Napi::Buffer<uint8_t> alive(size_t idx) {
+    if (idx >= refs.size() || refs[idx].IsEmpty()) return Napi::Buffer<uint8_t>();
+    Napi::Value v = refs[idx].Value();
+    if (v.IsEmpty() || !v.IsBuffer()) return Napi::Buffer<uint8_t>();
+    return v.As<Napi::Buffer<uint8_t>>();
+  }
+  void weaken(size_t idx) {
+    if (strong[idx]) refs[idx].Unref();
+    strong[idx] = false;
+  }
+  /** After an explicit release: keep the Buffer for the block's next lending. */
+  void strengthen(size_t idx) {
+    if (idx < refs.size() && !strong[idx] && !alive(idx).IsEmpty()) {
+      refs[idx].Ref();
+      strong[idx] = true;
+    }
+  }
+  void clear() {
+    for (auto& r : refs) r.Reset();
+    std::fill(strong.begin(), strong.end(), false);
+  }
+};
+
+struct TsfnContext {
+  std::shared_ptr<Stream> stream;
+  std::shared_ptr<BufferCache> cache;
+};
+
+/** The finalizer hint of a block's Buffer: keeps the pool's memory alive until GC. */
+struct LendHint {
+  std::shared_ptr<BlockPool> pool;
+  int idx;
+  uint32_t bufferId;
+};
+
+struct JobRef {
+  Napi::Reference<Napi::Buffer<uint8_t>> buffer;
+};
+
+void dropJob(WriteJob* job) {
+  if (!job) return;
+  delete static_cast<JobRef*>(job->ref);
+  delete job;
+}
+
+void CallJsOne(Napi::Env env, Napi::Function cb, TsfnContext* ctx, Delivery* d);
+
+/** One wake-up of the JS thread: a delivery, or a batch of them chained by `next`. */
+void CallJs(Napi::Env env, Napi::Function cb, TsfnContext* ctx, Delivery* d) {
+  if (env == nullptr || cb.IsEmpty()) {
+    Stream::dispose(ctx ? ctx->stream->pool() : nullptr, d);
+    return;
+  }
+  while (d) {
+    Delivery* next = d->next;
+    d->next = nullptr;
+    CallJsOne(env, cb, ctx, d);
+    d = next;
+  }
+}
+
+void CallJsOne(Napi::Env env, Napi::Function cb, TsfnContext* ctx, Delivery* d) {
+  try {
+    Napi::Value consumed;
+    switch (d->kind) {
+      case DeliveryKind::Block: {
+        Napi::Buffer<uint8_t> buf;
+        if (d->fresh) {
+          buf = Napi::Buffer<uint8_t>::NewOrCopy(env, d->fresh, d->len,
+                                                 [](Napi::Env, uint8_t* p) { ::free(p); });
+        } else {
+          auto pool = ctx->stream->pool();
+          BufferCache& cache = *ctx->cache;
+          const size_t idx = static_cast<size_t>(d->idx);
+          const bool whole = d->len == pool->blockBytes();
+          if (whole) buf = cache.alive(idx);
+          if (!buf.IsEmpty()) {
+            pool->setLentBuffer(d->idx, cache.ids[idx]);
+            cache.weaken(idx);
+          } else {
+            uint32_t id = ++cache.nextId;
+            pool->setLentBuffer(d->idx, id);
+            auto* hint = new LendHint{pool, d->idx, id};
+            // NewOrCopy: where external memory is refused (V8 sandbox, Electron) it copies
+            // and runs the finalizer at once, which gives the block straight back.
+            buf = Napi::Buffer<uint8_t>::NewOrCopy(
+                env, pool->data(d->idx), d->len,
+                [](Napi::Env, uint8_t*, LendHint* h) {
+                  h->pool->giveBackFromBuffer(h->idx, h->bufferId);
+                  delete h;
+                },
+                hint);
+            if (whole && buf.Data() == pool->data(d->idx)) {
+              cache.refs[idx] = Napi::Reference<Napi::Buffer<uint8_t>>::New(buf, 0);
+              cache.ids[idx] = id;
+              cache.strong[idx] = false;
+            }
+          }
+        }
+        consumed = cb.Call({Napi::Number::New(env, 0), buf, Napi::Number::New(env, d->idx),
+                            Napi::Number::New(env, d->gen)});
+        break;
+      }
+      case DeliveryKind::Error:
+        consumed = cb.Call({Napi::Number::New(env, 1), Napi::Number::New(env, d->err),
+                            Napi::String::New(env, d->op),
+                            d->job ? Napi::Number::New(env, d->job->id) : env.Undefined()});
+        break;
+      case DeliveryKind::Written:
+        cb.Call({Napi::Number::New(env, 2), Napi::Number::New(env, d->job->id)});
+        break;
+      case DeliveryKind::End:
+        cb.Call({Napi::Number::New(env, 3), Napi::Number::New(env, d->err),
+                 Napi::String::New(env, d->op)});
+        break;
+    }
+    // The JS side answers true when a waiting read() took the delivery at once.
+    if (!d->job && !consumed.IsEmpty() && consumed.IsBoolean() &&
+        consumed.As<Napi::Boolean>().Value())
+      ctx->stream->credit(1);
+  } catch (const Napi::Error& e) {
+    // Reported as an uncaught exception by Node; the stream keeps going.
+    e.ThrowAsJavaScriptException();
+  }
+  dropJob(d->job);
+  delete d;
+}
+
+using Tsfn = Napi::TypedThreadSafeFunction<TsfnContext, Delivery, CallJs>;
+
+class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "Stream",
+        {
+            InstanceMethod<&StreamWrap::TryDmabuf>("tryDmabuf"),
+            InstanceMethod<&StreamWrap::Start>("start"),
+            InstanceMethod<&StreamWrap::Credit>("credit"),
+            InstanceMethod<&StreamWrap::Release>("release"),
+            InstanceMethod<&StreamWrap::Write>("write"),
+            InstanceMethod<&StreamWrap::Cancel>("cancel"),
+            InstanceMethod<&StreamWrap::Close>("close"),
+            InstanceMethod<&StreamWrap::Stats>("stats"),
+            InstanceMethod<&StreamWrap::BlockAddresses>("blockAddresses"),
+            InstanceMethod<&StreamWrap::Poke>("poke"),
+        });
+  }
+
+  explicit StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StreamWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject())
+      throw Napi::TypeError::New(env, "Stream options must be an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto num = [&](const char* k, double dflt) -> double {
+      Napi::Value v = o.Get(k);
+      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+    };
+    auto flag = [&](const char* k) -> bool {
+      Napi::Value v = o.Get(k);
+      return v.IsBoolean() && v.As<Napi::Boolean>().Value();
+    };
+    StreamConfig cfg;
+    cfg.fd = static_cast<int>(num("fd", -1));
+    cfg.output = flag("output");
+    cfg.blockBytes = static_cast<size_t>(num("blockBytes", 0));
+    cfg.unitBytes = static_cast<size_t>(num("unitBytes", 1));
+    cfg.blocks = static_cast<size_t>(num("blocks", 4));
+    cfg.timeoutMs = static_cast<int>(num("timeoutMs", 0));
+    cfg.partial = flag("partial");
+    cfg.cyclic = flag("cyclic");
+    if (cfg.fd < 0) throw Napi::RangeError::New(env, "fd must be an open file descriptor");
+    if (cfg.blockBytes == 0 || cfg.unitBytes == 0 || cfg.blockBytes % cfg.unitBytes != 0)
+      throw Napi::RangeError::New(env, "blockBytes must be a positive multiple of unitBytes");
+    if (cfg.blocks < 1 || cfg.blocks > 1024)
+      throw Napi::RangeError::New(env, "blocks must be 1..1024");
+    stream_ = std::make_shared<Stream>(cfg);
+  }
+
+  ~StreamWrap() override {
+    unhook();
+    // A leaked (never closed) stream: stop its thread before its memory goes.
+    if (stream_) stream_->close();
+  }
+
+ private:
+  static void OnEnvCleanup(void* arg) {
+    auto* self = static_cast<StreamWrap*>(arg);
+    self->hooked_ = false;
+    self->stream_->close();
+  }
+
+  void unhook() {
+    if (hooked_) {
+      napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
+      hooked_ = false;
+    }
+  }
+
+  Napi::Value TryDmabuf(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString())
+      throw Napi::TypeError::New(env, "heap path must be a string");
+    dmabuf::Failure fail;
+    bool ok = stream_->tryDmabuf(info[0].As<Napi::String>(), &fail);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ok", Napi::Boolean::New(env, ok));
+    o.Set("errno", Napi::Number::New(env, ok ? 0 : fail.err));
+    o.Set("op", Napi::String::New(env, ok ? "" : fail.op));
+    return o;
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsFunction())
+      throw Napi::TypeError::New(env, "start() needs a callback");
+    if (stream_->started()) throw errnoError(env, EBUSY, "start", "stream");
+    auto* ctx = new TsfnContext{stream_, nullptr};
+    // Unbounded queue: the thread must never block on JS (credit bounds what is queued).
+    Tsfn tsfn = Tsfn::New(env, info[0].As<Napi::Function>(), "iiokit-stream", 0, 1, ctx,
+                          [](Napi::Env, void*, TsfnContext* c) { delete c; });
+    int r = stream_->start([tsfn](Delivery* d) mutable {
+      bool last = d->kind == DeliveryKind::End;
+      napi_status s = tsfn.NonBlockingCall(d);
+      if (last) tsfn.Release();
+      return s == napi_ok;
+    });
+    if (r < 0) {
+      tsfn.Release();
+      throw errnoError(env, -r, "start", "stream");
+    }
+    // The pool exists now (start() made it): one cached Buffer slot per block. Deliveries
+    // run on this thread, after this function returns, so they see it.
+    cache_ = std::make_shared<BufferCache>(stream_->pool()->count());
+    ctx->cache = cache_;
+    env_ = env;
+    napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+    hooked_ = true;
+    return env.Undefined();
+  }
+
+  Napi::Value Credit(const Napi::CallbackInfo& info) {
+    stream_->credit(intArg(info, 0, "n"));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    int idx = intArg(info, 0, "block");
+    uint32_t gen = static_cast<uint32_t>(info[1].As<Napi::Number>().Int64Value());
+    bool ok = stream_->release(idx, gen);
+    if (ok && cache_ && !closed_) cache_->strengthen(static_cast<size_t>(idx));
+    return Napi::Boolean::New(info.Env(), ok);
+  }
+
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsNumber())
+      throw Napi::TypeError::New(env, "write(buffer, id)");
+    auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+    if (buf.Length() == 0 || buf.Length() % stream_->config().unitBytes != 0)
+      throw Napi::RangeError::New(env, "write() needs whole units");
+    auto* job = new WriteJob;
+    job->id = info[1].As<Napi::Number>().DoubleValue();
+    job->data = buf.Data();
+    job->len = buf.Length();
+    // Zero copy: the thread writes straight from the caller's Buffer, kept alive here.
+    job->ref = new JobRef{Napi::Persistent(buf)};
+    int r = stream_->write(job);
+    if (r < 0) {
+      dropJob(job);
+      throw errnoError(env, -r, "write", "stream");
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    stream_->cancel();
+    return info.Env().Undefined();
+  }
+
+  /** Stops and joins the thread; returns the ids of pushes that were never written. */
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    unhook();
+    std::vector<WriteJob*> left = stream_->close();
+    // Cached Buffers become collectable: their finalizers let the pool's memory go.
+    closed_ = true;
+    if (cache_) cache_->clear();
+    Napi::Array ids = Napi::Array::New(env, left.size());
+    for (size_t i = 0; i < left.size(); i++) {
+      ids.Set(static_cast<uint32_t>(i), Napi::Number::New(env, left[i]->id));
+      dropJob(left[i]);
+    }
+    return ids;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    StreamStats s = stream_->stats();
+    auto pool = stream_->pool();
+    Napi::Object o = Napi::Object::New(env);
+    auto set = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
+    set("delivered", static_cast<double>(s.delivered));
+    set("copies", static_cast<double>(s.copies));
+    set("bytes", static_cast<double>(s.bytes));
+    set("timeouts", static_cast<double>(s.timeouts));
+    set("written", static_cast<double>(s.written));
+    set("cyclicRepeats", static_cast<double>(s.cyclicRepeats));
+    set("handovers", static_cast<double>(s.handovers));
+    set("threadCpuUs", static_cast<double>(s.threadCpuUs));
+    set("poolBlocks", pool ? static_cast<double>(pool->count()) : 0);
+    set("poolFree", pool ? static_cast<double>(pool->freeCount()) : 0);
+    set("lent", pool ? static_cast<double>(pool->lentCount()) : 0);
+    set("lentTotal", pool ? static_cast<double>(pool->lentTotal()) : 0);
+    set("released", pool ? static_cast<double>(pool->releasedExplicitly()) : 0);
+    set("finalized", pool ? static_cast<double>(pool->releasedByFinalizer()) : 0);
+    o.Set("mode", Napi::String::New(env, stream_->usesDmabuf() ? "dmabuf" : "fileio"));
+    return o;
+  }
+
+  Napi::Value BlockAddresses(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto pool = stream_->pool();
+    size_t n = pool ? pool->count() : 0;
+    Napi::Array a = Napi::Array::New(env, n);
+    for (size_t i = 0; i < n; i++)
+      a.Set(static_cast<uint32_t>(i),
+            Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pool->data(i)))));
+    return a;
+  }
+
+  /** Test hook: writes one byte into pool memory, for a test to see it through a Buffer. */
+  Napi::Value Poke(const Napi::CallbackInfo& info) {
+    auto pool = stream_->pool();
+    int idx = intArg(info, 0, "block");
+    int off = intArg(info, 1, "offset");
+    int val = intArg(info, 2, "value");
+    if (!pool || idx < 0 || static_cast<size_t>(idx) >= pool->count() || off < 0 ||
+        static_cast<size_t>(off) >= pool->blockBytes())
+      throw Napi::RangeError::New(info.Env(), "poke outside the pool");
+    pool->data(idx)[off] = static_cast<uint8_t>(val);
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<Stream> stream_;
+  std::shared_ptr<BufferCache> cache_;
+  napi_env env_ = nullptr;
+  bool hooked_ = false;
+  bool closed_ = false;
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
-  RegisterSelfTestStub(env, exports);
+  exports.Set("abiVersion", Napi::Number::New(env, 2));
+  exports.Set("open", Napi::Function::New<Open>(env, "open"));
+  exports.Set("close", Napi::Function::New<Close>(env, "close"));
+  exports.Set("getBufferFd", Napi::Function::New<GetBufferFd>(env, "getBufferFd"));
+  exports.Set("getEventFd", Napi::Function::New<GetEventFd>(env, "getEventFd"));
+  exports.Set("ioctls", Napi::Function::New<Ioctls>(env, "ioctls"));
+  exports.Set("addressOf", Napi::Function::New<AddressOf>(env, "addressOf"));
+  exports.Set("heapCheck", Napi::Function::New<HeapCheck>(env, "heapCheck"));
+  exports.Set("selfTest", Napi::Function::New<SelfTest>(env, "selfTest"));
+  exports.Set("Stream", StreamWrap::Define(env));
   return exports;
 }
 
 }  // namespace
+}  // namespace iiokit
 
-NODE_API_MODULE(iiokit, Init)
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  return iiokit::Init(env, exports);
+}
+
+NODE_API_MODULE(iiokit, InitModule)

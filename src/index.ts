@@ -32,4 +32,4 @@ export { parseUri } from './uri';
 export { registerBackend } from './backends';
 export type * from './backends/backend';
 export { LIBRARY_VERSION, PACKAGE_VERSION } from './version';
-export { nativeModuleStatus, type NativeStatus } from './native/load';
+export { nativeModuleStatus, type NativeStatus } from './native';

@@ -1,12 +1,16 @@
 import { attrMain } from './attr';
 import { infoMain } from './info';
 import type { CliIo } from './io';
+import { readdevMain } from './readdev';
+import { writedevMain } from './writedev';
 
 type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; what: string }> = {
   info: { run: infoMain, what: 'describe a context (iio_info)' },
   attr: { run: attrMain, what: 'read and write attributes (iio_attr)' },
+  readdev: { run: readdevMain, what: 'capture raw scans to stdout (iio_readdev)' },
+  writedev: { run: writedevMain, what: 'play raw scans from stdin (iio_writedev)' },
 };
 
 function help(io: CliIo): void {

@@ -45,6 +45,7 @@ export class IioBuffer {
   private seq = 0;
   private closed = false;
   private totalLost = 0;
+  private readonly siParams = new Map<number, { scale: number; offset: number }>();
 
   constructor(
     readonly device: Device,
@@ -55,6 +56,8 @@ export class IioBuffer {
     readonly cyclic: boolean,
     /** The channels asked for. */
     readonly requested: ChannelMask,
+    /** Undoes what opening changed outside the backend (the trigger), run by close(). */
+    private readonly onClose?: () => Promise<void>,
   ) {
     const mask = raw.mask;
     this.channels = device.channels.filter((c) => mask.has(c.number) && c.isScanElement);
@@ -142,6 +145,25 @@ export class IioBuffer {
     if (this.raw.drain) await this.raw.drain();
   }
 
+  /**
+   * Reads `scale` and `offset` of every channel in the buffer once, for
+   * `channelData(ch, { si: true })` (createBuffer does it). Channels without them get 1 and 0.
+   */
+  async loadScales(): Promise<void> {
+    for (const c of this.channels) {
+      try {
+        this.siParams.set(c.number, await c.readScaleOffset());
+      } catch {
+        this.siParams.set(c.number, { scale: 1, offset: 0 });
+      }
+    }
+  }
+
+  /** The `scale` and `offset` read by loadScales() (1 and 0 when unknown). */
+  scaleOf(channel: Channel | string): { scale: number; offset: number } {
+    return this.siParams.get(this.slotOf(channel).key) ?? { scale: 1, offset: 0 };
+  }
+
   /** Where a channel sits in a scan. */
   slotOf(channel: Channel | string): ScanSlot {
     const c = typeof channel === 'string' ? this.channels.find((x) => x.id === channel) : channel;
@@ -159,16 +181,25 @@ export class IioBuffer {
 
   /**
    * The values of one channel from a block (default: the last refill), raw or in SI
-   * units (`{ si: { scale, offset } }`).
+   * units: `{ si: true }` applies the channel's own `(raw + offset) * scale` (read when the
+   * buffer opened), `{ si: { scale, offset } }` given values.
    */
   channelData(
     channel: Channel | string,
-    options: DemuxOptions & { data?: Buffer } = {},
+    options: Omit<DemuxOptions, 'si'> & {
+      si?: boolean | { readonly scale: number; readonly offset: number };
+      data?: Uint8Array;
+    } = {},
   ): number[] | bigint[] {
     const data = options.data ?? this.current?.data;
     if (!data)
       throw new IioError('ENODATA', 'no block yet: call refill() first', this.ctx('channelData'));
-    return demuxChannel(data, this.layout, this.slotOf(channel), options);
+    const slot = this.slotOf(channel);
+    const si =
+      options.si === true
+        ? (this.siParams.get(slot.key) ?? { scale: 1, offset: 0 })
+        : options.si || undefined;
+    return demuxChannel(data, this.layout, slot, { repeatIndex: options.repeatIndex, si });
   }
 
   /**
@@ -212,6 +243,10 @@ export class IioBuffer {
     this.current?.release();
     this.current = undefined;
     this.raw.cancel();
-    await this.raw.close();
+    try {
+      await this.raw.close();
+    } finally {
+      if (this.onClose) await this.onClose();
+    }
   }
 }

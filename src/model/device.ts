@@ -290,7 +290,13 @@ export class Device {
         uri: this.context.uri,
       });
     }
-    if (options.trigger !== undefined) await this.setTrigger(options.trigger);
+    // The trigger asked for is put back as it was when the buffer closes.
+    let restoreTrigger: (() => Promise<void>) | undefined;
+    if (options.trigger !== undefined) {
+      const before = await this.getTrigger().catch(() => undefined);
+      await this.setTrigger(options.trigger);
+      if (before !== undefined) restoreTrigger = () => this.setTrigger(before);
+    }
     const mask = ChannelMask.of(
       this.channels.length,
       chosen.map((c) => c.number),
@@ -305,9 +311,20 @@ export class Device {
         blocks: options.blocks,
       });
     } catch (err) {
+      if (restoreTrigger) await restoreTrigger().catch(() => undefined);
       throw IioError.wrap(err, { device: this.id, uri: this.context.uri, op: 'open buffer' });
     }
-    return new IioBuffer(this, raw, samples, isOutput, !!options.cyclic, mask);
+    const buffer = new IioBuffer(
+      this,
+      raw,
+      samples,
+      isOutput,
+      !!options.cyclic,
+      mask,
+      restoreTrigger,
+    );
+    await buffer.loadScales();
+    return buffer;
   }
 
   /**

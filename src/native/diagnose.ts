@@ -22,8 +22,7 @@ export type NativeStatus =
       readonly reason: string;
       /** What to do about it. */
       readonly fix: string;
-      /** The error code loading throws with: ENOSYS (no binary for this system),
-       * ELIBACC (the binary does not load here), ELIBBAD (from another version). */
+      /** The error code loading throws with: ELIBACC, or ENOSYS when this is not Linux. */
       readonly code: string;
     };
 
@@ -48,7 +47,7 @@ export function attemptLoad(
     file = nodeGypBuild.path(root);
   } catch {
     return failed(
-      'ENOSYS',
+      'ELIBACC',
       `there is no build of the native module for ${target()}: this package ships prebuilt ` +
         `binaries for ${shipped(root)}, and none was built from source ` +
         `(${path.join(root, 'build', 'Release')} is empty)`,
@@ -68,7 +67,7 @@ export function attemptLoad(
   }
   if (addon.abiVersion !== abiVersion) {
     return failed(
-      'ELIBBAD',
+      'ELIBACC',
       `the native module ${file} has interface version ${String(addon.abiVersion)}, this ` +
         `package needs ${abiVersion} (a build left over from another version)`,
       buildHint(root),
@@ -122,8 +121,9 @@ function buildHint(root: string): string {
       ? 'apk add python3 make g++ linux-headers'
       : 'apt-get install python3 make g++';
   return (
-    `Build it from source: cd ${root} && npx --yes node-gyp rebuild ` +
-    `(needs a compiler: ${tools}; see docs/install.md). ` +
+    'Build it from source: `npm rebuild @iiokit/node-red-iio` where it was installed (e.g. ' +
+    `~/.node-red) if install scripts may run, else cd ${root} && npx --yes node-gyp rebuild; ` +
+    `both need a compiler (${tools}; see docs/install.md). ` +
     'Contexts other than local: (ip:, usb:, serial:, xml:, emu:) work without it'
   );
 }

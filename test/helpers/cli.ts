@@ -25,3 +25,14 @@ export async function iiokit(
   const status = await main(argv, { stdout, stderr });
   return { stdout: stdout.text, stderr: stderr.text, status };
 }
+
+/** Runs `iiokit <argv>` in this process with binary stdout (and an optional stdin). */
+export async function iiokitBinary(
+  argv: string[],
+  stdin?: NodeJS.ReadableStream,
+): Promise<{ stdout: Buffer; stderr: string; status: number }> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const status = await main(argv, { stdout, stderr, stdin });
+  return { stdout: stdout.bytes, stderr: stderr.text, status };
+}

@@ -1,0 +1,623 @@
+#include "stream.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "ioctl.h"
+
+namespace iiokit {
+
+namespace {
+// Hand-over batching: when blocks finish less than kHoldUs apart, the thread keeps them
+// back (at most kMaxHeld or half the queue, at most kHoldUs) so that one wake-up of the
+// JS thread takes several. On two cores a third runnable thread (ours, beside the
+// producer and the reader) costs more in scheduling than the hand-over itself; batching
+// brought a 64 KiB FIFO capture from about half of `cat`'s rate to about the same.
+// Slow streams (the usual IIO rates) are handed over at once.
+constexpr int64_t kHoldUs = 500;
+constexpr size_t kMaxHeld = 8;
+}  // namespace
+
+Stream::Stream(const StreamConfig& cfg) : cfg_(cfg) {
+  if (cfg_.blocks < 1) cfg_.blocks = 1;
+  if (cfg_.unitBytes < 1) cfg_.unitBytes = 1;
+  credit_ = static_cast<int>(cfg_.blocks);
+}
+
+Stream::~Stream() { close(); }
+
+bool Stream::tryDmabuf(const std::string& heapPath, dmabuf::Failure* fail) {
+  if (started_) {
+    *fail = {EBUSY, "already started"};
+    return false;
+  }
+  if (usesDmabuf()) return true;
+  std::vector<BlockPool::Dmabuf> blocks;
+  if (!dmabuf::allocate(heapPath, poolBlocks(), cfg_.blockBytes, &blocks, fail)) return false;
+  // Attach every block before the buffer is enabled: the kernel refuses attachments
+  // (EBUSY) once an enabled buffer is in file-I/O mode.
+  for (size_t i = 0; i < blocks.size(); i++) {
+    int r = dmabuf::attach(cfg_.fd, blocks[i].fd);
+    if (r < 0) {
+      for (size_t j = 0; j < i; j++) dmabuf::detach(cfg_.fd, blocks[j].fd);
+      dmabuf::release(&blocks, cfg_.blockBytes);
+      *fail = {-r, "attach"};
+      return false;
+    }
+  }
+  attached_ = blocks;
+  pool_ = BlockPool::dmabufs(blocks, cfg_.blockBytes);
+  pool_->setReturnQueue(true);
+  return true;
+}
+
+int Stream::start(Sink sink) {
+  if (started_) return -EBUSY;
+  if (closed_) return -EBADF;
+  if (cancel_.status() < 0) return cancel_.status();
+  if (!pool_) {
+    int err = 0;
+    // Output through write() sends JS memory directly and needs no pool.
+    pool_ = BlockPool::heap(cfg_.output ? 0 : poolBlocks(), cfg_.blockBytes, &err);
+    if (!pool_) return err;
+  }
+  if (pool_->wake().status() < 0) return pool_->wake().status();
+  // read()/write() run non-blocking behind poll(); DMABUF ioctls must block, since
+  // O_NONBLOCK turns the kernel's reservation lock into a trylock (spurious EBUSY).
+  int r = sys::setNonBlocking(cfg_.fd, !usesDmabuf());
+  if (r < 0) return r;
+  sink_ = std::move(sink);
+  started_ = true;
+  thread_ = std::thread([this] { run(); });
+  return 0;
+}
+
+void Stream::credit(int n) {
+  std::lock_guard<std::mutex> lk(mu_);
+  credit_ += n;
+  cv_.notify_all();
+}
+
+bool Stream::release(int idx, uint32_t gen) { return pool_ && pool_->giveBack(idx, gen, false); }
+
+int Stream::write(WriteJob* job) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!cfg_.output) return -EPERM;
+  if (stop_ || closed_) return -EBADF;
+  if (cfg_.cyclic) {
+    if (cyclicQueued_) return -EBUSY;
+    cyclicQueued_ = true;
+  }
+  jobs_.push_back(job);
+  cv_.notify_all();
+  return 0;
+}
+
+void Stream::cancel() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  cancel_.raise();
+}
+
+std::vector<WriteJob*> Stream::close() {
+  std::vector<WriteJob*> left;
+  if (closed_) return left;
+  cancel();
+  if (thread_.joinable()) thread_.join();
+  closed_ = true;
+  for (auto& b : attached_) dmabuf::detach(cfg_.fd, b.fd);
+  attached_.clear();
+  std::lock_guard<std::mutex> lk(mu_);
+  left.assign(jobs_.begin(), jobs_.end());
+  jobs_.clear();
+  return left;
+}
+
+StreamStats Stream::stats() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return stats_;
+}
+
+void Stream::dispose(const std::shared_ptr<BlockPool>& pool, Delivery* d) {
+  while (d) {
+    Delivery* next = d->next;
+    if (d->kind == DeliveryKind::Block) {
+      if (d->idx >= 0 && pool) pool->giveBack(d->idx, d->gen, false);
+      ::free(d->fresh);
+    }
+    // A job's JS reference cannot be dropped without an env: it dies with the env.
+    delete d->job;
+    delete d;
+    d = next;
+  }
+}
+
+int64_t Stream::deadline() const {
+  return cfg_.timeoutMs > 0 ? sys::nowUs() + static_cast<int64_t>(cfg_.timeoutMs) * 1000 : -1;
+}
+
+bool Stream::waitCredit() {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (credit_ <= 0 && heldHead_) {
+    // JS may be waiting for what we hold: hand it over before sleeping.
+    lk.unlock();
+    flush();
+    lk.lock();
+  }
+  cv_.wait(lk, [this] { return stop_ || credit_ > 0; });
+  if (stop_) return false;
+  credit_--;
+  return true;
+}
+
+void Stream::refundCredit() {
+  std::lock_guard<std::mutex> lk(mu_);
+  credit_++;
+}
+
+bool Stream::send(Delivery* d) {
+  // Whatever was held goes first: deliveries keep their order.
+  if (heldHead_ && d != heldHead_) flush();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.handovers++;
+    for (Delivery* x = d; x; x = x->next) {
+      if (x->kind != DeliveryKind::Block) continue;
+      stats_.delivered++;
+      stats_.bytes += x->len;
+      if (x->fresh) stats_.copies++;
+    }
+  }
+  if (sink_ && sink_(d)) return true;
+  dispose(pool_, d);
+  return false;
+}
+
+void Stream::hold(Delivery* d) {
+  int64_t now = sys::nowUs();
+  bool fast = lastBlockUs_ && now - lastBlockUs_ < kHoldUs;
+  lastBlockUs_ = now;
+  if (heldTail_)
+    heldTail_->next = d;
+  else {
+    heldHead_ = d;
+    heldSinceUs_ = now;
+  }
+  heldTail_ = d;
+  heldCount_++;
+  // Half the queue at most: JS works through one batch while the next is being filled.
+  size_t most = std::max<size_t>(1, std::min(kMaxHeld, cfg_.blocks / 2));
+  if (!fast || cfg_.partial || heldCount_ >= most) flush();
+}
+
+void Stream::flush() {
+  Delivery* d = heldHead_;
+  if (!d) return;
+  heldHead_ = heldTail_ = nullptr;
+  heldCount_ = 0;
+  send(d);
+}
+
+void Stream::sendError(int err, const char* op, WriteJob* job) {
+  Delivery* d = new Delivery;
+  d->kind = DeliveryKind::Error;
+  d->err = err;
+  d->op = op;
+  d->job = job;
+  send(d);
+}
+
+int Stream::waitFd(int fd, short events, int64_t deadlineUs, bool alsoWake) {
+  struct pollfd fds[3];
+  nfds_t n = 0;
+  fds[n++] = {fd, events, 0};  // poll() ignores a negative fd
+  fds[n++] = {cancel_.fd(), POLLIN, 0};
+  if (alsoWake) fds[n++] = {pool_->wake().fd(), POLLIN, 0};
+  for (;;) {
+    struct timespec ts;
+    struct timespec* timeout = nullptr;
+    if (deadlineUs >= 0) {
+      int64_t left = std::max<int64_t>(0, deadlineUs - sys::nowUs());
+      ts.tv_sec = static_cast<time_t>(left / 1000000);
+      ts.tv_nsec = static_cast<long>((left % 1000000) * 1000);
+      timeout = &ts;
+    }
+    int r = ::ppoll(fds, n, timeout, nullptr);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (stop_ || fds[1].revents) return -ECANCELED;
+    if (r == 0) return 0;
+    if (alsoWake && fds[2].revents) {
+      pool_->wake().drain();
+      return 2;
+    }
+    if (fds[0].revents) return 1;
+  }
+}
+
+int Stream::fill(uint8_t* p, size_t size, size_t* filled, int64_t deadline, const char** op) {
+  while (*filled < size) {
+    // poll() first, like libiio, when the last read() found less than it asked for: the
+    // IIO fd wakes at the watermark, sized so that one wake-up fills one block. When the
+    // last read() got everything, data is flowing faster than we read: read straight on
+    // and save a syscall per block (EAGAIN sends us back to poll()).
+    if (!readAhead_ || cancel_.fd() < 0) {
+      int w;
+      for (;;) {
+        // Held blocks wait at most kHoldUs: wake up for them if no data comes first.
+        int64_t until = deadline;
+        if (heldHead_ && (until < 0 || heldSinceUs_ + kHoldUs < until)) until = heldSinceUs_ + kHoldUs;
+        w = waitFd(cfg_.fd, POLLIN, until, false);
+        if (w != 0 || until == deadline) break;
+        flush();
+      }
+      if (w == 0) return -ETIMEDOUT;
+      if (w < 0) {
+        *op = "poll";
+        return w;
+      }
+    } else if (stop_) {
+      return -ECANCELED;
+    }
+    size_t want = size - *filled;
+    ssize_t n = ::read(cfg_.fd, p + *filled, want);
+    if (n > 0) {
+      readAhead_ = static_cast<size_t>(n) == want;
+      *filled += static_cast<size_t>(n);
+      if (cfg_.partial && *filled % cfg_.unitBytes == 0) return 0;
+      continue;
+    }
+    readAhead_ = false;
+    if (n == 0) {
+      *op = "read (end of file)";
+      return 1;
+    }
+    if (errno == EAGAIN || errno == EINTR) continue;
+    *op = "read";
+    return -errno;
+  }
+  return 0;
+}
+
+int Stream::writeAll(const uint8_t* p, size_t len, int64_t deadline, const char** op) {
+  size_t done = 0;
+  while (done < len) {
+    if (stop_) return -ECANCELED;
+    ssize_t n = ::write(cfg_.fd, p + done, len - done);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) {
+      *op = "write";
+      return -errno;
+    }
+    int w = waitFd(cfg_.fd, POLLOUT, deadline, false);
+    if (w == 0) return -ETIMEDOUT;
+    if (w < 0) {
+      *op = "poll";
+      return w;
+    }
+  }
+  return 0;
+}
+
+void Stream::run() {
+  // A name for top/perf/gdb (at most 15 characters).
+  ::pthread_setname_np(::pthread_self(), cfg_.output ? "iiokit-out" : "iiokit-in");
+  if (cfg_.output) {
+    if (usesDmabuf())
+      runOutputDmabuf();
+    else
+      runOutput();
+  } else {
+    if (usesDmabuf())
+      runInputDmabuf();
+    else
+      runInput();
+  }
+  struct timespec cpu;
+  if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.threadCpuUs = static_cast<uint64_t>(cpu.tv_sec) * 1000000 + cpu.tv_nsec / 1000;
+  }
+  Delivery* end = new Delivery;
+  end->kind = DeliveryKind::End;
+  send(end);
+}
+
+void Stream::runInput() {
+  const size_t size = cfg_.blockBytes;
+  int idx = -1;
+  uint8_t* fresh = nullptr;
+  size_t filled = 0;
+  while (!stop_) {
+    if (!waitCredit()) break;
+    if (idx < 0 && !fresh) {
+      idx = pool_->takeFree();
+      if (idx < 0) {
+        // The pool is dry (JS holds every block): fresh memory, never a stall.
+        fresh = static_cast<uint8_t*>(::malloc(size));
+        if (!fresh) {
+          sendError(ENOMEM, "malloc");
+          break;
+        }
+      }
+    }
+    uint8_t* p = idx >= 0 ? pool_->data(idx) : fresh;
+    const char* op = "read";
+    int r = fill(p, size, &filled, deadline(), &op);
+    if (r == -ECANCELED) {
+      refundCredit();
+      break;
+    }
+    if (r == -ETIMEDOUT) {
+      // The block keeps what it has; the next read() waits again.
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        stats_.timeouts++;
+      }
+      sendError(ETIMEDOUT, "poll");
+      continue;
+    }
+    bool whole = filled > 0 && filled % cfg_.unitBytes == 0;
+    if (r == 0 || (r == 1 && whole)) {
+      Delivery* d = new Delivery;
+      d->kind = DeliveryKind::Block;
+      d->len = filled;
+      if (idx >= 0) {
+        d->idx = idx;
+        d->gen = pool_->lend(idx);
+      } else {
+        d->fresh = fresh;
+      }
+      idx = -1;
+      fresh = nullptr;
+      filled = 0;
+      hold(d);
+      if (r == 0) continue;
+      if (!waitCredit()) break;
+    }
+    sendError(r == 1 ? EIO : -r, op);
+    break;
+  }
+  flush();
+  if (idx >= 0) pool_->putBack(idx);
+  ::free(fresh);
+}
+
+void Stream::runInputDmabuf() {
+  const size_t size = cfg_.blockBytes;
+  std::deque<int> inKernel;
+  std::vector<bool> cpuOwned(pool_->count(), false);
+  auto toKernel = [&](int i) -> int {
+    int fd = pool_->dmabufFd(i);
+    if (cpuOwned[i]) {
+      int r = sys::dmaBufSync(fd, kDmaBufSyncEnd | kDmaBufSyncRead);
+      if (r < 0) return r;
+      cpuOwned[i] = false;
+    }
+    int r = dmabuf::enqueue(cfg_.fd, fd, size, false);
+    if (r < 0) return r;
+    inKernel.push_back(i);
+    return 0;
+  };
+  for (int i; (i = pool_->takeFree()) >= 0;) {
+    int r = toKernel(i);
+    if (r < 0) {
+      sendError(-r, "enqueue");
+      return;
+    }
+  }
+  while (!stop_) {
+    int back;
+    while (pool_->popReturned(&back)) {
+      int r = toKernel(back);
+      if (r < 0) {
+        sendError(-r, "enqueue");
+        return;
+      }
+    }
+    if (inKernel.empty()) {
+      int w = waitFd(-1, 0, -1, true);
+      if (w == -ECANCELED) return;
+      if (w < 0) {
+        sendError(-w, "poll");
+        return;
+      }
+      continue;
+    }
+    if (!waitCredit()) return;
+    int head = inKernel.front();
+    // The DMABUF's fence signals when the device has filled it.
+    int w = waitFd(pool_->dmabufFd(head), POLLOUT, deadline(), true);
+    if (w == 2) {
+      refundCredit();
+      continue;
+    }
+    if (w == -ECANCELED) {
+      refundCredit();
+      return;
+    }
+    if (w == 0) {
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        stats_.timeouts++;
+      }
+      sendError(ETIMEDOUT, "poll dmabuf");
+      continue;
+    }
+    if (w < 0) {
+      sendError(-w, "poll dmabuf");
+      return;
+    }
+    inKernel.pop_front();
+    int r = sys::dmaBufSync(pool_->dmabufFd(head), kDmaBufSyncStart | kDmaBufSyncRead);
+    if (r < 0) {
+      sendError(-r, "sync");
+      return;
+    }
+    cpuOwned[head] = true;
+    Delivery* d = new Delivery;
+    d->kind = DeliveryKind::Block;
+    d->len = size;
+    if (pool_->lentCount() + 1 >= pool_->count()) {
+      // Lending it would leave the device nothing to fill: copy, give it straight back.
+      d->fresh = static_cast<uint8_t*>(::malloc(size));
+      if (!d->fresh) {
+        delete d;
+        sendError(ENOMEM, "malloc");
+        return;
+      }
+      ::memcpy(d->fresh, pool_->data(head), size);
+      r = toKernel(head);
+      if (r < 0) {
+        ::free(d->fresh);
+        delete d;
+        sendError(-r, "enqueue");
+        return;
+      }
+    } else {
+      d->idx = head;
+      d->gen = pool_->lend(head);
+    }
+    send(d);
+  }
+}
+
+void Stream::runOutput() {
+  for (;;) {
+    WriteJob* job = nullptr;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [this] { return stop_ || !jobs_.empty() || !cyclicData_.empty(); });
+      if (stop_) return;
+      if (!jobs_.empty()) {
+        job = jobs_.front();
+        jobs_.pop_front();
+      }
+    }
+    const char* op = "write";
+    if (!job) {
+      // Cyclic output on a kernel without DMABUF: repeat the block at the consumer's pace.
+      int r = writeAll(cyclicData_.data(), cyclicData_.size(), -1, &op);
+      if (r == -ECANCELED) return;
+      if (r < 0) {
+        sendError(-r, op);
+        return;
+      }
+      std::lock_guard<std::mutex> lk(mu_);
+      stats_.cyclicRepeats++;
+      continue;
+    }
+    int r = writeAll(job->data, job->len, deadline(), &op);
+    if (r == -ECANCELED) {
+      std::lock_guard<std::mutex> lk(mu_);
+      jobs_.push_front(job);  // close() hands it back to be rejected on the JS thread
+      return;
+    }
+    if (r == -ETIMEDOUT) {
+      sendError(ETIMEDOUT, "poll", job);
+      continue;
+    }
+    if (r < 0) {
+      sendError(-r, op, job);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stats_.written += job->len;
+      if (cfg_.cyclic) cyclicData_.assign(job->data, job->data + job->len);
+    }
+    Delivery* d = new Delivery;
+    d->kind = DeliveryKind::Written;
+    d->job = job;
+    send(d);
+  }
+}
+
+void Stream::runOutputDmabuf() {
+  const size_t size = cfg_.blockBytes;
+  std::deque<int> inKernel;
+  for (;;) {
+    WriteJob* job = nullptr;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [this] { return stop_ || !jobs_.empty(); });
+      if (stop_) return;
+      job = jobs_.front();
+      jobs_.pop_front();
+    }
+    if (cfg_.cyclic && job->len > size) {
+      sendError(EINVAL, "cyclic push larger than one DMABUF block", job);
+      continue;
+    }
+    size_t off = 0;
+    int err = 0;
+    const char* op = "";
+    while (off < job->len && !err) {
+      int idx = pool_->takeFree();
+      if (idx < 0) {
+        // Every block is queued: wait for the oldest one's fence (the device read it).
+        int head = inKernel.front();
+        int w = waitFd(pool_->dmabufFd(head), POLLOUT, deadline(), false);
+        if (w == 0) err = ETIMEDOUT, op = "poll dmabuf";
+        else if (w < 0) err = -w, op = "poll dmabuf";
+        else {
+          inKernel.pop_front();
+          pool_->putBack(head);
+        }
+        continue;
+      }
+      size_t n = std::min(size, job->len - off);
+      int fd = pool_->dmabufFd(idx);
+      int r = sys::dmaBufSync(fd, kDmaBufSyncStart | kDmaBufSyncWrite);
+      if (r == 0) {
+        ::memcpy(pool_->data(idx), job->data + off, n);
+        r = sys::dmaBufSync(fd, kDmaBufSyncEnd | kDmaBufSyncWrite);
+      }
+      if (r == 0) r = dmabuf::enqueue(cfg_.fd, fd, n, cfg_.cyclic);
+      if (r < 0) {
+        pool_->putBack(idx);
+        err = -r;
+        op = "enqueue";
+        break;
+      }
+      inKernel.push_back(idx);
+      off += n;
+    }
+    if (err == ECANCELED) {
+      std::lock_guard<std::mutex> lk(mu_);
+      jobs_.push_front(job);
+      return;
+    }
+    if (err) {
+      sendError(err, op, job);
+      if (err == ETIMEDOUT) continue;
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stats_.written += job->len;
+    }
+    Delivery* d = new Delivery;
+    d->kind = DeliveryKind::Written;
+    d->job = job;
+    send(d);
+  }
+}
+
+}  // namespace iiokit

@@ -1,0 +1,174 @@
+// The streaming core: one thread per open buffer (not the libuv pool, which a
+// never-ending capture would starve), moving data between a kernel fd and pooled blocks.
+// Input: poll + read into a block, hand it over, never wait for JS to give blocks back
+// (a dry pool means fresh memory, counted). Output: write queued scans, or repeat one
+// block for cyclic output. DMABUF blocks replace read()/write() when the kernel's buffer
+// accepts them. Knows nothing of IIO files, masks or layouts.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dmabuf.h"
+#include "pool.h"
+#include "sys.h"
+
+namespace iiokit {
+
+struct StreamConfig {
+  int fd = -1;
+  bool output = false;
+  /** Bytes per block (input: what a delivery holds when full; output DMABUF: block size). */
+  size_t blockBytes = 0;
+  /** Reads and writes move whole units (scan bytes; 16 for events). */
+  size_t unitBytes = 1;
+  /**
+   * Deliveries JS may have queued and not yet taken. The pool holds two more blocks: the
+   * one being filled and the one the consumer is working on, so a consumer that releases
+   * each block before taking the next never sees a copy.
+   */
+  size_t blocks = 4;
+  /** Per block (input) or per push (output); 0 = wait forever. */
+  int timeoutMs = 0;
+  /** Input: deliver after every read (whole units) instead of only full blocks (events). */
+  bool partial = false;
+  /** Output: the first push is repeated until the stream stops. */
+  bool cyclic = false;
+};
+
+enum class DeliveryKind : int { Block = 0, Error = 1, Written = 2, End = 3 };
+
+/** An output job: the bytes of one push, kept alive by `ref` (a JS reference) until done. */
+struct WriteJob {
+  double id = 0;
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  void* ref = nullptr;
+};
+
+/** One thing the thread hands to JS. */
+struct Delivery {
+  DeliveryKind kind = DeliveryKind::Block;
+  int idx = -1;            // pooled block, or -1
+  uint32_t gen = 0;
+  uint8_t* fresh = nullptr;  // malloc'd block (pool dry); the Buffer owns it
+  size_t len = 0;
+  int err = 0;
+  const char* op = "";
+  WriteJob* job = nullptr;  // Written / a push's Error
+  Delivery* next = nullptr;  // a batch handed over in one wake-up of the JS thread
+};
+
+struct StreamStats {
+  uint64_t delivered = 0;
+  uint64_t copies = 0;
+  uint64_t bytes = 0;
+  uint64_t timeouts = 0;
+  uint64_t written = 0;
+  uint64_t cyclicRepeats = 0;
+  /** Wake-ups of the JS thread (a batch of blocks counts once). */
+  uint64_t handovers = 0;
+  /** CPU time the streaming thread used, once it has ended (µs). */
+  uint64_t threadCpuUs = 0;
+};
+
+class Stream : public std::enable_shared_from_this<Stream> {
+ public:
+  /** Returns false when the receiver is gone: the core then disposes of the delivery. */
+  using Sink = std::function<bool(Delivery*)>;
+
+  explicit Stream(const StreamConfig& cfg);
+  ~Stream();
+
+  const StreamConfig& config() const { return cfg_; }
+  size_t poolBlocks() const { return cfg_.blocks + 2; }
+
+  /** Before start(): try DMABUF blocks; on failure stays on read()/write(). */
+  bool tryDmabuf(const std::string& heapPath, dmabuf::Failure* fail);
+  bool usesDmabuf() const { return pool_ && pool_->isDmabuf(); }
+
+  /** Makes the pool (if tryDmabuf did not) and starts the thread. 0 or -errno. */
+  int start(Sink sink);
+  bool started() const { return started_; }
+
+  /** JS took `n` deliveries from its queue: the thread may hand over that many more. */
+  void credit(int n);
+  /** Explicit release of a lent block. */
+  bool release(int idx, uint32_t gen);
+  /** Output: queues a job; -EBADF after stop, -EBUSY for a second cyclic push. */
+  int write(WriteJob* job);
+
+  /** Wakes the thread through the eventfd and makes it stop (permanent, like libiio). */
+  void cancel();
+  /** cancel() + join + detach DMABUFs. Idempotent. Undelivered jobs are returned. */
+  std::vector<WriteJob*> close();
+
+  std::shared_ptr<BlockPool> pool() const { return pool_; }
+  StreamStats stats();
+
+  /** Frees a delivery that never reached JS (teardown): pooled blocks go back, fresh memory is freed. */
+  static void dispose(const std::shared_ptr<BlockPool>& pool, Delivery* d);
+
+ private:
+  void run();
+  void runInput();
+  void runInputDmabuf();
+  void runOutput();
+  void runOutputDmabuf();
+
+  bool waitCredit();
+  /** Input: keeps a finished block back for a moment, to hand several over in one wake-up. */
+  void hold(Delivery* d);
+  /** Hands over every held block (before any wait, error or end). */
+  void flush();
+  void refundCredit();
+  bool send(Delivery* d);
+  void sendError(int err, const char* op, WriteJob* job = nullptr);
+  /** Reads until the block is full (or, partial, until whole units arrived). */
+  int fill(uint8_t* p, size_t size, size_t* filled, int64_t deadline, const char** op);
+  /** Writes everything; 0, -ETIMEDOUT, -ECANCELED or -errno. */
+  int writeAll(const uint8_t* p, size_t len, int64_t deadline, const char** op);
+  /**
+   * Waits for events on fd (and the cancel/wake eventfds) until a deadline in µs on the
+   * monotonic clock (-1 = none). 1 ready, 2 woken, 0 timeout, -ECANCELED, -errno.
+   */
+  int waitFd(int fd, short events, int64_t deadlineUs, bool alsoWake);
+  int64_t deadline() const;
+
+  StreamConfig cfg_;
+  std::shared_ptr<BlockPool> pool_;
+  std::vector<BlockPool::Dmabuf> attached_;
+  sys::Signal cancel_;
+  Sink sink_;
+  std::thread thread_;
+  bool started_ = false;
+  /** The last read() got all it asked for: try the next one before polling (thread only). */
+  bool readAhead_ = false;
+  /** Blocks finished but not yet handed over, and when the first of them was (thread only). */
+  Delivery* heldHead_ = nullptr;
+  Delivery* heldTail_ = nullptr;
+  size_t heldCount_ = 0;
+  int64_t heldSinceUs_ = 0;
+  int64_t lastBlockUs_ = 0;
+  bool closed_ = false;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<bool> stop_{false};
+  int credit_ = 0;
+  std::deque<WriteJob*> jobs_;
+  bool cyclicQueued_ = false;
+  std::vector<uint8_t> cyclicData_;
+  StreamStats stats_;
+};
+
+}  // namespace iiokit

@@ -1,0 +1,231 @@
+/**
+ * `iiokit writedev`: libiio 0.24's iio_writedev. Reads raw scans from stdin and pushes
+ * them to a device's output buffer (`-c`: the first buffer repeats until interrupted).
+ *
+ * Two deliberate differences from iio_writedev, both so that nothing is lost: a last,
+ * shorter buffer of whole scans is pushed too (libiio drops it), and before closing we
+ * wait for the kernel to play what is queued (libiio disables the buffer at once).
+ */
+import { strerror } from '../errors';
+import type { IioBuffer } from '../model/buffer';
+import {
+  clampNumber,
+  openContext,
+  parseCommon,
+  printUsage,
+  runTool,
+  type ToolSpec,
+} from './common';
+import type { CliIo } from './io';
+import {
+  SIZE_MAX,
+  applyTrigger,
+  chooseChannels,
+  errnoOf,
+  onTerminate,
+  printExamples,
+} from './stream-common';
+
+export const WRITEDEV_TOOL: ToolSpec = {
+  name: 'iio_writedev',
+  command: 'writedev',
+  optstring: '+t:b:s:cB',
+  longs: [
+    { name: 'trigger', arg: 'required', val: 't' },
+    { name: 'buffer-size', arg: 'required', val: 'b' },
+    { name: 'samples', arg: 'required', val: 's' },
+    { name: 'auto', arg: 'none', val: 'a' },
+    { name: 'cyclic', arg: 'none', val: 'c' },
+    { name: 'benchmark', arg: 'none', val: 'B' },
+  ],
+  usage: [
+    '[-t <trigger>] [-b <buffer-size>] [-s <samples>] <iio_device> [<channel> ...]',
+    'Use the specified trigger.',
+    'Size of the transmit buffer. Default is 256.',
+    'Number of samples to write, 0 = infinite. Default is 0.',
+    'Scan for available contexts and if only one is available use it.',
+    'Use cyclic buffer mode.',
+    'Benchmark throughput.\n\t\t\tStatistics will be printed on the standard input.',
+  ],
+};
+
+/** Reads exactly n bytes from a stream (fewer only at its end). */
+class ExactReader {
+  private readonly it: AsyncIterator<Buffer | string>;
+  private pending: Buffer[] = [];
+  private have = 0;
+  private ended = false;
+
+  constructor(stream: NodeJS.ReadableStream) {
+    this.it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  }
+
+  async read(n: number): Promise<Buffer> {
+    while (this.have < n && !this.ended) {
+      const r = await this.it.next();
+      if (r.done) {
+        this.ended = true;
+        break;
+      }
+      const chunk = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+      this.pending.push(chunk);
+      this.have += chunk.length;
+    }
+    const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    const outLen = Math.min(n, all.length);
+    const rest = all.subarray(outLen);
+    this.pending = rest.length ? [rest] : [];
+    this.have = rest.length;
+    // A copy when it shares memory with the rest: push() may still be writing it.
+    return rest.length ? Buffer.from(all.subarray(0, outLen)) : all.subarray(0, outLen);
+  }
+}
+
+export function writedevMain(argv: readonly string[], io: CliIo): Promise<number> {
+  return runTool(io, async (out, err) => {
+    const opts = parseCommon(argv, WRITEDEV_TOOL, err);
+    if (opts.help) {
+      printUsage(out, WRITEDEV_TOOL);
+      return 0;
+    }
+    let trigger: string | undefined;
+    let bufferSize = 256;
+    let samples = 0;
+    let cyclic = false;
+    let benchmark = false;
+    for (const o of opts.own) {
+      if (o.opt === 't') trigger = o.arg;
+      else if (o.opt === 'b') bufferSize = clampNumber(err, 'buffer size', o.arg, 1, SIZE_MAX);
+      else if (o.opt === 's') samples = clampNumber(err, 'number of samples', o.arg, 0, SIZE_MAX);
+      else if (o.opt === 'c') cyclic = true;
+      else if (o.opt === 'B') benchmark = true;
+      else if (o.opt === '?') {
+        out.line(`Unknown argument '${o.arg ?? '?'}'`);
+        return 1;
+      }
+    }
+    const ctx = await openContext(opts, err);
+    let restoreTrigger: (() => Promise<void>) | null = null;
+    let buffer: IioBuffer | undefined;
+    try {
+      const [devName, ...chanNames] = opts.operands;
+      if (devName === undefined) {
+        printExamples(ctx, out, 'iiokit writedev', true);
+        printUsage(out, WRITEDEV_TOOL);
+        return 1;
+      }
+      if (benchmark && cyclic) {
+        err.line('Cannot benchmark in cyclic mode.');
+        return 1;
+      }
+      const dev = ctx.findDevice(devName);
+      if (!dev) {
+        err.line(`Device ${devName} not found`);
+        return 1;
+      }
+      if (trigger !== undefined) {
+        restoreTrigger = await applyTrigger(ctx, dev, trigger, err, 'set trigger failed');
+        if (!restoreTrigger) return 1;
+      }
+      const chosen = chooseChannels(dev, chanNames, true, err);
+      if (!chosen) return 1;
+      if (!chosen.length) {
+        err.line('No output channels found');
+        return 1;
+      }
+      const scanned = chosen.filter((c) => c.isScanElement);
+      if (!scanned.length) {
+        err.line('Unable to get sample size, returned 0');
+        return 1;
+      }
+      try {
+        buffer = await dev.createBuffer(bufferSize, { channels: scanned, cyclic, isOutput: true });
+      } catch (e) {
+        err.line(`Unable to allocate buffer: ${strerror(errnoOf(e))}`);
+        if (process.env.IIOKIT_DEBUG) err.line(String(e));
+        return 1;
+      }
+      return await play(buffer, io.stdin ?? process.stdin, samples, cyclic, benchmark, err);
+    } finally {
+      out.flush();
+      if (buffer) await buffer.close().catch((e) => err.line(String(e)));
+      if (restoreTrigger) await restoreTrigger();
+      await ctx.close();
+    }
+  });
+}
+
+async function play(
+  buffer: IioBuffer,
+  stdin: NodeJS.ReadableStream,
+  samples: number,
+  cyclic: boolean,
+  benchmark: boolean,
+  err: { line(s: string): void },
+): Promise<number> {
+  const scanBytes = buffer.scanBytes;
+  const blockBytes = buffer.samples * scanBytes;
+  const reader = new ExactReader(stdin);
+  let left = samples;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const unhook = onTerminate(() => {
+    stopped = true;
+    wake?.();
+    buffer.cancel();
+  });
+  let bytes = 0;
+  let since = process.hrtime.bigint();
+  const benchData = benchmark ? Buffer.alloc(blockBytes) : undefined;
+  try {
+    while (!stopped) {
+      const want = left ? Math.min(blockBytes, left * scanBytes) : blockBytes;
+      const data = benchData ?? (await reader.read(want));
+      const whole = data.length - (data.length % scanBytes);
+      if (!whole) break;
+      try {
+        await buffer.push(whole === data.length ? data : data.subarray(0, whole));
+      } catch (e) {
+        if (stopped) break;
+        err.line(`Unable to push buffer: ${strerror(errnoOf(e))}`);
+        return 1;
+      }
+      if (benchmark) {
+        bytes += whole;
+        const now = process.hrtime.bigint();
+        const us = Number(now - since) / 1000;
+        if (us >= 100000) {
+          const rate = (bytes * 1e6) / us;
+          const mib = rate > 1048576;
+          process.stderr.write(
+            `\x1b[2K\rThroughput: ${Math.floor(rate / (1024 * (mib ? 1024 : 1)))} ${mib ? 'M' : 'K'}iB/s`,
+          );
+          bytes = 0;
+          since = now;
+        }
+      }
+      if (cyclic) {
+        // The kernel (or our thread) repeats it until we are interrupted.
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          if (stopped) resolve();
+        });
+        break;
+      }
+      if (left) {
+        left -= whole / scanBytes;
+        if (left <= 0) break;
+      }
+      if (data.length < want) break; // end of stdin
+    }
+    if (!cyclic && !stopped) await buffer.drain();
+  } catch (e) {
+    if (!stopped) {
+      err.line(`Unable to push buffer: ${strerror(errnoOf(e))}`);
+      return 1;
+    }
+  } finally {
+    unhook();
+  }
+  return 0;
+}
