@@ -136,7 +136,7 @@ describe('kernel (slow): the packed package installed in the VM with --ignore-sc
     assert.equal(musl.captureError?.code, 'ELIBACC');
     assert.match(
       musl.captureError!.message,
-      /ELIBACC: local: needs the native module iiokit\.node: there is no build of the native module for linux-x64 \(musl\).*node-gyp rebuild.*apk add/,
+      /^ELIBACC: .*local: needs the native module iiokit\.node: there is no build of the native module for linux-x64 \(musl\).*node-gyp rebuild.*apk add/,
     );
   });
 });
