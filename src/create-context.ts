@@ -11,8 +11,20 @@ export interface CreateContextOptions {
 }
 
 /**
- * Opens an IIO context. Without a URI: `ip:$IIOD_REMOTE` when that variable is set
- * (as libiio does), else `local:`.
+ * libiio's default context URI (iio_create_default_context, iio_getenv): `IIOD_REMOTE`
+ * holds a whole URI (`ip:192.168.2.1`, `usb:`, `ip:` to discover); a value shorter than
+ * `ip:` or longer than a host name and port allow is ignored; without it, `local:`.
+ */
+export function defaultContextUri(env: NodeJS.ProcessEnv = process.env): string {
+  const v = env.IIOD_REMOTE;
+  // FQDN_LEN (255) + "serial:" + ":65535" - 2, as libiio's iio_getenv
+  if (v === undefined || v.length < 3 || v.length >= 255 + 8 + 7 - 2) return 'local:';
+  return v;
+}
+
+/**
+ * Opens an IIO context. Without a URI: the URI in `IIOD_REMOTE` when set (as libiio:
+ * a URI, so `IIOD_REMOTE=ip:192.168.2.1`), else `local:`.
  *
  * URIs: `local:`, `ip:host[:port]`, `ip:[v6addr]:port`, `ip:` (discover),
  * `usb:[bus.addr[.intf]]`, `serial:port[,baud[,8n1]]`, `xml:path`, `emu:`, `emu:path.xml`.
@@ -23,8 +35,15 @@ export async function createContext(
 ): Promise<Context> {
   let target = uri;
   if (target === undefined || target === '') {
-    const remote = process.env.IIOD_REMOTE;
-    target = remote ? `ip:${remote}` : 'local:';
+    target = defaultContextUri();
+    if (target !== 'local:' && !/^[a-z]+:/i.test(target)) {
+      // libiio fails here with ENOSYS (no backend for the "URI"); say why.
+      throw new IioError(
+        'ENOSYS',
+        `IIOD_REMOTE="${target}" is not a context URI: libiio reads a whole URI there, e.g. IIOD_REMOTE=ip:${target}`,
+        { uri: target, op: 'create context' },
+      );
+    }
   }
   let ctx: Context | undefined;
   const pending: BackendStatusEvent[] = [];

@@ -32,4 +32,5 @@ export { parseUri } from './uri';
 export { registerBackend } from './backends';
 export type * from './backends/backend';
 export { LIBRARY_VERSION, PACKAGE_VERSION } from './version';
+export { scanContexts, registerScanner, type ContextInfoEntry } from './scan';
 export { nativeModuleStatus, type NativeStatus } from './native';

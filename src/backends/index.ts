@@ -9,7 +9,7 @@ import type { Backend, BackendFactory, BackendOpenOptions } from './backend';
 const loaders: Record<Scheme, () => BackendFactory> = {
   xml: () => (require('./xml') as typeof import('./xml')).openXmlBackend,
   local: () => (require('./local') as typeof import('./local')).openLocalBackend,
-  ip: () => notYet('ip'),
+  ip: () => (require('./iiod') as typeof import('./iiod')).openIpBackend,
   usb: () => notYet('usb'),
   serial: () => notYet('serial'),
   emu: () => notYet('emu'),
@@ -25,6 +25,8 @@ function notYet(scheme: string): BackendFactory {
 registerScanner('local', () =>
   (require('./local/scanner') as typeof import('./local/scanner')).scanLocalContexts(),
 );
+// DNS-SD for iiod servers; the mDNS and TCP code loads on the first scan.
+registerScanner('ip', () => (require('./iiod') as typeof import('./iiod')).scanIp());
 
 /** Registers (or replaces) the factory of a scheme; used by backends and tests. */
 export function registerBackend(scheme: Scheme, factory: () => BackendFactory): void {

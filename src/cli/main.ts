@@ -1,5 +1,6 @@
 import { attrMain } from './attr';
 import { infoMain } from './info';
+import { scanMain } from './scan-cmd';
 import type { CliIo } from './io';
 import { readdevMain } from './readdev';
 import { writedevMain } from './writedev';
@@ -11,6 +12,7 @@ const COMMANDS: Record<string, { run: Command; what: string }> = {
   attr: { run: attrMain, what: 'read and write attributes (iio_attr)' },
   readdev: { run: readdevMain, what: 'capture raw scans to stdout (iio_readdev)' },
   writedev: { run: writedevMain, what: 'play raw scans from stdin (iio_writedev)' },
+  scan: { run: scanMain, what: 'list reachable contexts (DNS-SD, ...)' },
 };
 
 function help(io: CliIo): void {

@@ -1,0 +1,297 @@
+/**
+ * Runs libiio's real iiod for the network tests: on an XML context, or on fake
+ * FIFO-backed IIO devices in a private mount namespace (libiio's local backend reads
+ * them as real devices). Every server gets its own ephemeral port; stop() kills what
+ * was started, by process group.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A port nobody listens on now (the kernel's pick). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something accepts TCP connections on the port. */
+export async function waitForPort(port: number, host = '127.0.0.1', tries = 200): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = new Socket();
+      s.once('error', () => resolve(false));
+      s.connect(port, host, () => {
+        s.destroy();
+        resolve(true);
+      });
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${host}:${port}`);
+}
+
+export interface RunningIiod {
+  readonly port: number;
+  readonly uri: string;
+  /** The shell that owns the namespace (fake devices) or iiod itself (XML). */
+  readonly proc: ChildProcess;
+  /** Output of iiod and the setup, for failure messages. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+function spawnGroup(cmd: string, args: string[]): { proc: ChildProcess; log: () => string } {
+  const proc = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
+  proc.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
+  return { proc, log: () => out };
+}
+
+function stopper(proc: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise<void>((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        resolve();
+        return;
+      }
+      proc.once('exit', () => resolve());
+      try {
+        process.kill(-proc.pid!, 'SIGKILL');
+      } catch {
+        resolve();
+      }
+    });
+}
+
+/** `iiod -u xml:FILE -p PORT`. */
+export async function startXmlIiod(xmlFile: string): Promise<RunningIiod> {
+  const port = await freePort();
+  const { proc, log } = spawnGroup('iiod', ['-u', `xml:${xmlFile}`, '-p', String(port)]);
+  try {
+    await waitForPort(port);
+  } catch (err) {
+    await stopper(proc)();
+    throw new Error(`iiod did not start: ${(err as Error).message}\n${log()}`);
+  }
+  return { port, uri: `ip:127.0.0.1:${port}`, proc, log, stop: stopper(proc) };
+}
+
+/** One fake device: a FIFO as its /dev node and sysfs files libiio's local backend reads. */
+export interface FakeDevice {
+  readonly name: string;
+  /** Scan elements, in index order: `in_voltage0` or `out_voltage0`, all le:s16/16. */
+  readonly channels: readonly string[];
+  /** Input: a shell command whose stdout feeds the FIFO (restarted when the reader closes). */
+  readonly source?: string;
+  /** Output: the file the FIFO's bytes are appended to. */
+  readonly sink?: string;
+  /** Extra sysfs attribute files (name → value) in the device directory. */
+  readonly attrs?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The data of a fake input device: a 16-bit little-endian counter over the scan, the
+ * value of channel c in scan s being (4s + c) mod 32768, holding only the channels
+ * enabled when the reader opened the FIFO (as a kernel buffer does). One long-running
+ * generator per device (no start-up delay per open); written in whole scans of at most
+ * 4 KiB, atomic pipe writes, so a read of the FIFO returns whole scans.
+ */
+export const COUNTER_SOURCE = 'counter';
+
+const COUNTER_PY = `
+import os, struct, sys, errno, time
+dev, fifo = sys.argv[1], sys.argv[2]
+enable = dev + '/buffer/enable'
+names = sorted(f[:-3] for f in os.listdir(dev + '/scan_elements') if f.endswith('_en'))
+def val(path):
+    return open(path).read().strip('\\0\\n ')
+def drain():
+    # A kernel buffer is flushed when disabled; a pipe is not: drop what was left.
+    r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        while os.read(r, 65536):
+            pass
+    except BlockingIOError:
+        pass
+    os.close(r)
+while True:
+    fd = os.open(fifo, os.O_WRONLY)
+    try:
+        while True:
+            # libiio opens the node, then enables channels, then the buffer
+            while val(enable) != '1':
+                time.sleep(0.0005)
+            stamp = os.stat(enable).st_mtime_ns
+            en = sorted(int(val(dev + '/scan_elements/' + n + '_index')) for n in names
+                        if val(dev + '/scan_elements/' + n + '_en') == '1')
+            per = len(en) or 1
+            scans = 4096 // (2 * per)
+            os.set_blocking(fd, False)
+            s = 0
+            chunk = b''
+            while True:
+                if os.stat(enable).st_mtime_ns != stamp:
+                    break  # the buffer was disabled (and maybe enabled again)
+                if not chunk:
+                    chunk = struct.pack('<%dH' % (scans * len(en)),
+                                        *[((s + k) * 4 + c) % 32768 for k in range(scans) for c in en])
+                    s += scans
+                try:
+                    os.write(fd, chunk)  # at most 4 KiB: all or nothing
+                    chunk = b''
+                except BlockingIOError:
+                    time.sleep(0.0002)
+            drain()
+    except OSError as e:
+        if e.errno != errno.EPIPE:
+            raise
+    finally:
+        os.close(fd)
+`;
+
+function fakeSetup(devices: readonly FakeDevice[], dir: string): string {
+  const lines = [
+    'set -e',
+    'mount -t tmpfs none /sys/bus && mkdir -p /sys/bus/iio/devices',
+    'mount -t tmpfs none /dev',
+    'mknod /dev/null c 1 3; mknod /dev/zero c 1 5; mknod /dev/urandom c 1 9; chmod 666 /dev/null /dev/zero',
+  ];
+  devices.forEach((d, n) => {
+    const D = `/sys/bus/iio/devices/iio:device${n}`;
+    lines.push(`mkdir -p ${D}/scan_elements ${D}/buffer`);
+    lines.push(`echo ${d.name} > ${D}/name`);
+    for (const [k, v] of Object.entries(d.attrs ?? {})) lines.push(`echo '${v}' > ${D}/${k}`);
+    d.channels.forEach((c, i) => {
+      lines.push(`echo 0 > ${D}/scan_elements/${c}_en`);
+      lines.push(`echo ${i} > ${D}/scan_elements/${c}_index`);
+      lines.push(`echo le:s16/16'>>'0 > ${D}/scan_elements/${c}_type`);
+      lines.push(`echo 100 > ${D}/${c}_raw`);
+    });
+    lines.push(
+      `echo 0 > ${D}/buffer/enable; echo 4096 > ${D}/buffer/length; echo 1 > ${D}/buffer/watermark`,
+    );
+    lines.push(`mkfifo /dev/iio:device${n}`);
+    if (d.source === COUNTER_SOURCE) {
+      lines.push(`python3 ${dir}/counter.py ${D} /dev/iio:device${n} 2>/dev/null &`);
+    } else if (d.source) {
+      lines.push(`( while :; do ${d.source} > /dev/iio:device${n} 2>/dev/null || true; done ) &`);
+    }
+    if (d.sink) {
+      lines.push(`( while :; do cat /dev/iio:device${n} >> ${d.sink} || true; done ) &`);
+    }
+  });
+  lines.push('set +e');
+  return lines.join('\n');
+}
+
+export interface FakeIiod extends RunningIiod {
+  /** PID of the iiod process now serving (changes after restartIiod). */
+  iiodPid(): number;
+  /** kill -9 of iiod alone (the devices stay). */
+  killIiod(signal?: NodeJS.Signals): void;
+  /** SIGSTOP of iiod, resolved once every thread of it is stopped. */
+  freezeIiod(): Promise<void>;
+  /** Starts iiod again in the same namespace, on the same port. */
+  restartIiod(): Promise<void>;
+  /** Runs a command inside the namespace (e.g. to read a sysfs file back). */
+  exec(cmd: string, args: string[]): Promise<{ stdout: string; status: number | null }>;
+}
+
+/** iiod (`-u local:`) serving fake devices in a private mount namespace. Needs root. */
+export async function startFakeIiod(devices: readonly FakeDevice[]): Promise<FakeIiod> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'iiokit-fake-'));
+  const script = join(dir, 'ns.sh');
+  const pidFile = join(dir, 'iiod.pid');
+  const iiodPid = (): number => Number(readFileSync(pidFile, 'utf8').trim());
+  writeFileSync(join(dir, 'counter.py'), COUNTER_PY);
+  writeFileSync(
+    script,
+    [
+      fakeSetup(devices, dir),
+      `start_iiod() { iiod -p ${port} & echo $! > ${pidFile}; }`,
+      'start_iiod',
+      // Keep the namespace alive after iiod dies (kill -9 tests restart it).
+      'while :; do sleep 3600; done',
+    ].join('\n'),
+  );
+  const { proc, log } = spawnGroup('unshare', ['-m', '--propagation', 'private', 'bash', script]);
+  const stopGroup = stopper(proc);
+  const stop = async (): Promise<void> => {
+    try {
+      process.kill(iiodPid(), 'SIGKILL'); // a restarted iiod is not in the group
+    } catch {
+      // already gone
+    }
+    await stopGroup();
+  };
+  try {
+    await waitForPort(port);
+  } catch (err) {
+    await stop();
+    throw new Error(`fake iiod did not start: ${(err as Error).message}\n${log()}`);
+  }
+
+  const nsexec = (cmd: string, args: string[], detached = false): ChildProcess =>
+    spawn('nsenter', ['-t', String(proc.pid), '-m', cmd, ...args], {
+      stdio: detached ? 'ignore' : ['ignore', 'pipe', 'pipe'],
+      detached,
+    });
+  return {
+    port,
+    uri: `ip:127.0.0.1:${port}`,
+    proc,
+    log,
+    stop,
+    iiodPid,
+    killIiod: (signal = 'SIGKILL') => process.kill(iiodPid(), signal),
+    freezeIiod: async () => {
+      const pid = iiodPid();
+      process.kill(pid, 'SIGSTOP');
+      // the stop reaches each thread asynchronously: wait until none runs
+      for (let i = 0; i < 400; i++) {
+        const states = readdirSync(`/proc/${pid}/task`).map(
+          (t) => /State:\s+(\S)/.exec(readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'))?.[1],
+        );
+        if (states.every((st) => st === 'T' || st === 't')) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      throw new Error(`iiod ${pid} did not stop`);
+    },
+    restartIiod: async () => {
+      // a new iiod in the namespace, in the shell's process group so stop() ends it too
+      const child = spawn(
+        'nsenter',
+        [
+          '-t',
+          String(proc.pid),
+          '-m',
+          'bash',
+          '-c',
+          `iiod -p ${port} & echo $! > ${pidFile}; wait`,
+        ],
+        { stdio: 'ignore' },
+      );
+      child.unref();
+      await waitForPort(port);
+    },
+    exec: (cmd, args) =>
+      new Promise((resolve) => {
+        const c = nsexec(cmd, args);
+        let stdout = '';
+        c.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+        c.on('close', (status) => resolve({ stdout, status }));
+      }),
+  };
+}

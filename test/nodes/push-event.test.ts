@@ -1,0 +1,218 @@
+/**
+ * iio-push (the emulated DAC, looped back into the ADC) and iio-event (the emulated
+ * accelerometer's threshold events) through the real Node-RED 4 runtime.
+ */
+import assert from 'node:assert/strict';
+import { createContext } from '../../src/create-context';
+import type { IioContextNode } from '../../src/nodes/common';
+import {
+  IIO_NODES,
+  coreNode,
+  helper,
+  loadFlow,
+  nextMessages,
+  requireBuilt,
+  type FlowItem,
+  type TestMsg,
+} from './helpers';
+
+const CATCH = coreNode('common/25-catch.js');
+const ADC = 'iio:device0';
+const DAC = 'iio:device1';
+const ACCEL = 'iio:device2';
+
+const ctxNode = (id = 'ctx'): FlowItem => ({ id, type: 'iio-context', uri: 'emu:', reconnect: 0 });
+
+/** Captures ADC voltage0/1 raw values until `pred` holds for one block (or gives up). */
+async function captureUntil(
+  pred: (v0: number[], v1: number[]) => boolean,
+  blocks = 40,
+): Promise<{ v0: number[]; v1: number[] } | undefined> {
+  for (let i = 0; i < blocks; i++) {
+    const [m] = await nextMessages('adcout', 1, 10000);
+    const p = m.payload as Record<string, number[]>;
+    if (pred(p.voltage0, p.voltage1)) return { v0: p.voltage0, v1: p.voltage1 };
+  }
+  return undefined;
+}
+
+describe('nodes: iio-push and iio-event on emu:', function () {
+  before(async function () {
+    await requireBuilt(this, 'emu');
+  });
+  afterEach(() => helper.unload());
+
+  it('plays a cyclic waveform from channel arrays: the looped-back ADC reads it', async function () {
+    await loadFlow(IIO_NODES, [
+      ctxNode(),
+      {
+        id: 'push',
+        type: 'iio-push',
+        context: 'ctx',
+        device: DAC,
+        cyclic: true,
+        values: 'raw',
+        wires: [['pushed']],
+      },
+      {
+        id: 'cap',
+        type: 'iio-capture',
+        context: 'ctx',
+        device: ADC,
+        channels: 'voltage0,voltage1',
+        samples: 50,
+        output: 'channels',
+        wires: [['adcout']],
+      },
+      { id: 'pushed', type: 'helper' },
+      { id: 'adcout', type: 'helper' },
+    ]);
+    const pattern0 = [1000, 2000, 3000, 4000, 5000];
+    const pattern1 = [-7, -8, -9, -10, -11];
+    const done = nextMessages('pushed', 1);
+    helper.getNode('push').receive({ payload: { voltage0: pattern0, voltage1: pattern1 } });
+    const [ack] = await done;
+    assert.equal((ack.iio as { samples: number }).samples, 5);
+    const seen = await captureUntil(
+      (v0, v1) => v0.every((v) => pattern0.includes(v)) && v1.every((v) => pattern1.includes(v)),
+    );
+    assert.ok(seen, 'the ADC reads the pushed waveform within 40 blocks');
+    // Consecutive samples follow the pattern's order (cyclic, same clock).
+    const i0 = pattern0.indexOf(seen.v0[0]);
+    seen.v0.forEach((v, k) => assert.equal(v, pattern0[(i0 + k) % pattern0.length]));
+  });
+
+  it('pushes a raw Buffer of scans (one-shot) and passes the message on', async function () {
+    await loadFlow(IIO_NODES, [
+      ctxNode(),
+      {
+        id: 'push',
+        type: 'iio-push',
+        context: 'ctx',
+        device: DAC,
+        samples: 100,
+        wires: [['pushed']],
+      },
+      {
+        id: 'cap',
+        type: 'iio-capture',
+        context: 'ctx',
+        device: ADC,
+        channels: 'voltage0,voltage1',
+        samples: 20,
+        output: 'channels',
+        wires: [['adcout']],
+      },
+      { id: 'pushed', type: 'helper' },
+      { id: 'adcout', type: 'helper' },
+    ]);
+    // 2 × s16 per scan (the DAC's layout): voltage0 = 321, voltage1 = -321, 2000 scans (2 s at 1 kHz).
+    const scans = 2000;
+    const buf = Buffer.alloc(scans * 4);
+    for (let i = 0; i < scans; i++) {
+      buf.writeInt16LE(321, i * 4);
+      buf.writeInt16LE(-321, i * 4 + 2);
+    }
+    const done = nextMessages('pushed', 1);
+    helper.getNode('push').receive({ payload: buf, tag: 'x' });
+    const [ack] = await done;
+    assert.equal(ack.tag, 'x');
+    assert.equal((ack.iio as { samples: number }).samples, scans);
+    const seen = await captureUntil(
+      (v0, v1) => v0.every((v) => v === 321) && v1.every((v) => v === -321),
+    );
+    assert.ok(seen, 'the ADC reads the pushed constant');
+  });
+
+  it('sends a payload of partial scans to Catch (EINVAL) and stays usable', async function () {
+    await loadFlow(
+      [...IIO_NODES, CATCH],
+      [
+        ctxNode(),
+        { id: 'push', type: 'iio-push', context: 'ctx', device: DAC, z: 'f', wires: [['pushed']] },
+        { id: 'c', type: 'catch', z: 'f', scope: null, uncaught: false, wires: [['caught']] },
+        { id: 'pushed', type: 'helper', z: 'f' },
+        { id: 'caught', type: 'helper', z: 'f' },
+      ],
+    );
+    const caught = nextMessages('caught', 2);
+    helper.getNode('push').receive({ payload: Buffer.alloc(7) });
+    helper.getNode('push').receive({ payload: { voltage0: [1, 2, 3] } });
+    const errs: TestMsg[] = await caught;
+    assert.match(errs[0].error?.message ?? '', /EINVAL.*whole scans/);
+    assert.match(errs[1].error?.message ?? '', /EINVAL.*voltage1/);
+    const ok = nextMessages('pushed', 1);
+    helper.getNode('push').receive({ payload: { voltage0: [1, 2], voltage1: [3, 4] } });
+    const [m] = await ok;
+    assert.equal((m.iio as { samples: number }).samples, 2);
+  });
+
+  it('sends one decoded message per threshold event of the accelerometer', async function () {
+    this.timeout(30000);
+    await loadFlow(IIO_NODES, [
+      ctxNode(),
+      { id: 'ev', type: 'iio-event', context: 'ctx', device: ACCEL, wires: [['out']] },
+      { id: 'out', type: 'helper' },
+    ]);
+    const msgs = await nextMessages('out', 2, 20000);
+    const lib = await createContext('emu:');
+    const channelIds = lib.device(ACCEL).channels.map((c) => c.id);
+    await lib.close();
+    for (const m of msgs) {
+      const p = m.payload as Record<string, unknown>;
+      assert.equal(p.type, 'thresh');
+      assert.ok(['rising', 'falling'].includes(p.direction as string));
+      assert.equal(p.channelType, 'accel');
+      assert.ok(channelIds.includes(p.channel as string), `${String(p.channel)} is a channel`);
+      assert.match(p.code as string, /^0x[0-9a-f]{16}$/);
+      assert.match(p.timestampNs as string, /^\d+$/);
+      assert.ok(Math.abs((p.timestamp as number) - Date.now()) < 60000);
+      assert.equal(m.topic, `${ACCEL}/${String(p.channel)}/thresh/${String(p.direction)}`);
+      // JSON-safe: MQTT and the debug sidebar can carry it.
+      assert.doesNotThrow(() => JSON.stringify(m.payload));
+    }
+  });
+
+  it('filters events by direction', async function () {
+    this.timeout(30000);
+    await loadFlow(IIO_NODES, [
+      ctxNode(),
+      {
+        id: 'ev',
+        type: 'iio-event',
+        context: 'ctx',
+        device: ACCEL,
+        direction: 'rising',
+        wires: [['out']],
+      },
+      { id: 'out', type: 'helper' },
+    ]);
+    const msgs = await nextMessages('out', 2, 20000);
+    for (const m of msgs) assert.equal((m.payload as { direction: string }).direction, 'rising');
+  });
+
+  it('stops listening and closes the context on close', async function () {
+    await loadFlow(IIO_NODES, [
+      ctxNode(),
+      { id: 'ev', type: 'iio-event', context: 'ctx', device: ACCEL, wires: [['out']] },
+      {
+        id: 'push',
+        type: 'iio-push',
+        context: 'ctx',
+        device: DAC,
+        cyclic: true,
+        wires: [['pushed']],
+      },
+      { id: 'out', type: 'helper' },
+      { id: 'pushed', type: 'helper' },
+    ]);
+    const done = nextMessages('pushed', 1);
+    helper.getNode('push').receive({ payload: { voltage0: [1, 2], voltage1: [3, 4] } });
+    await done;
+    const cfg = helper.getNode('ctx') as unknown as IioContextNode;
+    const ctx = await cfg.handle.ready();
+    await helper.unload();
+    assert.equal(ctx.isClosed, true);
+    assert.equal(cfg.handle.userCount, 0);
+  });
+});
