@@ -41,3 +41,4 @@ export {
 export type * from './backends/backend';
 export { LIBRARY_VERSION, PACKAGE_VERSION } from './version';
 export { scanContexts, registerScanner, type ContextInfoEntry } from './scan';
+export { nativeModuleStatus, type NativeStatus } from './native';
