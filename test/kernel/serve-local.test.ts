@@ -7,7 +7,7 @@
  * answer "no trigger".
  */
 import assert from 'node:assert/strict';
-import { createContext, IioError, type Context, type ServerHandle } from '../../src';
+import { createContext, type Context, type ServerHandle } from '../../src';
 import { serveContext } from '../../src/server';
 import { PEERS, requirePeer } from '../helpers/peers';
 import { dropNonIioDevices, dropVersionLines } from '../helpers/sysfs-snapshot';
@@ -79,17 +79,6 @@ describe(`serve local: on Linux ${KERNEL}: libiio through our server = through i
     // Both servers read the same device in turn: let iiod release it first.
     await iiod.stop();
     const b = await runAsync('iio_readdev', ['-u', ours, ...READDEV, ...CHANNELS]);
-    if (b.status !== 0 && /Function not implemented/.test(b.stderr)) {
-      const probe = await ctx
-        .device('dummy0')
-        .createBuffer(1, { channels: ['voltage0'] })
-        .then((buf) => buf.close())
-        .catch((e: IioError) => e);
-      if (probe instanceof IioError && probe.code === 'ENOSYS') {
-        console.warn(`\n  *** PENDING: local: buffers (${probe.message}) ***`);
-        this.skip();
-      }
-    }
     assert.equal(b.status, 0, b.stderr);
     assert.equal(a.stdout.length, 100 * 8, '2 + 2 + 2 + 2 bytes per scan');
     assert.deepEqual(b.stdout, a.stdout);
