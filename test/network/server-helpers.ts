@@ -114,9 +114,9 @@ export function converse(
       s.destroy();
       resolve({ reply: Buffer.concat(chunks), closedByServer });
     };
-    const arm = (): void => {
+    const arm = (ms = idleMs): void => {
       clearTimeout(idle);
-      idle = setTimeout(() => finish(false), idleMs);
+      idle = setTimeout(() => finish(false), ms);
     };
     const max = setTimeout(() => finish(false), maxMs);
     s.on('connect', () => {
@@ -125,7 +125,10 @@ export function converse(
     });
     s.on('data', (d: Buffer) => {
       chunks.push(d);
-      if (until && Buffer.concat(chunks).toString('latin1').endsWith(until)) finish(false);
+      // The marker may also end an earlier reply (a HELP inside the conversation) when a
+      // TCP segment happens to end there: wait a little for more before calling it the end.
+      if (until && Buffer.concat(chunks).toString('latin1').endsWith(until))
+        arm(Math.min(idleMs, 500));
       else arm();
     });
     s.on('close', () => finish(true));
