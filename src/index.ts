@@ -30,6 +30,15 @@ export {
 export { muxChannel, type MuxOptions } from './format/mux';
 export { parseUri } from './uri';
 export { registerBackend } from './backends';
+export {
+  serveContext,
+  IIOD_PORT,
+  type ServeOptions,
+  type ServerHandle,
+  type ServerStats,
+  type ServerClientStats,
+} from './server';
 export type * from './backends/backend';
 export { LIBRARY_VERSION, PACKAGE_VERSION } from './version';
 export { scanContexts, registerScanner, type ContextInfoEntry } from './scan';
+export { nativeModuleStatus, type NativeStatus } from './native';

@@ -12,15 +12,8 @@ const loaders: Record<Scheme, () => BackendFactory> = {
   ip: () => (require('./iiod') as typeof import('./iiod')).openIpBackend,
   usb: () => (require('./iiod/usb') as typeof import('./iiod/usb')).openUsbBackend,
   serial: () => (require('./iiod/serial') as typeof import('./iiod/serial')).openSerialBackend,
-  emu: () => notYet('emu'),
+  emu: () => (require('./emu') as typeof import('./emu')).openEmuBackend,
 };
-
-function notYet(scheme: string): BackendFactory {
-  return async () => {
-    const { IioError } = await import('../errors');
-    throw new IioError('ENOSYS', `the ${scheme}: backend is not available in this build`);
-  };
-}
 
 registerScanner('local', () =>
   (require('./local/scanner') as typeof import('./local/scanner')).scanLocalContexts(),

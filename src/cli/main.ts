@@ -1,6 +1,7 @@
 import { attrMain } from './attr';
 import { infoMain } from './info';
 import { scanMain } from './scan-cmd';
+import { serveMain } from './serve';
 import type { CliIo } from './io';
 import { readdevMain } from './readdev';
 import { writedevMain } from './writedev';
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, { run: Command; what: string }> = {
   readdev: { run: readdevMain, what: 'capture raw scans to stdout (iio_readdev)' },
   writedev: { run: writedevMain, what: 'play raw scans from stdin (iio_writedev)' },
   scan: { run: scanMain, what: 'list reachable contexts (DNS-SD, ...)' },
+  serve: { run: serveMain, what: 'serve a context to libiio clients (iiod)' },
 };
 
 function help(io: CliIo): void {

@@ -198,6 +198,23 @@ export class Device {
     return dev;
   }
 
+  /**
+   * Puts a trigger back after a buffer closed. A remote server (iiod) releases the
+   * kernel buffer only once it has seen the data connection go, and until then the
+   * kernel refuses a trigger change with EBUSY: retry for a while before giving up.
+   */
+  private async restoreTrigger(trigger: Device | null): Promise<void> {
+    for (let delay = 5; ; delay *= 2) {
+      try {
+        await this.setTrigger(trigger);
+        return;
+      } catch (err) {
+        if (!(err instanceof IioError) || err.code !== 'EBUSY' || delay > 1280) throw err;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
   /** Sets the trigger (a Device, its id or name), or clears it with null. */
   async setTrigger(trigger: Device | string | null): Promise<void> {
     let dev: Device | null = null;
@@ -294,8 +311,14 @@ export class Device {
     let restoreTrigger: (() => Promise<void>) | undefined;
     if (options.trigger !== undefined) {
       const before = await this.getTrigger().catch(() => undefined);
-      await this.setTrigger(options.trigger);
-      if (before !== undefined) restoreTrigger = () => this.setTrigger(before);
+      const wanted =
+        typeof options.trigger === 'string'
+          ? (this.context.findDevice(options.trigger) ?? options.trigger)
+          : options.trigger;
+      if (before === undefined || before !== wanted) {
+        await this.setTrigger(options.trigger);
+        if (before !== undefined) restoreTrigger = () => this.restoreTrigger(before);
+      }
     }
     const mask = ChannelMask.of(
       this.channels.length,

@@ -6,6 +6,9 @@
  */
 import { join } from 'node:path';
 import { IioError, codeOf, strerror, type IioErrorContext } from '../errors';
+import { attemptLoad, type NativeStatus } from './diagnose';
+
+export type { NativeStatus } from './diagnose';
 
 /** The addon's interface version this TypeScript expects (native/addon.cc abiVersion). */
 export const NATIVE_ABI = 2;
@@ -91,13 +94,7 @@ export interface NativeAddon {
   readonly Stream: new (options: NativeStreamOptions) => NativeStreamHandle;
 }
 
-let cached: NativeAddon | undefined;
-let failure: IioError | undefined;
-
-const HOW_TO_FIX =
-  'rebuild it with `npm rebuild @iiokit/node-red-iio` (needs python3, make and a C++ ' +
-  'compiler: apt-get install -y python3 make g++), or install on a platform with a ' +
-  'prebuilt binary (Linux x64, arm64, armv7)';
+let state: { status: NativeStatus; addon?: unknown } | undefined;
 
 /** The package root (dist/src/native → three levels up), where build/ and prebuilds/ are. */
 function packageRoot(): string {
@@ -105,44 +102,27 @@ function packageRoot(): string {
 }
 
 /**
- * Loads the addon once. Throws an IioError (ELIBACC) that names the reason and the fix
- * when it cannot be loaded or is out of date.
+ * Loads the addon once. Throws an IioError that names the reason and the fix when it
+ * cannot be loaded (see {@link NativeStatus} for the codes).
  */
 export function loadNative(): NativeAddon {
-  if (cached) return cached;
-  if (failure) throw failure;
-  const root = packageRoot();
-  let addon: NativeAddon;
-  try {
-    const build = require('node-gyp-build') as (dir: string) => unknown;
-    addon = build(root) as NativeAddon;
-  } catch (err) {
-    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    failure = new IioError(
-      'ELIBACC',
-      `local: needs the native module iiokit.node, which could not be loaded from ${root} (${why}); ${HOW_TO_FIX}`,
-    );
-    throw failure;
-  }
-  if (addon.abiVersion !== NATIVE_ABI) {
-    failure = new IioError(
-      'ELIBACC',
-      `the native module in ${root} is out of date (interface ${addon.abiVersion}, this code needs ${NATIVE_ABI}); ${HOW_TO_FIX}`,
-    );
-    throw failure;
-  }
-  cached = addon;
-  return addon;
+  const { status, addon } = (state ??= attemptLoad(packageRoot(), NATIVE_ABI));
+  if (status.loaded) return addon as NativeAddon;
+  throw new IioError(
+    status.code,
+    `local: needs the native module iiokit.node: ${status.reason}. ${status.fix}`,
+    { uri: 'local:' },
+  );
+}
+
+/** Whether the native module loads, from which file, or why not and how to fix it. */
+export function nativeModuleStatus(): NativeStatus {
+  return (state ??= attemptLoad(packageRoot(), NATIVE_ABI)).status;
 }
 
 /** True when the addon loads (without throwing). */
 export function nativeAvailable(): boolean {
-  try {
-    loadNative();
-    return true;
-  } catch {
-    return false;
-  }
+  return nativeModuleStatus().loaded;
 }
 
 /** The errno a native call failed with (0 if it was not an errno error). */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { PEERS, requirePeer } from '../helpers/peers';
-import { ROOT, requireBuilt } from '../nodes/helpers';
+import { ROOT } from '../nodes/helpers';
 import { startNodeRed, type RunningNodeRed } from './node-red';
 
 const ARTIFACTS = join(ROOT, 'test', 'e2e', 'artifacts');
@@ -40,7 +40,6 @@ describe('e2e: the editor in chromium', function () {
 
   before(async function () {
     requirePeer(this, PEERS.chromium);
-    await requireBuilt(this, 'emu');
     nr = await startNodeRed();
     const { chromium } = await import('playwright-core');
     profile = mkdtempSync(join(tmpdir(), 'iiokit-chromium-'));

@@ -18,7 +18,6 @@ import {
   loadFlow,
   nextMessages,
   node,
-  requireBuilt,
   type FlowItem,
   type TestMsg,
 } from '../nodes/helpers';
@@ -52,7 +51,6 @@ describe('e2e: MQTT forwarding example with mosquitto', function () {
 
   before(async function () {
     requirePeer(this, PEERS.mosquitto);
-    await requireBuilt(this, 'emu');
     port = await freePort();
     dir = mkdtempSync(join(tmpdir(), 'iiokit-mosq-'));
     const conf = join(dir, 'mosquitto.conf');

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import type { FlowNode } from '../../scripts/start';
-import { requireBuilt } from '../nodes/helpers';
 import { startNodeRed, type RunningNodeRed } from './node-red';
 
 interface HandleStatus {
@@ -56,9 +55,7 @@ describe('e2e: redeploys through the admin API', function () {
   this.timeout(600000);
   let nr: RunningNodeRed | undefined;
 
-  before(async function () {
-    await requireBuilt(this, 'emu');
-  });
+  before(async function () {});
   after(async () => nr?.stop());
 
   it(`${REDEPLOYS} full redeploys leave no extra fd and an empty deploy leaves nothing open`, async function () {

@@ -12,6 +12,17 @@ export function which(cmd: string): string | undefined {
   return r.status === 0 && p ? p : undefined;
 }
 
+/**
+ * The python that has Debian's libiio bindings: /usr/bin/python3 (a pyenv `python3`
+ * earlier on PATH has no `iio` module).
+ */
+export function pythonWithIio(): string | undefined {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    if (spawnSync(py, ['-c', 'import iio'], { stdio: 'ignore' }).status === 0) return py;
+  }
+  return undefined;
+}
+
 export interface Peer {
   readonly name: string;
   readonly install: string;
@@ -38,11 +49,7 @@ export const PEERS = {
   pythonIio: {
     name: 'python3-libiio',
     install: 'apt-get install -y python3-libiio',
-    available: () =>
-      cached(
-        'pyiio',
-        () => spawnSync('python3', ['-c', 'import iio'], { stdio: 'ignore' }).status === 0,
-      ),
+    available: () => cached('pyiio', () => pythonWithIio() !== undefined),
   },
   mosquitto: {
     name: 'mosquitto',

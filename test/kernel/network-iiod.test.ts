@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createContext, type Context } from '../../src';
@@ -12,6 +13,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
  * iio_dummy's buffered channels carry constant data (voltage0 = 7, accel_x = 344), so
  * captures compare byte for byte.
  */
+/** Waits (up to 30 s) until the kernel reports the device's buffer disabled. */
+async function bufferDisabled(id: string): Promise<void> {
+  const file = `/sys/bus/iio/devices/${id}/buffer/enable`;
+  for (let i = 0; i < 300; i++) {
+    if (readFileSync(file, 'utf8').trim() === '0') return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${file} still reads 1 after 30 s`);
+}
+
 describe('kernel: ip: client against iiod serving the real kernel', function () {
   this.timeout(600000);
   let iiod: ChildProcess | undefined;
@@ -72,6 +83,9 @@ describe('kernel: ip: client against iiod serving the real kernel', function () 
       ],
       { encoding: 'utf8' },
     );
+    // iiod tears down the previous client's buffer after that client has gone: until it
+    // has, the trigger cannot change (EBUSY).
+    await bufferDisabled('iio:device0');
     const dev = ctx.device('dummy0');
     const buf = await dev.createBuffer(16, {
       channels: ['voltage0', 'accel_x'],
@@ -104,6 +118,7 @@ describe('kernel: ip: client against iiod serving the real kernel', function () 
       'accel_x',
     ];
     const theirs = spawnSync('iio_readdev', args, { maxBuffer: 1 << 20, timeout: 120000 });
+    await bufferDisabled('iio:device0');
     const ours = await iiokitBinary(['readdev', ...args]);
     assert.equal(theirs.status, 0, String(theirs.stderr));
     assert.equal(ours.status, 0, ours.stderr);
@@ -133,6 +148,7 @@ describe('kernel: ip: client against iiod serving the real kernel', function () 
   });
 
   it('two clients reading different channels of one device at once both get correct data', async () => {
+    await bufferDisabled('iio:device0');
     const ctx2 = await createContext(uri, { timeoutMs: 20000 });
     try {
       await ctx.device('dummy0').setTrigger('hrtimer0');

@@ -12,7 +12,6 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createContext } from '../../src/create-context';
 import type { ChannelMeta } from '../../src/nodes/capture-message';
 import { PEERS, requirePeer } from '../helpers/peers';
 import {
@@ -53,24 +52,6 @@ function bufferEnabled(dev: string): string {
   return read(
     join(dev, existsSync(join(dev, 'buffer0', 'enable')) ? 'buffer0' : 'buffer', 'enable'),
   );
-}
-
-/** Skips, loudly, when local: has no buffers in this build yet (the native branch). */
-async function requireLocalBuffers(ctx: Mocha.Context): Promise<void> {
-  const c = await createContext('local:');
-  try {
-    const b = await c
-      .device('dummy0')
-      .createBuffer(4, { channels: ['voltage0'], trigger: 'hrtimer0' });
-    await b.close();
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'ENOSYS') throw err;
-    // Another branch's feature, not a peer: skipped loudly even under CI until it lands.
-    console.warn('\n  *** SKIPPED: local: buffers (the native module) are not in this build ***');
-    ctx.skip();
-  } finally {
-    await c.close();
-  }
 }
 
 /**
@@ -118,9 +99,7 @@ describe('kernel: Node-RED nodes on local:', function () {
   });
 
   describe('with buffers', function () {
-    before(async function () {
-      await requireLocalBuffers(this);
-    });
+    before(async function () {});
 
     it('iio-capture delivers dummy0 scans as the driver pushes them, in the layout sysfs gives', async function () {
       const dev = deviceDir('dummy0');

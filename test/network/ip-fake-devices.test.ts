@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -247,8 +248,9 @@ describe('ip: survives what libiio does not: a killed or hung iiod', function ()
         if (afterRestart >= 5 || blocks > 2000) break;
         if (blocks === 10) {
           fake.killIiod('SIGKILL');
-          await new Promise((r) => setTimeout(r, 300));
+          // once the loss is known (however long a loaded machine takes to notice),
           // attribute calls fail fast while the server is away
+          if (!events.includes('disconnected')) await once(ctx, 'disconnected');
           await assert.rejects(
             ctx.device('fakeadc').readAttr('sampling_frequency'),
             (e: IioError) => ['ENOTCONN', 'ECONNRESET', 'ECONNREFUSED'].includes(e.code),

@@ -14,7 +14,6 @@ import {
   loadFlow,
   nextMessages,
   node,
-  requireBuilt,
   type FlowItem,
   type TestMsg,
 } from './helpers';
@@ -267,9 +266,7 @@ describe('nodes: iio-attr-read / iio-attr-write on xml:', function () {
 });
 
 describe('nodes: iio-context serving its context', function () {
-  before(async function () {
-    await requireBuilt(this, 'server');
-  });
+  before(async function () {});
   afterEach(() => helper.unload());
 
   it('serves the open context over iiod while it is open, and stops with it', async function () {

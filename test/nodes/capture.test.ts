@@ -13,7 +13,6 @@ import {
   helper,
   loadFlow,
   nextMessages,
-  requireBuilt,
   statusMatching,
   type FlowItem,
   type TestMsg,
@@ -49,9 +48,7 @@ interface Meta {
 const meta = (m: TestMsg): Meta => m.iio as unknown as Meta;
 
 describe('nodes: iio-capture on emu:', function () {
-  before(async function () {
-    await requireBuilt(this, 'emu');
-  });
+  before(async function () {});
   afterEach(() => helper.unload());
 
   it('sends raw scans in a Buffer with the layout to decode them', async function () {

@@ -111,31 +111,3 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export function fixture(name: string): string {
   return join(ROOT, 'test', 'fixtures', 'xml', name);
 }
-
-/**
- * Skips, loudly, when a backend or module this suite needs is not in this build yet
- * (`emu:` and the iiod server come from other branches).
- */
-export async function requireBuilt(ctx: Mocha.Context, what: 'emu' | 'server'): Promise<void> {
-  let missing: string | undefined;
-  if (what === 'emu') {
-    const { createContext } = await import('../../src/create-context');
-    try {
-      await (await createContext('emu:')).close();
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ENOSYS') missing = 'the emu: backend';
-      else throw err;
-    }
-  } else {
-    try {
-      require.resolve('../../src/server');
-    } catch {
-      missing = 'the iiod server (src/server)';
-    }
-  }
-  if (!missing) return;
-  // Not a missing peer but another branch's feature: skipped loudly even under CI, so
-  // the order in which branches land does not matter; the suite runs once it is there.
-  console.warn(`\n  *** SKIPPED: ${missing} is not in this build ***`);
-  ctx.skip();
-}

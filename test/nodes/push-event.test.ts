@@ -11,7 +11,6 @@ import {
   helper,
   loadFlow,
   nextMessages,
-  requireBuilt,
   type FlowItem,
   type TestMsg,
 } from './helpers';
@@ -37,9 +36,7 @@ async function captureUntil(
 }
 
 describe('nodes: iio-push and iio-event on emu:', function () {
-  before(async function () {
-    await requireBuilt(this, 'emu');
-  });
+  before(async function () {});
   afterEach(() => helper.unload());
 
   it('plays a cyclic waveform from channel arrays: the looped-back ADC reads it', async function () {

@@ -11,7 +11,6 @@ import { SampleTimeline } from '../../src/nodes/capture-message';
 import { formatRate, parseChannelList } from '../../src/nodes/iio-capture';
 import { valueText } from '../../src/nodes/iio-attr-write';
 import { encodeChannels } from '../../src/nodes/iio-push';
-import { requireBuilt } from './helpers';
 
 describe('nodes: helpers', function () {
   it('places chart samples on a steady clock despite jittery arrivals', function () {
@@ -79,7 +78,6 @@ describe('nodes: helpers', function () {
   });
 
   it('packs channel arrays into scans the model decodes back (emu: DAC layout)', async function () {
-    await requireBuilt(this, 'emu');
     const ctx = await createContext('emu:');
     try {
       const dac = ctx.device('iio:device1');

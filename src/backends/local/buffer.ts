@@ -44,13 +44,14 @@ function debug(msg: string): void {
 /** Kernel buffer length in blocks when the caller does not say (libiio's default). */
 const DEFAULT_KERNEL_BLOCKS = 4;
 /**
- * Blocks JS may have queued when the caller does not say: about 512 KiB, at least 4, at
- * most 64, so that small blocks batch well and a pause of the JS thread at high rates is
- * absorbed by the queue, while the pool (queue + 2) still fits a core's L2 cache at 64 KiB
- * blocks (the kernel copies into it: cold memory costs as much as the hand-over).
+ * Blocks JS may have queued when the caller does not say: about 2 MiB, at least 4, at
+ * most 64. A deep queue lets the streaming thread hand fast streams over in large batches
+ * (up to half the queue per wake-up of the JS thread): on a 2-core machine every wake-up
+ * of a third runnable thread preempts the producer or the reader, and measured at 64 KiB
+ * blocks, batches up to 32 brought a FIFO capture from ~0.6x to ~0.94x of `cat`.
  */
 function defaultQueue(blockBytes: number): number {
-  return Math.min(64, Math.max(4, Math.ceil((512 * 1024) / blockBytes)));
+  return Math.min(64, Math.max(4, Math.ceil((2 * 1024 * 1024) / blockBytes)));
 }
 /** Event records per read (the kernel queues at most 16). */
 const EVENTS_PER_READ = 16;

@@ -1,0 +1,110 @@
+import { IioError } from '../errors';
+import { serveContext, IIOD_PORT, type ServeOptions } from '../server';
+import {
+  clampNumber,
+  openContext,
+  parseCommon,
+  printUsage,
+  runTool,
+  type ToolSpec,
+} from './common';
+import type { CliIo } from './io';
+
+export const SERVE_TOOL: ToolSpec = {
+  name: 'iiokit serve',
+  command: 'serve',
+  optstring: 'p:b:A:N::wM:',
+  longs: [
+    { name: 'port', arg: 'required', val: 'p' },
+    { name: 'bind', arg: 'required', val: 'b' },
+    { name: 'allow', arg: 'required', val: 'A' },
+    { name: 'advertise', arg: 'optional', val: 'N' },
+    { name: 'whole-scan', arg: 'none', val: 'w' },
+    { name: 'max-clients', arg: 'required', val: 'M' },
+  ],
+  usage: [
+    '\n\t\t\tServe a context to libiio clients (iiod protocol 0.2x)',
+    `TCP port to listen on (default ${IIOD_PORT}; 0 picks a free one).`,
+    'Address to listen on (default 127.0.0.1; :: with --allow).',
+    'Also accept clients from this address or CIDR (repeatable;\n\t\t\tloopback is always accepted).',
+    'Announce the server on DNS-SD (_iio._tcp), optionally\n\t\t\tunder the given name.',
+    'Send each reader the whole scan of every channel open on\n\t\t\tthe device (as iiod without -D).',
+    'Most clients served at once (default 64).',
+  ],
+};
+
+/**
+ * `iiokit serve -u URI [-p PORT] [--bind ADDR] [--allow CIDR]... [--advertise[=NAME]]`:
+ * serves any context over iiod's protocol until SIGINT/SIGTERM.
+ */
+export function serveMain(argv: readonly string[], io: CliIo): Promise<number> {
+  return runTool(io, async (out, err) => {
+    const opts = parseCommon(argv, SERVE_TOOL, err);
+    if (opts.help) {
+      printUsage(out, SERVE_TOOL);
+      return 0;
+    }
+    if (opts.errors.length) {
+      for (const e of opts.errors) err.line(`iiokit serve: ${e}`);
+      return 1;
+    }
+    if (opts.operands.length) {
+      err.line(`iiokit serve: unexpected argument '${opts.operands[0]}'`);
+      return 1;
+    }
+    const allow: string[] = [];
+    let port = IIOD_PORT;
+    let bind: string | undefined;
+    let advertise: ServeOptions['advertise'];
+    let demux = true;
+    let maxClients: number | undefined;
+    for (const o of opts.own) {
+      if (o.opt === 'p') port = clampNumber(err, 'port', o.arg, 0, 65535);
+      else if (o.opt === 'b') bind = o.arg;
+      else if (o.opt === 'A') allow.push(o.arg ?? '');
+      else if (o.opt === 'N') advertise = o.arg ? { name: o.arg } : true;
+      else if (o.opt === 'w') demux = false;
+      else if (o.opt === 'M') maxClients = clampNumber(err, 'max-clients', o.arg, 1, 100000);
+    }
+    const ctx = await openContext(opts, err);
+    let server;
+    try {
+      server = await serveContext(ctx, {
+        port,
+        bind,
+        allow,
+        advertise,
+        demux,
+        maxClients,
+        log: (m) => {
+          err.line(`iiokit serve: ${m}`);
+          err.flush();
+        },
+      });
+    } catch (e) {
+      await ctx.close();
+      err.line(`iiokit serve: ${IioError.wrap(e).message}`);
+      return 1;
+    }
+    const who = allow.length ? `loopback and ${allow.join(', ')}` : 'loopback only';
+    err.line(`iiokit serve: serving ${ctx.uri} at ${server.uri} (${who})`);
+    err.flush();
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    const s = server.stats();
+    await server.close();
+    await ctx.close();
+    err.line(
+      `iiokit serve: stopped after ${s.accepted} connections (${s.refused} refused), ` +
+        `${s.droppedScans} scans dropped for slow readers`,
+    );
+    return 0;
+  });
+}

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { networkInterfaces } from 'node:os';
+import makeMdns from 'multicast-dns';
+import type { Answer } from 'dns-packet';
+import { createContext, serveContext, type Context } from '../../src';
+import { freePort } from './server-helpers';
+
+/** An IPv4 interface with multicast (not loopback), if the machine has one. */
+function externalIPv4(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+}
+
+describe('iiokit serve --advertise: DNS-SD (_iio._tcp)', function () {
+  this.timeout(20000);
+  let ctx: Context;
+  before(async () => {
+    ctx = await createContext('emu:');
+  });
+  after(async () => {
+    await ctx?.close();
+  });
+
+  it('answers a browse with its instance, port and address, and says goodbye on close', async function () {
+    const iface = externalIPv4();
+    if (!iface) this.skip();
+    // A private mDNS port: the test neither disturbs nor sees the real network's 5353.
+    const mdnsPort = await freePort();
+    const server = await serveContext(ctx, {
+      port: 0,
+      bind: '0.0.0.0',
+      advertise: { name: 'iiokit test', interface: iface, mdnsPort },
+    });
+    const browser = makeMdns({
+      port: mdnsPort,
+      interface: iface,
+      bind: '0.0.0.0',
+      reuseAddr: true,
+    });
+    const seen: Answer[] = [];
+    browser.on('response', (r) => seen.push(...r.answers, ...(r.additionals ?? [])));
+    try {
+      await new Promise<void>((r) => browser.once('ready', () => r()));
+      const found = await new Promise<{ port: number; target: string; address?: string }>(
+        (resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`no answer: ${JSON.stringify(seen)}`)),
+            8000,
+          );
+          const check = (): void => {
+            const ptr = seen.find((a) => a.type === 'PTR' && a.name === '_iio._tcp.local');
+            const srv = seen.find(
+              (a) => a.type === 'SRV' && a.name === 'iiokit test._iio._tcp.local',
+            );
+            if (!ptr || !srv || srv.type !== 'SRV') return;
+            const a = seen.find((x) => x.type === 'A' && x.name === srv.data.target);
+            clearTimeout(timer);
+            resolve({
+              port: srv.data.port,
+              target: srv.data.target,
+              address: a && a.type === 'A' ? a.data : undefined,
+            });
+          };
+          browser.on('response', check);
+          browser.query({ questions: [{ name: '_iio._tcp.local', type: 'PTR' }] });
+        },
+      );
+      assert.equal(found.port, server.port);
+      assert.match(found.target, /\.local$/);
+      assert.ok(found.address, 'the host address comes along');
+      const goodbye = new Promise<boolean>((resolve) => {
+        const t = setTimeout(() => resolve(false), 5000);
+        browser.on('response', (r) => {
+          if (r.answers.some((a) => a.type === 'PTR' && a.ttl === 0)) {
+            clearTimeout(t);
+            resolve(true);
+          }
+        });
+      });
+      await server.close();
+      assert.ok(await goodbye, 'a TTL 0 announcement when the server stops');
+    } finally {
+      await server.close();
+      browser.destroy();
+    }
+  });
+});
