@@ -129,7 +129,7 @@ class SerialTransport implements Transport {
         this.finish(
           new LinkLostError(
             'EIO',
-            `the serial port ${this.description} failed or went away: ${(err as Error).message}`,
+            `${this.description} failed or went away: ${(err as Error).message}`,
             {},
             { cause: err },
           ),
@@ -147,8 +147,7 @@ class SerialTransport implements Transport {
     const start = Date.now();
     this.lastByte = start;
     for (;;) {
-      if (this.closed)
-        throw new IioError('ECONNRESET', `the serial port ${this.description} closed`);
+      if (this.closed) throw new IioError('ECONNRESET', `${this.description} closed`);
       const now = Date.now();
       const quietFor = now - this.lastByte;
       if (quietFor >= quietMs || now - start >= maxMs) break;
@@ -178,7 +177,7 @@ class SerialTransport implements Transport {
         this.finish(
           new LinkLostError(
             'EIO',
-            `cannot write to serial port ${this.description}: ${(err as Error).message}`,
+            `cannot write to ${this.description}: ${(err as Error).message}`,
             {},
             { cause: err },
           ),
@@ -219,7 +218,7 @@ export class SerialLink implements Link {
   ) {}
 
   get description(): string {
-    return `serial ${this.params.port}`;
+    return `serial port ${this.params.port}`;
   }
 
   contextAttrs(): Array<readonly [string, string]> {

@@ -29,23 +29,36 @@ function inDoubt(e: IioError): boolean {
   return e.code === 'ETIMEDOUT' || e.code === 'ENOTCONN' || e.code === 'EIO' || isConnectionLoss(e);
 }
 
-/** OPEN (with SET BUFFERS_COUNT first when asked) on the shared connection. */
-async function openOn(
-  c: Connection,
-  dev: DeviceInfo,
-  line: string,
+/**
+ * OPEN (with SET BUFFERS_COUNT first when asked, after a CLOSE when `closeFirst`) on the
+ * shared connection; resolves with the device as the context knows it now.
+ */
+async function openShared(
+  run: Runner,
+  host: StreamHost,
+  id: string,
   blocks: number | undefined,
+  lineOf: (dev: DeviceInfo) => string,
+  ctx: { device: string; uri: string; op: string },
   closeFirst: boolean,
-): Promise<number> {
-  if (closeFirst) {
-    // iiod may still have the device open for us (-6 / -9 when it has not)
-    await simpleCommand(c, `CLOSE ${dev.id}`);
-  }
-  if (blocks !== undefined) {
-    const r = await simpleCommand(c, `SET ${dev.id} BUFFERS_COUNT ${blocks}`);
-    if (r < 0) return r;
-  }
-  return simpleCommand(c, line);
+): Promise<DeviceInfo> {
+  const dev = host.currentDevice(id);
+  if (!dev) throw new IioError('ENODEV', 'the device is gone from the context', ctx);
+  checkToken('device', dev.id);
+  const line = lineOf(dev);
+  const r = await run('open buffer', ctx, async (c: Connection) => {
+    if (closeFirst) {
+      // iiod may still have the device open for us (-6 / -9 when it has not)
+      await simpleCommand(c, `CLOSE ${dev.id}`);
+    }
+    if (blocks !== undefined) {
+      const n = await simpleCommand(c, `SET ${dev.id} BUFFERS_COUNT ${blocks}`);
+      if (n < 0) return n;
+    }
+    return simpleCommand(c, line);
+  });
+  if (r < 0) throw IioError.fromErrno(r, ctx);
+  return dev;
 }
 
 /** An input buffer on the shared connection: one READBUF per refill, as libiio. */
@@ -65,17 +78,15 @@ export class SharedInputStream extends IiodInputStream {
   }
 
   private async open(closeFirst: boolean): Promise<void> {
-    const dev = this.host.currentDevice(this.device.id);
-    if (!dev) {
-      throw new IioError('ENODEV', 'the device is gone from the context', this.ctx('open buffer'));
-    }
-    this.device = dev;
-    checkToken('device', dev.id);
-    const line = this.openLine(dev);
-    const r = await this.run('open buffer', this.ctx('open buffer'), (c) =>
-      openOn(c, dev, line, this.options.blocks, closeFirst),
+    this.device = await openShared(
+      this.run,
+      this.host,
+      this.device.id,
+      this.options.blocks,
+      (d) => this.openLine(d),
+      this.ctx('open buffer'),
+      closeFirst,
     );
-    if (r < 0) throw IioError.fromErrno(r, this.ctx('open buffer'));
     this.opened = true;
   }
 
@@ -175,17 +186,15 @@ export class SharedOutputStream extends IiodOutputStream {
   }
 
   private async open(closeFirst: boolean): Promise<void> {
-    const dev = this.host.currentDevice(this.device.id);
-    if (!dev) {
-      throw new IioError('ENODEV', 'the device is gone from the context', this.ctx('open buffer'));
-    }
-    this.device = dev;
-    checkToken('device', dev.id);
-    const line = this.openLine(dev);
-    const r = await this.run('open buffer', this.ctx('open buffer'), (c) =>
-      openOn(c, dev, line, this.options.blocks, closeFirst),
+    this.device = await openShared(
+      this.run,
+      this.host,
+      this.device.id,
+      this.options.blocks,
+      (d) => this.openLine(d),
+      this.ctx('open buffer'),
+      closeFirst,
     );
-    if (r < 0) throw IioError.fromErrno(r, this.ctx('open buffer'));
     this.opened = true;
   }
 
