@@ -4,22 +4,14 @@
  */
 import { strerror } from '../errors';
 import type { IioBuffer } from '../model/buffer';
-import {
-  openContext,
-  parseCommon,
-  printUsage,
-  runTool,
-  clampNumber,
-  type ToolSpec,
-} from './common';
+import type { ToolSpec } from './common';
 import type { CliIo } from './io';
 import {
-  SIZE_MAX,
-  applyTrigger,
-  chooseChannels,
   errnoOf,
   onTerminate,
-  printExamples,
+  runStreamTool,
+  throughputMeter,
+  type StreamTool,
 } from './stream-common';
 
 export const READDEV_TOOL: ToolSpec = {
@@ -43,6 +35,13 @@ export const READDEV_TOOL: ToolSpec = {
   ],
 };
 
+const READDEV: StreamTool = {
+  tool: READDEV_TOOL,
+  isOutput: false,
+  setTriggerFailed: 'set triffer failed',
+  noChannels: 'No input channels found.',
+};
+
 /** Writes and waits until the stream took it (so the block may be released). */
 function writeAll(stream: NodeJS.WritableStream, data: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -51,71 +50,9 @@ function writeAll(stream: NodeJS.WritableStream, data: Uint8Array): Promise<void
 }
 
 export function readdevMain(argv: readonly string[], io: CliIo): Promise<number> {
-  return runTool(io, async (out, err) => {
-    const opts = parseCommon(argv, READDEV_TOOL, err);
-    if (opts.help) {
-      printUsage(out, READDEV_TOOL);
-      return 0;
-    }
-    let trigger: string | undefined;
-    let bufferSize = 256;
-    let samples = 0;
-    let benchmark = false;
-    for (const o of opts.own) {
-      if (o.opt === 't') trigger = o.arg;
-      else if (o.opt === 'b') bufferSize = clampNumber(err, 'buffer size', o.arg, 1, SIZE_MAX);
-      else if (o.opt === 's') samples = clampNumber(err, 'number of samples', o.arg, 0, SIZE_MAX);
-      else if (o.opt === 'B') benchmark = true;
-      else if (o.opt === '?') {
-        out.line(`Unknown argument '${o.arg ?? '?'}'`);
-        return 1;
-      }
-    }
-    const ctx = await openContext(opts, err);
-    let restoreTrigger: (() => Promise<void>) | null = null;
-    let buffer: IioBuffer | undefined;
-    try {
-      const [devName, ...chanNames] = opts.operands;
-      if (devName === undefined) {
-        printExamples(ctx, out, 'iiokit readdev', false);
-        printUsage(out, READDEV_TOOL);
-        return 1;
-      }
-      const dev = ctx.findDevice(devName);
-      if (!dev) {
-        err.line(`Device ${devName} not found`);
-        return 1;
-      }
-      if (trigger !== undefined) {
-        restoreTrigger = await applyTrigger(ctx, dev, trigger, err, 'set triffer failed');
-        if (!restoreTrigger) return 1;
-      }
-      const chosen = chooseChannels(dev, chanNames, false, err);
-      if (!chosen) return 1;
-      if (!chosen.length) {
-        err.line('No input channels found.');
-        return 1;
-      }
-      const scanned = chosen.filter((c) => c.isScanElement);
-      if (!scanned.length) {
-        err.line('Unable to get sample size, returned 0');
-        return 1;
-      }
-      try {
-        buffer = await dev.createBuffer(bufferSize, { channels: scanned });
-      } catch (e) {
-        err.line(`Unable to allocate buffer: ${strerror(errnoOf(e))}`);
-        if (process.env.IIOKIT_DEBUG) err.line(String(e));
-        return 1;
-      }
-      return await capture(buffer, io.stdout, samples, benchmark, err);
-    } finally {
-      out.flush();
-      if (buffer) await buffer.close().catch((e) => err.line(String(e)));
-      if (restoreTrigger) await restoreTrigger();
-      await ctx.close();
-    }
-  });
+  return runStreamTool(argv, io, READDEV, (buffer, opts, err) =>
+    capture(buffer, io.stdout, opts.samples, opts.benchmark, err),
+  );
 }
 
 async function capture(
@@ -134,25 +71,13 @@ async function capture(
     buffer.cancel();
   });
   let status = 0;
-  let bytes = 0;
-  let since = process.hrtime.bigint();
+  const meter = benchmark ? throughputMeter() : undefined;
   try {
     for await (const block of buffer.stream()) {
       let data = block.data;
       try {
-        if (benchmark) {
-          bytes += data.length;
-          const now = process.hrtime.bigint();
-          const us = Number(now - since) / 1000;
-          if (us >= 100000) {
-            const rate = (bytes * 1e6) / us;
-            const mib = rate > 1048576;
-            process.stderr.write(
-              `\x1b[2K\rThroughput: ${Math.floor(rate / (1024 * (mib ? 1024 : 1)))} ${mib ? 'M' : 'K'}iB/s`,
-            );
-            bytes = 0;
-            since = now;
-          }
+        if (meter) {
+          meter(data.length);
           continue;
         }
         if (left && data.length > left * scanBytes) data = data.subarray(0, left * scanBytes);

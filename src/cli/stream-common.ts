@@ -1,12 +1,22 @@
 /**
- * What `iiokit readdev` and `iiokit writedev` share: libiio's trigger handling and
- * channel selection (iio_readdev.c / iio_writedev.c), with libiio's messages.
+ * What `iiokit readdev` and `iiokit writedev` share: the whole tool around the transfer
+ * (options, context, device, trigger, channels, buffer, clean-up: iio_readdev.c and
+ * iio_writedev.c are the same program but for the direction), with libiio's messages.
  */
 import { IioError, strerror } from '../errors';
+import type { IioBuffer } from '../model/buffer';
 import type { Channel } from '../model/channel';
 import type { Context } from '../model/context';
 import type { Device } from '../model/device';
-import type { Out } from './io';
+import {
+  clampNumber,
+  openContext,
+  parseCommon,
+  printUsage,
+  runTool,
+  type ToolSpec,
+} from './common';
+import type { CliIo, Out } from './io';
 
 /** libiio's tools set the trigger to this rate (DEFAULT_FREQ_HZ). */
 export const TOOL_TRIGGER_HZ = 100;
@@ -104,6 +114,136 @@ export function onTerminate(handler: () => void): () => void {
   return () => {
     for (const s of signals) process.removeListener(s, handler);
   };
+}
+
+/**
+ * The benchmark's `-B` line: every 100 ms, the rate since the last line, on stderr
+ * (libiio writes it there too, whatever its help says). Returns the per-block counter.
+ */
+export function throughputMeter(): (bytes: number) => void {
+  let bytes = 0;
+  let since = process.hrtime.bigint();
+  return (n) => {
+    bytes += n;
+    const now = process.hrtime.bigint();
+    const us = Number(now - since) / 1000;
+    if (us >= 100000) {
+      const rate = (bytes * 1e6) / us;
+      const mib = rate > 1048576;
+      process.stderr.write(
+        `\x1b[2K\rThroughput: ${Math.floor(rate / (1024 * (mib ? 1024 : 1)))} ${mib ? 'M' : 'K'}iB/s`,
+      );
+      bytes = 0;
+      since = now;
+    }
+  };
+}
+
+/** Where iio_readdev and iio_writedev differ, apart from the transfer itself. */
+export interface StreamTool {
+  readonly tool: ToolSpec;
+  /** The direction of the channels and of the buffer. */
+  readonly isOutput: boolean;
+  /** libiio's message when the trigger cannot be attached (iio_readdev spells it "triffer"). */
+  readonly setTriggerFailed: string;
+  /** libiio's message when the device has no channel of that direction. */
+  readonly noChannels: string;
+}
+
+/** The tools' own options (`-c` only reaches here from iio_writedev's optstring). */
+export interface StreamOptions {
+  readonly bufferSize: number;
+  readonly samples: number;
+  readonly cyclic: boolean;
+  readonly benchmark: boolean;
+}
+
+/**
+ * Runs iio_readdev or iio_writedev up to the open buffer, hands it to `transfer`, and
+ * closes the buffer, puts the trigger back and closes the context however it ends.
+ */
+export function runStreamTool(
+  argv: readonly string[],
+  io: CliIo,
+  spec: StreamTool,
+  transfer: (buffer: IioBuffer, opts: StreamOptions, err: Out) => Promise<number>,
+): Promise<number> {
+  const tool = spec.tool;
+  return runTool(io, async (out, err) => {
+    const opts = parseCommon(argv, tool, err);
+    if (opts.help) {
+      printUsage(out, tool);
+      return 0;
+    }
+    let trigger: string | undefined;
+    let bufferSize = 256;
+    let samples = 0;
+    let cyclic = false;
+    let benchmark = false;
+    for (const o of opts.own) {
+      if (o.opt === 't') trigger = o.arg;
+      else if (o.opt === 'b') bufferSize = clampNumber(err, 'buffer size', o.arg, 1, SIZE_MAX);
+      else if (o.opt === 's') samples = clampNumber(err, 'number of samples', o.arg, 0, SIZE_MAX);
+      else if (o.opt === 'c') cyclic = true;
+      else if (o.opt === 'B') benchmark = true;
+      else if (o.opt === '?') {
+        out.line(`Unknown argument '${o.arg ?? '?'}'`);
+        return 1;
+      }
+    }
+    const ctx = await openContext(opts, err);
+    let restoreTrigger: (() => Promise<void>) | null = null;
+    let buffer: IioBuffer | undefined;
+    try {
+      const [devName, ...chanNames] = opts.operands;
+      if (devName === undefined) {
+        printExamples(ctx, out, `iiokit ${tool.command}`, spec.isOutput);
+        printUsage(out, tool);
+        return 1;
+      }
+      if (benchmark && cyclic) {
+        err.line('Cannot benchmark in cyclic mode.');
+        return 1;
+      }
+      const dev = ctx.findDevice(devName);
+      if (!dev) {
+        err.line(`Device ${devName} not found`);
+        return 1;
+      }
+      if (trigger !== undefined) {
+        restoreTrigger = await applyTrigger(ctx, dev, trigger, err, spec.setTriggerFailed);
+        if (!restoreTrigger) return 1;
+      }
+      const chosen = chooseChannels(dev, chanNames, spec.isOutput, err);
+      if (!chosen) return 1;
+      if (!chosen.length) {
+        err.line(spec.noChannels);
+        return 1;
+      }
+      const scanned = chosen.filter((c) => c.isScanElement);
+      if (!scanned.length) {
+        err.line('Unable to get sample size, returned 0');
+        return 1;
+      }
+      try {
+        buffer = await dev.createBuffer(bufferSize, {
+          channels: scanned,
+          cyclic,
+          isOutput: spec.isOutput,
+        });
+      } catch (e) {
+        err.line(`Unable to allocate buffer: ${strerror(errnoOf(e))}`);
+        if (process.env.IIOKIT_DEBUG) err.line(String(e));
+        return 1;
+      }
+      return await transfer(buffer, { bufferSize, samples, cyclic, benchmark }, err);
+    } finally {
+      out.flush();
+      if (buffer) await buffer.close().catch((e) => err.line(String(e)));
+      if (restoreTrigger) await restoreTrigger();
+      await ctx.close();
+    }
+  });
 }
 
 export { errnoOf };

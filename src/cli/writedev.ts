@@ -8,22 +8,14 @@
  */
 import { strerror } from '../errors';
 import type { IioBuffer } from '../model/buffer';
-import {
-  clampNumber,
-  openContext,
-  parseCommon,
-  printUsage,
-  runTool,
-  type ToolSpec,
-} from './common';
+import type { ToolSpec } from './common';
 import type { CliIo } from './io';
 import {
-  SIZE_MAX,
-  applyTrigger,
-  chooseChannels,
   errnoOf,
   onTerminate,
-  printExamples,
+  runStreamTool,
+  throughputMeter,
+  type StreamTool,
 } from './stream-common';
 
 export const WRITEDEV_TOOL: ToolSpec = {
@@ -47,6 +39,13 @@ export const WRITEDEV_TOOL: ToolSpec = {
     'Use cyclic buffer mode.',
     'Benchmark throughput.\n\t\t\tStatistics will be printed on the standard input.',
   ],
+};
+
+const WRITEDEV: StreamTool = {
+  tool: WRITEDEV_TOOL,
+  isOutput: true,
+  setTriggerFailed: 'set trigger failed',
+  noChannels: 'No output channels found',
 };
 
 /** Reads exactly n bytes from a stream (fewer only at its end). */
@@ -82,77 +81,9 @@ class ExactReader {
 }
 
 export function writedevMain(argv: readonly string[], io: CliIo): Promise<number> {
-  return runTool(io, async (out, err) => {
-    const opts = parseCommon(argv, WRITEDEV_TOOL, err);
-    if (opts.help) {
-      printUsage(out, WRITEDEV_TOOL);
-      return 0;
-    }
-    let trigger: string | undefined;
-    let bufferSize = 256;
-    let samples = 0;
-    let cyclic = false;
-    let benchmark = false;
-    for (const o of opts.own) {
-      if (o.opt === 't') trigger = o.arg;
-      else if (o.opt === 'b') bufferSize = clampNumber(err, 'buffer size', o.arg, 1, SIZE_MAX);
-      else if (o.opt === 's') samples = clampNumber(err, 'number of samples', o.arg, 0, SIZE_MAX);
-      else if (o.opt === 'c') cyclic = true;
-      else if (o.opt === 'B') benchmark = true;
-      else if (o.opt === '?') {
-        out.line(`Unknown argument '${o.arg ?? '?'}'`);
-        return 1;
-      }
-    }
-    const ctx = await openContext(opts, err);
-    let restoreTrigger: (() => Promise<void>) | null = null;
-    let buffer: IioBuffer | undefined;
-    try {
-      const [devName, ...chanNames] = opts.operands;
-      if (devName === undefined) {
-        printExamples(ctx, out, 'iiokit writedev', true);
-        printUsage(out, WRITEDEV_TOOL);
-        return 1;
-      }
-      if (benchmark && cyclic) {
-        err.line('Cannot benchmark in cyclic mode.');
-        return 1;
-      }
-      const dev = ctx.findDevice(devName);
-      if (!dev) {
-        err.line(`Device ${devName} not found`);
-        return 1;
-      }
-      if (trigger !== undefined) {
-        restoreTrigger = await applyTrigger(ctx, dev, trigger, err, 'set trigger failed');
-        if (!restoreTrigger) return 1;
-      }
-      const chosen = chooseChannels(dev, chanNames, true, err);
-      if (!chosen) return 1;
-      if (!chosen.length) {
-        err.line('No output channels found');
-        return 1;
-      }
-      const scanned = chosen.filter((c) => c.isScanElement);
-      if (!scanned.length) {
-        err.line('Unable to get sample size, returned 0');
-        return 1;
-      }
-      try {
-        buffer = await dev.createBuffer(bufferSize, { channels: scanned, cyclic, isOutput: true });
-      } catch (e) {
-        err.line(`Unable to allocate buffer: ${strerror(errnoOf(e))}`);
-        if (process.env.IIOKIT_DEBUG) err.line(String(e));
-        return 1;
-      }
-      return await play(buffer, io.stdin ?? process.stdin, samples, cyclic, benchmark, err);
-    } finally {
-      out.flush();
-      if (buffer) await buffer.close().catch((e) => err.line(String(e)));
-      if (restoreTrigger) await restoreTrigger();
-      await ctx.close();
-    }
-  });
+  return runStreamTool(argv, io, WRITEDEV, (buffer, opts, err) =>
+    play(buffer, io.stdin ?? process.stdin, opts.samples, opts.cyclic, opts.benchmark, err),
+  );
 }
 
 async function play(
@@ -174,8 +105,7 @@ async function play(
     wake?.();
     buffer.cancel();
   });
-  let bytes = 0;
-  let since = process.hrtime.bigint();
+  const meter = benchmark ? throughputMeter() : undefined;
   const benchData = benchmark ? Buffer.alloc(blockBytes) : undefined;
   try {
     while (!stopped) {
@@ -190,20 +120,7 @@ async function play(
         err.line(`Unable to push buffer: ${strerror(errnoOf(e))}`);
         return 1;
       }
-      if (benchmark) {
-        bytes += whole;
-        const now = process.hrtime.bigint();
-        const us = Number(now - since) / 1000;
-        if (us >= 100000) {
-          const rate = (bytes * 1e6) / us;
-          const mib = rate > 1048576;
-          process.stderr.write(
-            `\x1b[2K\rThroughput: ${Math.floor(rate / (1024 * (mib ? 1024 : 1)))} ${mib ? 'M' : 'K'}iB/s`,
-          );
-          bytes = 0;
-          since = now;
-        }
-      }
+      meter?.(whole);
       if (cyclic) {
         // The kernel (or our thread) repeats it until we are interrupted.
         await new Promise<void>((resolve) => {
