@@ -76,7 +76,7 @@ export async function scanForEditor(): Promise<Array<{ uri: string; description:
   if (existsSync('/sys/bus/iio/devices')) {
     found.push({ uri: 'local:', description: 'IIO devices of this machine (sysfs)' });
   }
-  // Backends register their scanners when src/backends loads (local; ip: DNS-SD, usb: once built in).
+  // Backends register their scanners when src/backends loads (local, ip: DNS-SD, usb).
   for (const e of await scanContexts()) {
     if (!found.some((f) => f.uri === e.uri)) found.push(e);
   }
