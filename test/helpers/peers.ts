@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import type { Context as MochaContext } from 'mocha';
 
 /**
@@ -21,6 +22,13 @@ export function pythonWithIio(): string | undefined {
     if (spawnSync(py, ['-c', 'import iio'], { stdio: 'ignore' }).status === 0) return py;
   }
   return undefined;
+}
+
+/** An IPv4 address of a non-loopback interface (peers "from outside", mDNS), if any. */
+export function externalIPv4(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
 }
 
 export interface Peer {
@@ -66,6 +74,12 @@ export const PEERS = {
     name: 'socat',
     install: 'apt-get install -y socat',
     available: () => cached('socat', () => !!which('socat')),
+  },
+  externalIPv4: {
+    name: 'a non-loopback IPv4 interface',
+    install:
+      'ip link add iiokit0 type dummy && ip addr add 10.213.0.1/24 dev iiokit0 && ip link set iiokit0 up multicast on',
+    available: () => !!externalIPv4(),
   },
   root: {
     name: 'root privileges',

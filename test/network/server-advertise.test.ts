@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
-import { networkInterfaces } from 'node:os';
 import makeMdns from 'multicast-dns';
 import type { Answer } from 'dns-packet';
 import { createContext, serveContext, type Context } from '../../src';
+import { externalIPv4, PEERS, requirePeer } from '../helpers/peers';
 import { freePort } from './server-helpers';
-
-/** An IPv4 interface with multicast (not loopback), if the machine has one. */
-function externalIPv4(): string | undefined {
-  return Object.values(networkInterfaces())
-    .flat()
-    .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
-}
 
 describe('iiokit serve --advertise: DNS-SD (_iio._tcp)', function () {
   this.timeout(20000);
@@ -23,8 +16,8 @@ describe('iiokit serve --advertise: DNS-SD (_iio._tcp)', function () {
   });
 
   it('answers a browse with its instance, port and address, and says goodbye on close', async function () {
-    const iface = externalIPv4();
-    if (!iface) this.skip();
+    requirePeer(this, PEERS.externalIPv4);
+    const iface = externalIPv4()!;
     // A private mDNS port: the test neither disturbs nor sees the real network's 5353.
     const mdnsPort = await freePort();
     const server = await serveContext(ctx, {

@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { networkInterfaces } from 'node:os';
 import { createContext, serveContext, type Context, type ServerHandle } from '../../src';
 import { iiokit } from '../helpers/cli';
-import { PEERS, requirePeer } from '../helpers/peers';
+import { externalIPv4, PEERS, requirePeer } from '../helpers/peers';
 import { converse, runAsync } from './server-helpers';
 
 /** Scans of `value (s16 at byte 0), timestamp (s64 at byte 8)`: 16 bytes each. */
@@ -286,10 +285,8 @@ describe('iiokit serve: libiio 0.24 clients against the emulated context', funct
   });
 
   it('refuses peers outside the allow-list and accepts those in it', async function () {
-    const external = Object.values(networkInterfaces())
-      .flat()
-      .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
-    if (!external) this.skip();
+    requirePeer(this, PEERS.externalIPv4);
+    const external = externalIPv4();
     const logs: string[] = [];
     const open = await serveContext(ctx, { port: 0, bind: '0.0.0.0', log: (m) => logs.push(m) });
     try {
