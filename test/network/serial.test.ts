@@ -183,6 +183,42 @@ describe('serial: against libiio 0.24 iiod on a pseudo-terminal', function () {
     await again.close();
   });
 
+  it('times out clearly while iiod does not answer, and answers again once it does', async () => {
+    const ctx = await createContext(`serial:${line.peer}`, { timeoutMs: 500 });
+    try {
+      const dev = ctx.devices.find((d) => d.name === 'adxl345')!;
+      const probe = (): Promise<unknown> =>
+        dev.channels[0].readAttr(dev.channels[0].attrs[0].name).then(
+          () => 'value',
+          (e: unknown) => e,
+        );
+      const before = await probe();
+      line.iiod!.kill('SIGSTOP');
+      let late: unknown;
+      try {
+        late = await probe();
+      } finally {
+        line.iiod!.kill('SIGCONT');
+      }
+      assert.ok(late instanceof IioError, String(late));
+      assert.equal(late.code, 'ETIMEDOUT', late.message);
+      assert.match(late.message, /500 ms/);
+      // the late reply iiod sends once it runs again must not be taken for the next one
+      let after: unknown;
+      for (let i = 0; i < 20; i++) {
+        after = await probe();
+        if (!(after instanceof IioError) || after.code !== 'ENOTCONN') break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.equal(
+        after instanceof IioError ? after.code : after,
+        before instanceof IioError ? before.code : before,
+      );
+    } finally {
+      await ctx.close();
+    }
+  });
+
   it('reconnects when the line comes back, after a clear error while it is gone', async () => {
     let ctx: Context | undefined;
     try {

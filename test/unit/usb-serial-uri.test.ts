@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { createContext, IioError } from '../../src';
 import { formatSerialUri, parseSerialUri } from '../../src/backends/iiod/serial-uri';
 import {
@@ -118,5 +120,36 @@ describe('usb: URIs and scan filters (libiio usb.c)', () => {
     assert.equal(libusbErrno(-99, false), 'EIO');
     assert.equal(libusbErrno(2, true), 'ETIMEDOUT');
     assert.equal(libusbErrno(5, true), 'ENODEV');
+  });
+});
+
+describe('usb: and serial: without their optional packages', function () {
+  this.timeout(30000);
+  const root = join(__dirname, '../../..');
+  const preload = join(root, 'test/fixtures/preload/no-optional-deps.js');
+
+  it('reject with ENOSYS saying what to install, while the other backends work', () => {
+    const script = `
+      const { createContext } = require(${JSON.stringify(root)});
+      const codeOf = (uri) => createContext(uri).then(
+        (c) => c.close().then(() => ({ uri, ok: true })),
+        (e) => ({ uri, code: e.code, message: e.message }));
+      Promise.all(['usb:', 'serial:/dev/ttyS0', 'xml:${join(root, 'test/fixtures/xml/adxl345.xml')}', 'emu:'].map(codeOf))
+        .then((r) => console.log(JSON.stringify(r)));`;
+    const r = spawnSync(process.execPath, ['-r', preload, '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const [usb, serial, xml, emu] = JSON.parse(r.stdout) as Array<{
+      code?: string;
+      message?: string;
+      ok?: boolean;
+    }>;
+    assert.equal(usb.code, 'ENOSYS', usb.message);
+    assert.match(usb.message!, /need the "usb" npm package .*hidden by the test.*npm install usb/);
+    assert.equal(serial.code, 'ENOSYS', serial.message);
+    assert.match(
+      serial.message!,
+      /need the "@serialport\/bindings-cpp" npm package .*hidden by the test/,
+    );
+    assert.ok(xml.ok && emu.ok, JSON.stringify({ xml, emu }));
   });
 });
