@@ -5,7 +5,7 @@
  * test/e2e/artifacts/; with UPDATE_SCREENSHOTS=1 also to docs/images/ (the README's).
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -194,6 +194,51 @@ describe('e2e: the editor in chromium', function () {
       'every device, outputs too',
     );
     await page.locator('#node-dialog-cancel').click();
+    await page.close();
+  });
+
+  it("the context dialog's Scan button lists reachable contexts and picks one", async function () {
+    const page = await browser!.newPage();
+    await page.goto(`${nr!.url}/`);
+    const CONTEXT_ID = 'd1c0000000000001'; // the emu: context of examples/capture-dashboard.json
+    await page.waitForFunction(
+      (id) =>
+        !!(
+          window as unknown as { RED?: { nodes?: { node(id: string): unknown } } }
+        ).RED?.nodes?.node(id),
+      CONTEXT_ID,
+      { timeout: 60000 },
+    );
+    await page.evaluate((id) => {
+      (
+        window as unknown as {
+          RED: { editor: { editConfig(n: string, t: string, id: string): void } };
+        }
+      ).RED.editor.editConfig('', 'iio-context', id);
+    }, CONTEXT_ID);
+    const uri = page.locator('#node-config-input-uri');
+    await uri.waitFor({ timeout: 30000 });
+    await uri.fill('ip:nowhere.invalid');
+    await page.locator('#iio-scan').click();
+    await page.waitForFunction(
+      () =>
+        /context\(s\) found|scan failed/.test(
+          document.querySelector('#iio-scan-results option')?.textContent ?? '',
+        ),
+      null,
+      { timeout: 60000 },
+    );
+    const options = await page
+      .locator('#iio-scan-results option')
+      .evaluateAll((o) => o.map((x) => [(x as HTMLOptionElement).value, x.textContent ?? '']));
+    assert.match(options[0][1], /^\d+ context\(s\) found$/, JSON.stringify(options));
+    const uris = options.slice(1).map(([v]) => v);
+    assert.equal(uris[0], 'emu:', JSON.stringify(options));
+    assert.equal(uris.includes('local:'), existsSync('/sys/bus/iio/devices'), uris.join(' '));
+    assert.equal(Number(/^\d+/.exec(options[0][1])![0]), uris.length);
+    await page.locator('#iio-scan-results').selectOption('emu:');
+    assert.equal(await uri.inputValue(), 'emu:');
+    await page.locator('#node-config-dialog-cancel').click();
     await page.close();
   });
 
