@@ -32,6 +32,18 @@ async function statusText(page: Page, id: string): Promise<string> {
   return (await page.locator(`[id="${id}"] .red-ui-flow-node-status-label`).textContent()) ?? '';
 }
 
+/** Waits until the editor has loaded the flows and knows node `id`. */
+async function nodeLoaded(page: Page, id: string): Promise<void> {
+  await page.waitForFunction(
+    (nid) =>
+      !!(window as unknown as { RED?: { nodes?: { node(id: string): unknown } } }).RED?.nodes?.node(
+        nid,
+      ),
+    id,
+    { timeout: 60000 },
+  );
+}
+
 describe('e2e: the editor in chromium', function () {
   this.timeout(180000);
   let nr: RunningNodeRed | undefined;
@@ -68,14 +80,7 @@ describe('e2e: the editor in chromium', function () {
     const page = await browser!.newPage();
     await page.goto(`${nr!.url}/`);
     // Once the editor has loaded the flows, show the example tab with the capture node.
-    await page.waitForFunction(
-      (id) => {
-        const w = window as unknown as { RED?: { nodes?: { node(id: string): unknown } } };
-        return !!w.RED?.nodes?.node(id);
-      },
-      CAPTURE_ID,
-      { timeout: 60000 },
-    );
+    await nodeLoaded(page, CAPTURE_ID);
     await page.evaluate(() => {
       const w = window as unknown as { RED: { workspaces: { show(id: string): void } } };
       w.RED.workspaces.show('d1a0000000000001');
@@ -162,14 +167,7 @@ describe('e2e: the editor in chromium', function () {
     const page = await browser!.newPage();
     await page.goto(`${nr!.url}/`);
     const ATTR_ID = 'd3n0000000000006'; // "voltage0 raw every 2 s" in examples/attributes.json
-    await page.waitForFunction(
-      (id) =>
-        !!(
-          window as unknown as { RED?: { nodes?: { node(id: string): unknown } } }
-        ).RED?.nodes?.node(id),
-      ATTR_ID,
-      { timeout: 60000 },
-    );
+    await nodeLoaded(page, ATTR_ID);
     await page.evaluate(() => {
       (
         window as unknown as { RED: { workspaces: { show(id: string): void } } }
@@ -201,14 +199,7 @@ describe('e2e: the editor in chromium', function () {
     const page = await browser!.newPage();
     await page.goto(`${nr!.url}/`);
     const CONTEXT_ID = 'd1c0000000000001'; // the emu: context of examples/capture-dashboard.json
-    await page.waitForFunction(
-      (id) =>
-        !!(
-          window as unknown as { RED?: { nodes?: { node(id: string): unknown } } }
-        ).RED?.nodes?.node(id),
-      CONTEXT_ID,
-      { timeout: 60000 },
-    );
+    await nodeLoaded(page, CONTEXT_ID);
     await page.evaluate((id) => {
       (
         window as unknown as {

@@ -24,6 +24,21 @@ async function waitFor(what: string, ok: () => boolean, ms = 10000): Promise<voi
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** Reads the first attribute of adxl345's first channel: 'value', or the error. */
+function prober(ctx: Context): () => Promise<unknown> {
+  const dev = ctx.devices.find((d) => d.name === 'adxl345')!;
+  return () =>
+    dev.channels[0].readAttr(dev.channels[0].attrs[0].name).then(
+      () => 'value',
+      (e: unknown) => e,
+    );
+}
+
+/** An errno code, or what the read gave. */
+function answer(x: unknown): unknown {
+  return x instanceof IioError ? x.code : x;
+}
+
 /** A socat pty pair with iiod on one end; `peer` is the end our client opens. */
 class SerialIiod {
   socat?: ChildProcess;
@@ -186,12 +201,7 @@ describe('serial: against libiio 0.24 iiod on a pseudo-terminal', function () {
   it('times out clearly while iiod does not answer, and answers again once it does', async () => {
     const ctx = await createContext(`serial:${line.peer}`, { timeoutMs: 500 });
     try {
-      const dev = ctx.devices.find((d) => d.name === 'adxl345')!;
-      const probe = (): Promise<unknown> =>
-        dev.channels[0].readAttr(dev.channels[0].attrs[0].name).then(
-          () => 'value',
-          (e: unknown) => e,
-        );
+      const probe = prober(ctx);
       const before = await probe();
       line.iiod!.kill('SIGSTOP');
       let late: unknown;
@@ -210,10 +220,7 @@ describe('serial: against libiio 0.24 iiod on a pseudo-terminal', function () {
         if (!(after instanceof IioError) || after.code !== 'ENOTCONN') break;
         await new Promise((r) => setTimeout(r, 250));
       }
-      assert.equal(
-        after instanceof IioError ? after.code : after,
-        before instanceof IioError ? before.code : before,
-      );
+      assert.equal(answer(after), answer(before));
     } finally {
       await ctx.close();
     }
@@ -226,12 +233,7 @@ describe('serial: against libiio 0.24 iiod on a pseudo-terminal', function () {
       const events: string[] = [];
       ctx.on('disconnected', () => events.push('disconnected'));
       ctx.on('reconnected', () => events.push('reconnected'));
-      const dev = ctx.devices.find((d) => d.name === 'adxl345')!;
-      const probe = (): Promise<unknown> =>
-        dev.channels[0].readAttr(dev.channels[0].attrs[0].name).then(
-          () => 'value',
-          (e: unknown) => e,
-        );
+      const probe = prober(ctx);
       const before = await probe();
       await line.stopped();
       await waitFor('the loss to be noticed', () => events.includes('disconnected'));
@@ -243,10 +245,7 @@ describe('serial: against libiio 0.24 iiod on a pseudo-terminal', function () {
       await waitFor('the reconnection', () => events.includes('reconnected'), 20000);
       const after = await probe();
       // the same answer as before the outage (iiod answers ENOSYS for an XML context)
-      assert.equal(
-        after instanceof IioError ? after.code : after,
-        before instanceof IioError ? before.code : before,
-      );
+      assert.equal(answer(after), answer(before));
       assert.deepEqual(events, ['disconnected', 'reconnected']);
     } finally {
       await ctx?.close();
