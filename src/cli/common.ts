@@ -78,13 +78,15 @@ export function clampNumber(
   let v = 0;
   if (text !== undefined) {
     const t = text.slice(0, 19).trim();
-    const m = /^[+]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(t);
+    const m = /^([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(t);
     if (m)
-      v = m[1].toLowerCase().startsWith('0x')
-        ? parseInt(m[1], 16)
-        : m[1].length > 1 && m[1].startsWith('0')
-          ? parseInt(m[1], 8)
-          : parseInt(m[1], 10);
+      v = m[2].toLowerCase().startsWith('0x')
+        ? parseInt(m[2], 16)
+        : m[2].length > 1 && m[2].startsWith('0')
+          ? parseInt(m[2], 8)
+          : parseInt(m[2], 10);
+    // libiio parses with strtoull: a negative number wraps around to a huge one
+    if (m?.[1] === '-' && v > 0) v = Infinity;
   }
   if (v > max) {
     v = max;

@@ -71,6 +71,28 @@ describe('iiokit info -x matches libiio iio_info -x on real-world XML contexts',
   }
 });
 
+describe('iiokit info -T: what iio_info -T prints and returns', function () {
+  this.timeout(30000);
+  before(function () {
+    requirePeer(this, PEERS.iioInfo);
+  });
+  const xml = join(__dirname, '../../../test/fixtures/xml/adxl345.xml');
+  const drop = (t: string): string =>
+    t
+      .split('\n')
+      .filter((l) => !/^(Library version|Compiled with backends): /.test(l))
+      .join('\n');
+  for (const t of ['500', '0', 'abc', '-5', '99999999999', '0x10']) {
+    it(`-T ${t}`, async () => {
+      const theirs = run('iio_info', ['-T', t, '-x', xml]);
+      const ours = await iiokit(['info', '-T', t, '-x', xml]);
+      assert.equal(ours.status, theirs.status, ours.stderr);
+      assert.equal(ours.stderr, theirs.stderr);
+      assert.equal(drop(ours.stdout), drop(theirs.stdout));
+    });
+  }
+});
+
 describe('Context.toXml() round trip through libiio', function () {
   this.timeout(60000);
   before(function () {
