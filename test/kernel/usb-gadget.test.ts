@@ -191,6 +191,34 @@ describe('kernel: usb: client against iiod on a USB FunctionFS gadget', function
     );
   });
 
+  it('says clearly when this user may not open the device (EACCES, then ENXIO for usb:)', async () => {
+    await restartGadget();
+    // nobody may read /dev/bus/usb/BBB/DDD (root's 0664 nodes, as without a udev rule)
+    const asNobody = (uri: string): { status: number | null; stderr: string } =>
+      run('setpriv', [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        resolve('bin/iiokit.js'),
+        'info',
+        '-u',
+        uri,
+      ]);
+    const byAddress = asNobody(gadgetUri());
+    assert.equal(byAddress.status, 1, byAddress.stderr);
+    assert.match(
+      byAddress.stderr,
+      /Permission denied \(13\)[\s\S]*no permission to open USB device .*\/dev\/bus\/usb\/\d+\/\d+.*add a udev rule/,
+    );
+    const any = asNobody('usb:');
+    assert.equal(any.status, 1, any.stderr);
+    assert.match(
+      any.stderr,
+      /no USB device with an IIO interface found .*permissions on \/dev\/bus\/usb/,
+    );
+  });
+
   describe('the gadget unbound mid-stream', () => {
     let ctx: Context | undefined;
     const udcName = (): string => readdirSync('/sys/class/udc')[0];
