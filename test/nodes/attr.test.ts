@@ -16,6 +16,7 @@ import {
   node,
   type FlowItem,
   type TestMsg,
+  CATCH_TO_HELPER,
 } from './helpers';
 
 const CATCH = coreNode('common/25-catch.js');
@@ -129,9 +130,7 @@ describe('nodes: iio-attr-read / iio-attr-write on xml:', function () {
           z: 'f',
           wires: [['out']],
         },
-        { id: 'c', type: 'catch', z: 'f', scope: null, uncaught: false, wires: [['caught']] },
-        { id: 'out', type: 'helper', z: 'f' },
-        { id: 'caught', type: 'helper', z: 'f' },
+        ...CATCH_TO_HELPER,
       ],
     );
     const got = nextMessages('caught');
@@ -159,9 +158,7 @@ describe('nodes: iio-attr-read / iio-attr-write on xml:', function () {
           z: 'f',
           wires: [['out']],
         },
-        { id: 'c', type: 'catch', z: 'f', scope: null, uncaught: false, wires: [['caught']] },
-        { id: 'out', type: 'helper', z: 'f' },
-        { id: 'caught', type: 'helper', z: 'f' },
+        ...CATCH_TO_HELPER,
       ],
     );
     const got = nextMessages('caught');
@@ -185,9 +182,7 @@ describe('nodes: iio-attr-read / iio-attr-write on xml:', function () {
           z: 'f',
           wires: [['out']],
         },
-        { id: 'c', type: 'catch', z: 'f', scope: null, uncaught: false, wires: [['caught']] },
-        { id: 'out', type: 'helper', z: 'f' },
-        { id: 'caught', type: 'helper', z: 'f' },
+        ...CATCH_TO_HELPER,
       ],
     );
     const got = nextMessages('caught');
@@ -250,9 +245,7 @@ describe('nodes: iio-attr-read / iio-attr-write on xml:', function () {
           z: 'f',
           wires: [['out']],
         },
-        { id: 'c', type: 'catch', z: 'f', scope: null, uncaught: false, wires: [['caught']] },
-        { id: 'out', type: 'helper', z: 'f' },
-        { id: 'caught', type: 'helper', z: 'f' },
+        ...CATCH_TO_HELPER,
       ],
     );
     const cfg = helper.getNode('ctx') as unknown as IioContextNode;

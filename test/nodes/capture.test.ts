@@ -16,6 +16,7 @@ import {
   statusMatching,
   type FlowItem,
   type TestMsg,
+  CATCH_TO_HELPER,
 } from './helpers';
 
 const CATCH = coreNode('common/25-catch.js');
@@ -216,13 +217,7 @@ describe('nodes: iio-capture on emu:', function () {
   it('sends a missing device to Catch (ENODEV) and keeps running', async function () {
     await loadFlow(
       [...IIO_NODES, CATCH],
-      [
-        ctxNode(),
-        { ...capture('cap', {}), device: 'no-such-device', z: 'f' },
-        { id: 'c', type: 'catch', z: 'f', scope: null, uncaught: false, wires: [['caught']] },
-        { id: 'out', type: 'helper', z: 'f' },
-        { id: 'caught', type: 'helper', z: 'f' },
-      ],
+      [ctxNode(), { ...capture('cap', {}), device: 'no-such-device', z: 'f' }, ...CATCH_TO_HELPER],
     );
     const [msg] = await nextMessages('caught', 1);
     assert.match(msg.error?.message ?? '', /ENODEV/);
@@ -233,13 +228,7 @@ describe('nodes: iio-capture on emu:', function () {
   it('rejects a bad configuration with a catchable error and a red status', async function () {
     await loadFlow(
       [...IIO_NODES, CATCH],
-      [
-        ctxNode(),
-        { ...capture('cap', { samples: 'lots' }), z: 'f' },
-        { id: 'c', type: 'catch', z: 'f', scope: null, uncaught: false, wires: [['caught']] },
-        { id: 'caught', type: 'helper', z: 'f' },
-        { id: 'out', type: 'helper', z: 'f' },
-      ],
+      [ctxNode(), { ...capture('cap', { samples: 'lots' }), z: 'f' }, ...CATCH_TO_HELPER],
     );
     const [msg] = await nextMessages('caught', 1);
     assert.match(msg.error?.message ?? '', /samples per block/);

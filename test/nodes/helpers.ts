@@ -36,6 +36,16 @@ export interface FlowItem {
   readonly [key: string]: unknown;
 }
 
+/**
+ * A Catch node on flow `f` wired to helper `caught`, and helper `out` for the node under
+ * test to send to: error tests read what Catch got from `caught`.
+ */
+export const CATCH_TO_HELPER: FlowItem[] = [
+  { id: 'c', type: 'catch', z: 'f', scope: null, uncaught: false, wires: [['caught']] },
+  { id: 'out', type: 'helper', z: 'f' },
+  { id: 'caught', type: 'helper', z: 'f' },
+];
+
 /** Loads our nodes (plus any core ones) and starts the flow. */
 export function loadFlow(nodes: NodeModule[], flow: FlowItem[]): Promise<void> {
   return helper.load(nodes as never, flow as never);

@@ -14,7 +14,15 @@ import {
   snapshotOptions,
   withSnapshotBackend,
 } from '../helpers/sysfs-snapshot';
-import { IIO_NODES, coreNode, helper, loadFlow, nextMessages, node } from './helpers';
+import {
+  IIO_NODES,
+  coreNode,
+  helper,
+  loadFlow,
+  nextMessages,
+  node,
+  CATCH_TO_HELPER,
+} from './helpers';
 
 const CATCH = coreNode('common/25-catch.js');
 
@@ -108,9 +116,7 @@ for (const name of snapshotNames()) {
               z: 'f',
               wires: [['out']],
             },
-            { id: 'c', type: 'catch', z: 'f', scope: null, uncaught: false, wires: [['caught']] },
-            { id: 'out', type: 'helper', z: 'f' },
-            { id: 'caught', type: 'helper', z: 'f' },
+            ...CATCH_TO_HELPER,
           ],
         );
         const got = nextMessages('caught');
