@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerBackend } from '../src/backends';
-import type { Backend, BackendBuffer, RawBlock } from '../src/backends/backend';
+import type { Backend, BackendBuffer, RawBlock } from '../src/model/backend';
 import { createContext } from '../src/create-context';
 import { parseScanType } from '../src/format/scan-type';
 import type { ContextInfo } from '../src/model/info';

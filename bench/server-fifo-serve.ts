@@ -20,9 +20,9 @@ import type {
   BackendOpenOptions,
   BufferOpenOptions,
   RawBlock,
-} from '../src/backends/backend';
+} from '../src/model/backend';
 import { computeScanLayout } from '../src/format/layout';
-import { parseContextXml } from '../src/backends/xml';
+import { parseContextXml } from '../src/xml';
 import type { ContextInfo, DeviceInfo } from '../src/model/info';
 
 const SYSFS = '/sys/bus/iio/devices';

@@ -1,5 +1,5 @@
 import { openBackend } from './backends';
-import type { BackendStatusEvent } from './backends/backend';
+import type { BackendStatusEvent } from './model/backend';
 import { IioError } from './errors';
 import { Context } from './model/context';
 

@@ -38,7 +38,7 @@ export {
   type ServerStats,
   type ServerClientStats,
 } from './server';
-export type * from './backends/backend';
+export type * from './model/backend';
 export { LIBRARY_VERSION, PACKAGE_VERSION } from './version';
 export { scanContexts, registerScanner, type ContextInfoEntry } from './scan';
 export { nativeModuleStatus, type NativeStatus } from './native';

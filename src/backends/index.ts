@@ -1,6 +1,6 @@
 import { registerScanner } from '../scan';
 import { parseUri, type Scheme } from '../uri';
-import type { Backend, BackendFactory, BackendOpenOptions } from './backend';
+import type { Backend, BackendFactory, BackendOpenOptions } from '../model/backend';
 
 /**
  * Backends are loaded on first use: `local:` needs the native module and `usb:` the

@@ -184,7 +184,7 @@ export async function openContext(opts: CommonOptions, err: Out): Promise<Contex
     else err.line(`  (${ie.message})`);
     throw new CliExit(1);
   }
-  if (opts.timeoutMs !== undefined && !ctx.backendForInternalUse.setTimeout) {
+  if (opts.timeoutMs !== undefined && !ctx.supportsTimeout) {
     err.line(`IIO contexts set timeout failed : ${strerror(38)}`);
     await ctx.close();
     throw new CliExit(1);

@@ -1,4 +1,4 @@
-import type { AttrKind, AttrRef, Backend } from '../backends/backend';
+import type { AttrKind, AttrRef, Backend } from './backend';
 import { IioError } from '../errors';
 import type { AttrInfo, ChannelInfo, DeviceInfo } from './info';
 

@@ -1,4 +1,4 @@
-import type { BackendBuffer, RawBlock } from '../backends/backend';
+import type { BackendBuffer, RawBlock } from './backend';
 import { IioError } from '../errors';
 import { demuxChannel, type DemuxOptions } from '../format/demux';
 import { computeScanLayout, type ScanLayout, type ScanSlot } from '../format/layout';

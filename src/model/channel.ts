@@ -1,4 +1,4 @@
-import type { Backend } from '../backends/backend';
+import type { Backend } from './backend';
 import { convert, toSI } from '../format/convert';
 import type { DataFormat } from '../format/scan-type';
 import { channelKindOf } from '../names/channel-type';

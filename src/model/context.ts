@@ -1,5 +1,6 @@
+import { contextToXml } from '../xml/writer';
 import { EventEmitter } from 'node:events';
-import type { Backend, BackendStatusEvent } from '../backends/backend';
+import type { Backend, BackendStatusEvent } from './backend';
 import { IioError } from '../errors';
 import { Device } from './device';
 import type { ContextInfo, ContextVersion } from './info';
@@ -90,11 +91,13 @@ export class Context extends EventEmitter<ContextEvents> {
     if (this.backend.setTimeout) await this.backend.setTimeout(timeoutMs);
   }
 
+  /** Whether setTimeout() reaches the backend (libiio: iio_context_set_timeout may be ENOSYS). */
+  get supportsTimeout(): boolean {
+    return this.backend.setTimeout !== undefined;
+  }
+
   /** The context as libiio XML (0.x dialect with its DTD, like iio_genxml). */
   toXml(): string {
-    // Loaded lazily: the XML writer pulls in the XML library.
-    const { contextToXml } =
-      require('../backends/xml/writer') as typeof import('../backends/xml/writer');
     return contextToXml(this.backend.info);
   }
 
@@ -110,7 +113,7 @@ export class Context extends EventEmitter<ContextEvents> {
     this.removeAllListeners();
   }
 
-  /** @internal the backend (for the server and tests). */
+  /** @internal the backend, for tests that inspect it; src/ uses named capabilities (lint rule). */
   get backendForInternalUse(): Backend {
     return this.backend;
   }

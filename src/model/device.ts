@@ -1,4 +1,4 @@
-import type { Backend } from '../backends/backend';
+import type { Backend } from './backend';
 import { IioError } from '../errors';
 import { Attr, findAttr, findAvailableAttr, type AttrValue, type AvailableValues } from './attr';
 import { IioBuffer, type BufferOptions } from './buffer';

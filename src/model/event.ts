@@ -1,4 +1,4 @@
-import type { RawEvent } from '../backends/backend';
+import type { RawEvent } from './backend';
 import { CHANNEL_TYPES, EVENT_DIRECTIONS, EVENT_TYPES, MODIFIERS } from '../names/tables';
 import type { Channel } from './channel';
 import type { Device } from './device';

@@ -3,7 +3,7 @@
  * deliveries and `read()`/`write()` promises. No IIO policy here either: the local
  * backend decides what the fd is, how big a block is and when the device is enabled.
  */
-import type { RawBlock } from '../backends/backend';
+import type { RawBlock } from '../model/backend';
 import { IioError, codeOf, strerror, type IioErrorContext } from '../errors';
 import {
   nativeError,

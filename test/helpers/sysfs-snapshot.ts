@@ -6,7 +6,7 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerBackend } from '../../src/backends';
-import type { BackendFactory } from '../../src/backends/backend';
+import type { BackendFactory } from '../../src/model/backend';
 import type { ReaddirOrder } from '../../src/backends/local/files';
 import type { UnameInfo } from '../../src/backends/local/sysfs-scan';
 

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createContext } from '../../src';
-import { parseContextXml } from '../../src/backends/xml/parser';
+import { parseContextXml } from '../../src/xml/parser';
 import type { ContextInfo } from '../../src/model/info';
 import { cFixed } from '../../src/util/cformat';
 import { iiokit } from '../helpers/cli';

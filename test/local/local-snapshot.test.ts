@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createContext } from '../../src';
-import { parseContextXml } from '../../src/backends/xml/parser';
+import { parseContextXml } from '../../src/xml/parser';
 import { printContextInfo } from '../../src/cli/info';
 import { Out } from '../../src/cli/io';
 import type { ContextInfo } from '../../src/model/info';

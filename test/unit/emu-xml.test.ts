@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { convert, createContext, type Context, type IioError } from '../../src';
-import { decodeXmlBytes, parseContextXml } from '../../src/backends/xml';
+import { decodeXmlBytes, parseContextXml } from '../../src/xml';
 import { formatRange } from '../../src/backends/emu/element-writer';
 import { iiokit } from '../helpers/cli';
 import { PEERS, requirePeer, run } from '../helpers/peers';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createContext, decodeEvent, IioError, parseScanType, type Context } from '../../src';
-import type { AttrRef } from '../../src/backends/backend';
+import type { AttrRef } from '../../src/model/backend';
 import { elementWriter } from '../../src/backends/emu/element-writer';
 import { channelEventCode, eventCode } from '../../src/backends/emu/events';
 import { Generator, type Waveform } from '../../src/backends/emu/waveform';

@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeXmlBytes } from '../../src/backends/xml';
-import { parseContextXml } from '../../src/backends/xml/parser';
+import { decodeXmlBytes } from '../../src/xml';
+import { parseContextXml } from '../../src/xml/parser';
 import type { DeviceInfo } from '../../src/model/info';
 import { nameSysfsDevice } from '../../src/names/sysfs-names';
 

@@ -2,7 +2,7 @@ import { IioError, type IioErrorContext } from '../../errors';
 import { convert, convertInverse } from '../../format/convert';
 import { computeScanLayout, type ScanLayout } from '../../format/layout';
 import type { ChannelMask } from '../../model/channel-mask';
-import type { BackendBuffer, RawBlock } from '../backend';
+import type { BackendBuffer, RawBlock } from '../../model/backend';
 import { now } from './clock';
 import type { EmuChannel, EmuDevice } from './device';
 import { elementWriter, type ElementWriter } from './element-writer';

@@ -1,7 +1,7 @@
 import { IioError } from '../../errors';
 import { channelKindOf } from '../../names/channel-type';
 import { CHANNEL_TYPES, EVENT_DIRECTIONS, EVENT_TYPES } from '../../names/tables';
-import type { BackendEventStream, RawEvent } from '../backend';
+import type { BackendEventStream, RawEvent } from '../../model/backend';
 import type { EmuChannel, EmuDevice } from './device';
 
 /**

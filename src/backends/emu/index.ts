@@ -9,8 +9,8 @@ import type {
   BackendEventStream,
   BackendOpenOptions,
   BufferOpenOptions,
-} from '../backend';
-import { decodeXmlBytes, parseContextXml } from '../xml';
+} from '../../model/backend';
+import { decodeXmlBytes, parseContextXml } from '../../xml';
 import { cleanValue, validate } from './attrs';
 import { now } from './clock';
 import { EmuInputBuffer, EmuOutputBuffer } from './buffers';

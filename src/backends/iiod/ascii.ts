@@ -5,7 +5,7 @@
  * that does not parse throws (the connection is then dropped).
  */
 import { IioError } from '../../errors';
-import type { AttrRef } from '../backend';
+import type { AttrRef } from '../../model/backend';
 import type { Connection } from './connection';
 import { printable } from './connection';
 import { ProtocolError } from './reader';

@@ -12,7 +12,7 @@
  */
 import { IioError } from '../../errors';
 import type { DeviceInfo } from '../../model/info';
-import type { AttrRef } from '../backend';
+import type { AttrRef } from '../../model/backend';
 import type { Connection } from './connection';
 import { ProtocolError } from './reader';
 

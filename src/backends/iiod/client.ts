@@ -8,7 +8,7 @@ import type {
   BackendOpenOptions,
   BackendStatusEvent,
   BufferOpenOptions,
-} from '../backend';
+} from '../../model/backend';
 import * as ascii from './ascii';
 import * as binary from './binary';
 import { RequestChannel } from './channel';

@@ -1,5 +1,5 @@
 import type { ContextInfo, DeviceInfo } from '../../model/info';
-import { parseContextXml } from '../xml/parser';
+import { parseContextXml } from '../../xml/parser';
 import type { ServerVersion } from './ascii';
 import type { Link } from './transport';
 

@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import { IioError } from '../../errors';
 import type { ContextInfoEntry } from '../../scan';
-import type { BackendOpenOptions } from '../backend';
+import type { BackendOpenOptions } from '../../model/backend';
 import { IiodBackend, type IiodOptions } from './client';
 import { IIOD_PORT, parseIpAddress, TcpLink } from './tcp';
 import type { DnssdOptions, DnssdService } from '../../discovery/dnssd';

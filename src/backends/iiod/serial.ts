@@ -12,7 +12,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { IioError } from '../../errors';
-import type { BackendOpenOptions } from '../backend';
+import type { BackendOpenOptions } from '../../model/backend';
 import { IiodBackend, type IiodOptions } from './client';
 import { formatSerialUri, parseSerialUri, type SerialParams } from './serial-uri';
 import { LinkLostError, type Link, type Transport, type TransportSink } from './transport';

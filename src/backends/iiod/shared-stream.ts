@@ -11,7 +11,7 @@
  */
 import { IioError } from '../../errors';
 import type { DeviceInfo } from '../../model/info';
-import type { BufferOpenOptions, RawBlock } from '../backend';
+import type { BufferOpenOptions, RawBlock } from '../../model/backend';
 import { checkToken, simpleCommand } from './ascii';
 import type { Connection } from './connection';
 import { IiodInputStream, IiodOutputStream, isConnectionLoss, type StreamHost } from './stream';

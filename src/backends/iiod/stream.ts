@@ -12,7 +12,7 @@ import { IioError, type IioErrorContext } from '../../errors';
 import { computeScanLayout, type ScanLayout } from '../../format/layout';
 import { ChannelMask } from '../../model/channel-mask';
 import type { DeviceInfo } from '../../model/info';
-import type { BackendBuffer, BufferOpenOptions, RawBlock } from '../backend';
+import type { BackendBuffer, BufferOpenOptions, RawBlock } from '../../model/backend';
 import { checkToken, simpleCommand } from './ascii';
 import type { Connection } from './connection';
 import { ProtocolError } from './reader';

@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { IioError } from '../../errors';
 import type { ContextInfoEntry } from '../../scan';
-import type { BackendOpenOptions } from '../backend';
+import type { BackendOpenOptions } from '../../model/backend';
 import { IiodBackend, type IiodOptions } from './client';
 import {
   UsbHost,

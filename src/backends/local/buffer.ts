@@ -14,7 +14,12 @@ import { channelKindOf } from '../../names/channel-type';
 import type { DeviceInfo } from '../../model/info';
 import { errnoOfNative, loadNative, nativeError, type NativeAddon } from '../../native';
 import { NativeStream, type NativeBlock } from '../../native/stream';
-import type { BackendBuffer, BackendEventStream, BufferOpenOptions, RawEvent } from '../backend';
+import type {
+  BackendBuffer,
+  BackendEventStream,
+  BufferOpenOptions,
+  RawEvent,
+} from '../../model/backend';
 
 /** What the buffer layer needs to know about one local device. */
 export interface LocalDeviceHandle {

@@ -12,7 +12,7 @@ import type {
   BackendEventStream,
   BackendOpenOptions,
   BufferOpenOptions,
-} from '../backend';
+} from '../../model/backend';
 import { openLocalBuffer, openLocalEvents, type LocalDeviceHandle } from './buffer';
 import { attrText, readBytes, writeValue, type ReaddirOrder } from './files';
 import {

@@ -2,11 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { IioError } from '../../errors';
 import type { ContextInfo, DeviceInfo } from '../../model/info';
 import { LIBRARY_VERSION } from '../../version';
-import type { AttrRef, Backend, BackendBuffer, BackendOpenOptions } from '../backend';
-import { parseContextXml } from './parser';
-
-export { parseContextXml } from './parser';
-export { contextToXml } from './writer';
+import type { AttrRef, Backend, BackendBuffer, BackendOpenOptions } from '../../model/backend';
+import { decodeXmlBytes, parseContextXml } from '../../xml';
 
 /**
  * `xml:` — a context from libiio's XML description. Nothing to talk to: attribute reads
@@ -59,26 +56,6 @@ export class XmlBackend implements Backend {
   }
 
   async close(): Promise<void> {}
-}
-
-/**
- * Decodes an XML file's bytes as libxml2 would: UTF-16 (either byte order) or UTF-8 by
- * byte-order mark, else the declared `encoding` (UTF-8 or Latin-1), else UTF-8.
- */
-export function decodeXmlBytes(bytes: Buffer): string {
-  if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le');
-  if (bytes[0] === 0xfe && bytes[1] === 0xff) {
-    const swapped = Buffer.from(bytes.subarray(2));
-    swapped.swap16();
-    return swapped.toString('utf16le');
-  }
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)
-    return bytes.subarray(3).toString('utf8');
-  const head = bytes.subarray(0, 200).toString('latin1');
-  const enc = /encoding=["']([^"']+)["']/i.exec(head)?.[1]?.toLowerCase();
-  if (enc === 'iso-8859-1' || enc === 'latin1' || enc === 'latin-1')
-    return bytes.toString('latin1');
-  return bytes.toString('utf8');
 }
 
 /** Opens `xml:path` (or `xml:<?xml ...` with the document inline). */

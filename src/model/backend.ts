@@ -4,8 +4,8 @@
  * context is the local kernel, an iiod across the network, a USB gadget, an XML
  * file or the emulator.
  */
-import type { ChannelMask } from '../model/channel-mask';
-import type { AttrInfo, ChannelInfo, ContextInfo, DeviceInfo } from '../model/info';
+import type { ChannelMask } from './channel-mask';
+import type { AttrInfo, ChannelInfo, ContextInfo, DeviceInfo } from './info';
 
 /** Which kind of attribute an AttrRef names (libiio 1.0's IIO_ATTR_TYPE_*). */
 export type AttrKind =

@@ -1,8 +1,8 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { IioError } from '../../errors';
-import type { DataFormat } from '../../format/scan-type';
-import { reorderChannels } from '../../model/reorder';
-import type { AttrInfo, BufferInfo, ChannelInfo, ContextInfo, DeviceInfo } from '../../model/info';
+import { IioError } from '../errors';
+import type { DataFormat } from '../format/scan-type';
+import { reorderChannels } from '../model/reorder';
+import type { AttrInfo, BufferInfo, ChannelInfo, ContextInfo, DeviceInfo } from '../model/info';
 
 /**
  * Reads libiio's XML context description: the 0.x dialect (context, device, channel,

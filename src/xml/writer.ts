@@ -1,6 +1,6 @@
-import { formatScanType } from '../../format/scan-type';
-import type { AttrInfo, ChannelInfo, ContextInfo, DeviceInfo } from '../../model/info';
-import { cFixed } from '../../util/cformat';
+import { formatScanType } from '../format/scan-type';
+import type { AttrInfo, ChannelInfo, ContextInfo, DeviceInfo } from '../model/info';
+import { cFixed } from '../util/cformat';
 
 /** The DTD libiio 0.24 embeds in every context XML (iio_genxml). */
 export const XML_HEADER_0X =
