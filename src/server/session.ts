@@ -5,9 +5,8 @@ import type { Channel } from '../model/channel';
 import { ChannelMask } from '../model/channel-mask';
 import type { Context } from '../model/context';
 import type { Device } from '../model/device';
+import { atol, strtol, toUint32 } from '../util/cnumber';
 import {
-  atol,
-  atolUint32,
   HELP_TEXT,
   parseLine,
   type AttrFamily,
@@ -175,7 +174,7 @@ export class Session {
         // No zstd here (like Debian's iiod): clients fall back to PRINT on -EINVAL.
         return this.int(EINVAL);
       case 'timeout':
-        this.timeoutMs = atol(cmd.value) >>> 0;
+        this.timeoutMs = toUint32(strtol(cmd.value, 10).value);
         return this.int(0);
       case 'open':
         return this.int(await this.open(cmd.dev, cmd.samples, cmd.mask, cmd.cyclic));
@@ -186,9 +185,9 @@ export class Session {
       case 'write':
         return this.writeAttr(cmd.dev, cmd.family, cmd.channel, cmd.attr, cmd.length);
       case 'readbuf':
-        return this.readBuf(cmd.dev, atolUint32(cmd.length));
+        return this.readBuf(cmd.dev, toUint32(strtol(cmd.length, 10).value));
       case 'writebuf':
-        return this.writeBuf(cmd.dev, atolUint32(cmd.length));
+        return this.writeBuf(cmd.dev, toUint32(strtol(cmd.length, 10).value));
       case 'gettrig':
         return this.getTrigger(cmd.dev);
       case 'settrig':
