@@ -3,7 +3,7 @@
  * and debug attributes, with its options, wildcards, messages and exit statuses
  * (tests/iio_attr.c), so the two outputs diff clean.
  */
-import { IioError, strerror } from '../errors';
+import { errnoOrEio, strerror } from '../errors';
 import type { Attr } from '../model/attr';
 import type { Channel } from '../model/channel';
 import type { Context } from '../model/context';
@@ -100,7 +100,7 @@ function devKind(dev: Device): string {
 
 /** A negative errno for an error, as libiio's calls return it. */
 function errnoOfError(e: unknown): number {
-  return -(IioError.wrap(e).errno || 5);
+  return -errnoOrEio(e);
 }
 
 /** libiio's read into a C buffer: the value, or a negative errno. */

@@ -1,5 +1,5 @@
 import { createContext } from '../create-context';
-import { IioError, strerror } from '../errors';
+import { ERRNO, IioError, strerror } from '../errors';
 import type { Context } from '../model/context';
 import { strtoul } from '../util/cnumber';
 import { getopt, type LongOption, type ParsedOption } from './getopt';
@@ -175,15 +175,15 @@ export async function openContext(opts: CommonOptions, err: Out): Promise<Contex
     const ie = IioError.wrap(e);
     if (opts.uri)
       err.line(
-        `Unable to create IIO context ${opts.uri.replace(/^xml:/, '')}: ${strerror(ie.errno || 5)}`,
+        `Unable to create IIO context ${opts.uri.replace(/^xml:/, '')}: ${strerror(ie.errno || ERRNO.EIO)}`,
       );
-    else err.line(`Unable to create Local IIO context : ${strerror(ie.errno || 5)}`);
+    else err.line(`Unable to create Local IIO context : ${strerror(ie.errno || ERRNO.EIO)}`);
     if (process.env.IIOKIT_DEBUG) err.line(ie.message);
     else err.line(`  (${ie.message})`);
     throw new CliExit(1);
   }
   if (opts.timeoutMs !== undefined && !ctx.supportsTimeout) {
-    err.line(`IIO contexts set timeout failed : ${strerror(38)}`);
+    err.line(`IIO contexts set timeout failed : ${strerror(ERRNO.ENOSYS)}`);
     await ctx.close();
     throw new CliExit(1);
   }

@@ -1,18 +1,12 @@
 import type { Socket } from 'node:net';
-import { errnoOf, IioError } from '../errors';
+import { ERRNO, errnoOf, IioError } from '../errors';
 import type { Attr } from '../model/attr';
 import type { Channel } from '../model/channel';
 import { ChannelMask } from '../model/channel-mask';
 import type { Context } from '../model/context';
 import type { Device } from '../model/device';
 import { atol, strtol, toUint32 } from '../util/cnumber';
-import {
-  HELP_TEXT,
-  parseLine,
-  type AttrFamily,
-  type Command,
-  type Resolver,
-} from './protocol';
+import { HELP_TEXT, parseLine, type AttrFamily, type Command, type Resolver } from './protocol';
 import { SocketReader } from './reader';
 import { InputClient, OutputClient, type InputHub, type StreamSettings } from './streams';
 
@@ -39,19 +33,20 @@ const MAX_BUFFER_BYTES = 256 * 1024 * 1024;
 /** Largest cyclic block gathered from one WRITEBUF. */
 const MAX_CYCLIC_BYTES = 64 * 1024 * 1024;
 
-const ENODEV = -19;
-const EINVAL = -22;
-const ENOENT = -2;
-const ENXIO = -6;
-const EBADF = -9;
-const ENOMEM = -12;
-const EBUSY = -16;
-const EPERM = -1;
+/** The negative errno iiod answers with: `-ERRNO.ENODEV`, ... (never a bare number). */
+const { ENODEV, EINVAL, ENOENT, ENXIO, EBADF, ENOMEM, EBUSY, EPERM } = Object.fromEntries(
+  (['ENODEV', 'EINVAL', 'ENOENT', 'ENXIO', 'EBADF', 'ENOMEM', 'EBUSY', 'EPERM'] as const).map(
+    (c) => [c, -ERRNO[c]],
+  ),
+) as Record<
+  'ENODEV' | 'EINVAL' | 'ENOENT' | 'ENXIO' | 'EBADF' | 'ENOMEM' | 'EBUSY' | 'EPERM',
+  number
+>;
 
 /** The negative errno an error is answered with (-EIO when it has none). */
 function negErrno(err: unknown): number {
   const e = IioError.wrap(err);
-  return -(e.errno || errnoOf(e.code) || 5);
+  return -(e.errno || errnoOf(e.code) || ERRNO.EIO);
 }
 
 /** libiio's iio_context_find_device: the first device whose id, label or name matches. */

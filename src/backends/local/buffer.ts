@@ -7,7 +7,7 @@
 import { constants as fsc, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { debuglog } from 'node:util';
-import { IioError } from '../../errors';
+import { ERRNO, IioError } from '../../errors';
 import { computeScanLayout } from '../../format/layout';
 import { ChannelMask } from '../../model/channel-mask';
 import { channelKindOf } from '../../names/channel-type';
@@ -364,7 +364,7 @@ export async function openLocalBuffer(
   try {
     devFd = native.open(h.devNode, fsc.O_RDWR | fsc.O_NONBLOCK);
   } catch (err) {
-    if (errnoOfNative(err) === 16) throw busyError(h, h.device.id);
+    if (errnoOfNative(err) === ERRNO.EBUSY) throw busyError(h, h.device.id);
     throw nativeError(err, { ...where, file: h.devNode, op: 'open buffer' });
   }
   const fds: number[] = [];
@@ -569,7 +569,7 @@ export async function openLocalEvents(h: LocalDeviceHandle): Promise<BackendEven
   try {
     devFd = native.open(h.devNode, fsc.O_RDONLY | fsc.O_NONBLOCK);
   } catch (err) {
-    if (errnoOfNative(err) === 16) throw busyError(h, h.device.id);
+    if (errnoOfNative(err) === ERRNO.EBUSY) throw busyError(h, h.device.id);
     throw nativeError(err, { ...where, file: h.devNode });
   }
   let evFd: number;
