@@ -13,7 +13,8 @@ import type {
   BackendOpenOptions,
   BufferOpenOptions,
 } from '../../model/backend';
-import { openLocalBuffer, openLocalEvents, type LocalDeviceHandle } from './buffer';
+import { openLocalBuffer, type LocalDeviceHandle } from './buffer';
+import { openLocalEvents } from './events';
 import { attrText, readBytes, writeValue, type ReaddirOrder } from './files';
 import {
   hostUname,
