@@ -6,6 +6,7 @@
  * syntax error, answered with -EINVAL as bison's error rule does.
  */
 import { strtol } from '../util/cnumber';
+import type { AttrFamily } from './device-ops';
 
 /** How the tokenizer resolves names: devices by id/label/name, channels by id/name. */
 export interface Resolver<D, C> {
@@ -13,8 +14,8 @@ export interface Resolver<D, C> {
   findChannel(device: D, word: string, isOutput: boolean): C | null;
 }
 
-/** Which attribute family a READ/WRITE names. */
-export type AttrFamily = 'device' | 'debug' | 'buffer' | 'channel';
+/** Which attribute family a READ/WRITE names (device-ops.ts). */
+export type { AttrFamily };
 
 export type Command<D, C> =
   | { readonly op: 'empty' }

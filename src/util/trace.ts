@@ -19,17 +19,37 @@ export interface Trace {
 /** The umbrella section: `NODE_DEBUG=iiokit` traces every section. */
 const everything = debuglog('iiokit');
 
-/** The trace function of section `iiokit:<section>`. */
+/**
+ * The trace function of section `iiokit:<section>`. Whether it prints is settled at the
+ * first call, like debuglog (NODE_DEBUG and IIOKIT_DEBUG are read once), so a trace
+ * that is off costs a call and a test.
+ */
 export function tracer(section: string): Trace {
   const name = `iiokit:${section}`;
   const own = debuglog(name);
+  let mode: 'off' | 'stderr' | 'own' | 'everything' | undefined;
+  const settle = (): NonNullable<typeof mode> =>
+    (mode ??= process.env.IIOKIT_DEBUG
+      ? 'stderr'
+      : own.enabled
+        ? 'own'
+        : everything.enabled
+          ? 'everything'
+          : 'off');
   const trace = (message: string): void => {
-    if (process.env.IIOKIT_DEBUG) process.stderr.write(`${name}: ${message}\n`);
-    else if (own.enabled) own(message);
-    else if (everything.enabled) everything(`${section}: ${message}`);
+    switch (settle()) {
+      case 'off':
+        return;
+      case 'stderr':
+        process.stderr.write(`${name}: ${message}\n`);
+        return;
+      case 'own':
+        own(message);
+        return;
+      case 'everything':
+        everything(`${section}: ${message}`);
+    }
   };
-  Object.defineProperty(trace, 'enabled', {
-    get: () => !!process.env.IIOKIT_DEBUG || own.enabled || everything.enabled,
-  });
+  Object.defineProperty(trace, 'enabled', { get: () => settle() !== 'off' });
   return trace as Trace;
 }
