@@ -64,22 +64,33 @@ function findAttr(list: readonly Attr[], name: string): Attr | undefined {
   return list.find((a) => a.name === name) ?? list.find((a) => a.filename === name);
 }
 
-/** Reads one attribute: its value, or -ENOENT when there is none of that name. */
-export async function readAttr(
+/** Runs `op` on one attribute: -ENOENT when there is none of that name, -errno on failure. */
+async function onAttr<T>(
   dev: Device | null,
   family: AttrFamily,
   channel: Channel | null,
   name: string,
-): Promise<string | NegErrno> {
+  op: (attr: Attr) => Promise<T>,
+): Promise<T | NegErrno> {
   const list = attrList(dev, family, channel);
   if (typeof list === 'number') return list;
   const attr = findAttr(list, name);
   if (!attr) return NEG.ENOENT;
   try {
-    return await attr.read();
+    return await op(attr);
   } catch (err) {
     return negErrno(err);
   }
+}
+
+/** Reads one attribute: its value, or a negative errno. */
+export function readAttr(
+  dev: Device | null,
+  family: AttrFamily,
+  channel: Channel | null,
+  name: string,
+): Promise<string | NegErrno> {
+  return onAttr(dev, family, channel, name, (a) => a.read());
 }
 
 /** Reads every attribute of a family, in order: a value or a negative errno each. */
@@ -101,24 +112,18 @@ export async function readAttrs(
   return values;
 }
 
-/** Writes one attribute: 0, or a negative errno (-ENOENT when there is none of that name). */
-export async function writeAttr(
+/** Writes one attribute: 0, or a negative errno. */
+export function writeAttr(
   dev: Device | null,
   family: AttrFamily,
   channel: Channel | null,
   name: string,
   value: string,
 ): Promise<0 | NegErrno> {
-  const list = attrList(dev, family, channel);
-  if (typeof list === 'number') return list;
-  const attr = findAttr(list, name);
-  if (!attr) return NEG.ENOENT;
-  try {
-    await attr.write(value);
-    return 0;
-  } catch (err) {
-    return negErrno(err);
-  }
+  return onAttr(dev, family, channel, name, async (a) => {
+    await a.write(value);
+    return 0 as const;
+  });
 }
 
 /**
