@@ -4,7 +4,7 @@
  * backend decides what the fd is, how big a block is and when the device is enabled.
  */
 import type { RawBlock } from '../model/backend';
-import { IioError, codeOf, strerror, type IioErrorContext } from '../errors';
+import { ERRNO, IioError, codeOf, strerror, type IioErrorContext } from '../errors';
 import {
   nativeError,
   type NativeAddon,
@@ -70,7 +70,9 @@ export class NativeStream {
 
   private error(errno: number, op: string): IioError {
     const detail =
-      errno === 110 ? `no data within ${this.options.timeoutMs} ms` : `${op}: ${strerror(errno)}`;
+      errno === ERRNO.ETIMEDOUT
+        ? `no data within ${this.options.timeoutMs} ms`
+        : `${op}: ${strerror(errno)}`;
     return new IioError(codeOf(errno), detail, this.ctx);
   }
 
