@@ -48,16 +48,6 @@ function debug(msg: string): void {
 
 /** Kernel buffer length in blocks when the caller does not say (libiio's default). */
 const DEFAULT_KERNEL_BLOCKS = 4;
-/**
- * Blocks JS may have queued when the caller does not say: about 2 MiB, at least 4, at
- * most 64. A deep queue lets the streaming thread hand fast streams over in large batches
- * (up to half the queue per wake-up of the JS thread): on a 2-core machine every wake-up
- * of a third runnable thread preempts the producer or the reader, and measured at 64 KiB
- * blocks, batches up to 32 brought a FIFO capture from ~0.6x to ~0.94x of `cat`.
- */
-function defaultQueue(blockBytes: number): number {
-  return Math.min(64, Math.max(4, Math.ceil((2 * 1024 * 1024) / blockBytes)));
-}
 /** Event records per read (the kernel queues at most 16). */
 const EVENTS_PER_READ = 16;
 const EVENT_BYTES = 16;
@@ -445,7 +435,8 @@ export async function openLocalBuffer(
         output: options.isOutput,
         blockBytes: samples * scanBytes,
         unitBytes: scanBytes,
-        blocks: options.blocks ?? defaultQueue(samples * scanBytes),
+        // Unset: the native layer's default queue (about 2 MiB of blocks).
+        blocks: options.blocks,
         timeoutMs: h.timeoutMs,
         cyclic: options.cyclic,
       },
