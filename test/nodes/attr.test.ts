@@ -259,7 +259,6 @@ describe('nodes: iio-attr-read / iio-attr-write on xml:', function () {
 });
 
 describe('nodes: iio-context serving its context', function () {
-  before(async function () {});
   afterEach(() => helper.unload());
 
   it('serves the open context over iiod while it is open, and stops with it', async function () {

@@ -49,7 +49,6 @@ interface Meta {
 const meta = (m: TestMsg): Meta => m.iio as unknown as Meta;
 
 describe('nodes: iio-capture on emu:', function () {
-  before(async function () {});
   afterEach(() => helper.unload());
 
   it('sends raw scans in a Buffer with the layout to decode them', async function () {

@@ -36,7 +36,6 @@ async function captureUntil(
 }
 
 describe('nodes: iio-push and iio-event on emu:', function () {
-  before(async function () {});
   afterEach(() => helper.unload());
 
   it('plays a cyclic waveform from channel arrays: the looped-back ADC reads it', async function () {
