@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { createContext } from '../../src/create-context';
-import { demuxChannel } from '../../src/format/demux';
 import type { IioContextNode } from '../../src/nodes/common';
 import type { ChannelMeta } from '../../src/nodes/capture-message';
 import {
@@ -81,15 +80,31 @@ describe('nodes: iio-capture on emu:', function () {
       assert.equal(im.device, ADC);
       assert.equal(m.topic, 'ad7606-emu');
       assert.equal(im.dropped, 0);
+      // Two s16 channels: 2-byte aligned, one after the other, no padding.
+      assert.equal(im.scanBytes, 4);
+      assert.deepEqual(
+        im.channels.map((c) => c.byteOffset),
+        [0, 2],
+      );
     }
     assert.deepEqual(
       msgs.map((m) => meta(m).seq),
       [meta(msgs[0]).seq, meta(msgs[0]).seq + 1, meta(msgs[0]).seq + 2],
     );
-    // Decoding with msg.iio gives the emulator's waveform: a 10 Hz sine on voltage0 (not flat).
+    // Decoded, the bytes are the emulator's waveforms: voltage0 a 10 Hz sine of amplitude
+    // 16000 (not flat), voltage2 a triangle of amplitude 12000.
     const im = meta(msgs[0]);
     const v0 = msgs.flatMap((m) => readColumn(m.payload as Buffer, im, 'voltage0'));
     assert.ok(Math.max(...v0) - Math.min(...v0) > 100, 'voltage0 varies');
+    assert.ok(
+      v0.every((v) => Math.abs(v) <= 16000),
+      'voltage0 within its amplitude',
+    );
+    const v2 = msgs.flatMap((m) => readColumn(m.payload as Buffer, im, 'voltage2'));
+    assert.ok(
+      v2.every((v) => Math.abs(v) <= 12000),
+      'voltage2 within its amplitude',
+    );
     await lib.close();
   });
 
@@ -119,7 +134,13 @@ describe('nodes: iio-capture on emu:', function () {
       const rb = b.get(seq);
       const rs = s.get(seq);
       if (!rb || !rs) continue;
+      assert.equal(meta(rb).scanBytes, 2, 'one s16 channel');
       const fromBuffer = readColumn(rb.payload as Buffer, meta(rb), 'voltage1');
+      // voltage1 is a square wave of amplitude 8000: only ±8000.
+      assert.ok(
+        fromBuffer.every((v) => v === 8000 || v === -8000),
+        `voltage1: ${fromBuffer.slice(0, 8).join(' ')}`,
+      );
       const raw = (r.payload as Record<string, number[]>).voltage1;
       assert.deepEqual(raw, fromBuffer);
       const ch = meta(rs).channels[0];
@@ -252,29 +273,18 @@ describe('nodes: iio-capture on emu:', function () {
 });
 
 /** Decodes one channel's raw values from a Buffer payload with only msg.iio. */
+/**
+ * One channel's raw values, decoded by hand: the emulated ADC's channels are s16
+ * little-endian (ad7606-emu), which msg.iio must say; where each one sits in the scan is
+ * checked by the tests against the kernel's layout rules.
+ */
 function readColumn(buf: Buffer, im: Meta, id: string): number[] {
   const c = im.channels.find((x) => x.id === id);
   assert.ok(c, `channel ${id} in msg.iio.channels`);
-  const m = /^(le|be):([suSU])(\d+)\/(\d+)(?:X(\d+))?>>(\d+)$/.exec(c.format);
-  assert.ok(m, `format ${c.format}`);
-  const format = {
-    isBigEndian: m[1] === 'be',
-    isSigned: m[2] === 's' || m[2] === 'S',
-    bits: Number(m[3]),
-    length: Number(m[4]),
-    repeat: m[5] ? Number(m[5]) : 1,
-    shift: Number(m[6]),
-    isFullyDefined: true,
-  };
-  const slot = {
-    key: 0,
-    index: c.index,
-    format,
-    offset: c.byteOffset,
-    size: format.length / 8,
-    bytes: format.length / 8,
-  };
-  return (demuxChannel(buf, { slots: [slot], scanBytes: im.scanBytes }, slot) as number[]).map(
-    Number,
-  );
+  assert.equal(c.format, 'le:S16/16>>0', `${id} is the ADC's s16`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  const out: number[] = [];
+  for (let off = c.byteOffset; off + 2 <= buf.length; off += im.scanBytes)
+    out.push(view.getInt16(off, true));
+  return out;
 }
