@@ -82,7 +82,7 @@ export class NativeStream {
       errno !== 110
         ? `${op}: ${strerror(errno)}`
         : push
-          ? `the device took nothing for ${this.options.timeoutMs} ms`
+          ? `the device took no more within ${this.options.timeoutMs} ms`
           : `no data within ${this.options.timeoutMs} ms`;
     // What the kernel already took plays anyway: pushing it again would play it twice.
     if (push?.done)
