@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
+  copyFileSync,
   constants,
   mkdtempSync,
   openSync,
@@ -21,7 +22,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IioError } from '../../src/errors';
-import { loadNative, type NativeDelivery } from '../../src/native';
+import { loadNative, nativeModuleStatus, type NativeDelivery } from '../../src/native';
 import { NativeStream } from '../../src/native/stream';
 import { nativeTestHooks } from '../helpers/native-hooks';
 import { PEERS, requirePeer, which, type Peer } from '../helpers/peers';
@@ -285,71 +286,82 @@ describe('native module: its own contract', function () {
     const f = fifo();
     chmodSync(join(f.path, '..'), 0o755);
     chmodSync(f.path, 0o666);
-    const c = child(
-      `
-      const fs = require('fs');
-      const addon = require(${JSON.stringify(NATIVE_JS)}).loadNative();
-      const r = fs.openSync(process.argv[2], fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-      const w = fs.openSync(process.argv[2], fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-      const s = new addon.Stream({ fd: r, output: false, blockBytes: 16, unitBytes: 16, blocks: 2, timeoutMs: 0 });
-      const got = [];
-      const cb = (kind, data) => { if (kind === 0) got.push(Buffer.from(data).toString('hex')); return false; };
-      const attempt = () => {
-        try { s.start(cb); return 'started'; } catch (e) { return { name: e.name, message: e.message, errno: e.errno }; }
-      };
-      let step = 0;
-      process.stdin.on('data', () => {
-        step++;
-        if (step === 1) {
-          process.stdout.write(JSON.stringify(attempt()) + '\\n');
-        } else if (step === 2) {
-          const second = attempt();
-          fs.writeSync(w, Buffer.alloc(16, 9));
-          let n = 0;
-          const t = setInterval(() => {
-            if (!got.length && ++n < 500) return;
-            clearInterval(t);
-            s.close();
-            process.stdout.write(JSON.stringify({ second, got }) + '\\n');
-            process.exit(0);
-          }, 10);
-        }
-      });
-      process.stdout.write('ready\\n');
-      `,
-      [f.path],
-      { uid: 65534, gid: 65534 },
-    );
-    assert.equal(await c.line(), 'ready');
-    // prlimit(2) on another process needs the same uids (or CAP_SYS_RESOURCE, which a
-    // container's root may lack): it runs as nobody too.
-    const limit = (soft: string): void => {
-      execFileSync('prlimit', ['--pid', String(c.pid), `--nproc=${soft}:`], {
-        uid: 65534,
-        gid: 65534,
-      });
-    };
-    const before = /^Max processes\s+(\S+)/m.exec(readFileSync(`/proc/${c.pid}/limits`, 'utf8'));
-    assert.ok(before, 'the child has an RLIMIT_NPROC');
-    limit('1');
-    c.send('go\n');
-    const first = await c.line();
-    let parsed: { errno?: number; message?: string } | undefined;
+    // nobody may not be able to reach the checkout (under /root, say): a copy of the addon.
+    const status = nativeModuleStatus();
+    assert.ok(status.loaded);
+    const copy = join(mkdtempSync(join(tmpdir(), 'iiokit-addon-copy-')), 'iiokit.node');
+    chmodSync(join(copy, '..'), 0o755);
+    copyFileSync(status.file, copy);
+    chmodSync(copy, 0o755);
     try {
-      parsed = JSON.parse(first) as { errno?: number; message?: string };
-    } catch {
-      assert.fail(`start() with no thread to spare: ${first}`);
+      const c = child(
+        `
+        const fs = require('fs');
+        const addon = require(${JSON.stringify(copy)});
+        const r = fs.openSync(process.argv[2], fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+        const w = fs.openSync(process.argv[2], fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+        const s = new addon.Stream({ fd: r, output: false, blockBytes: 16, unitBytes: 16, blocks: 2, timeoutMs: 0 });
+        const got = [];
+        const cb = (kind, data) => { if (kind === 0) got.push(Buffer.from(data).toString('hex')); return false; };
+        const attempt = () => {
+          try { s.start(cb); return 'started'; } catch (e) { return { name: e.name, message: e.message, errno: e.errno }; }
+        };
+        let step = 0;
+        process.stdin.on('data', () => {
+          step++;
+          if (step === 1) {
+            process.stdout.write(JSON.stringify(attempt()) + '\\n');
+          } else if (step === 2) {
+            const second = attempt();
+            fs.writeSync(w, Buffer.alloc(16, 9));
+            let n = 0;
+            const t = setInterval(() => {
+              if (!got.length && ++n < 500) return;
+              clearInterval(t);
+              s.close();
+              process.stdout.write(JSON.stringify({ second, got }) + '\\n');
+              process.exit(0);
+            }, 10);
+          }
+        });
+        process.stdout.write('ready\\n');
+        `,
+        [f.path],
+        { uid: 65534, gid: 65534 },
+      );
+      assert.equal(await c.line(), 'ready');
+      // prlimit(2) on another process needs the same uids (or CAP_SYS_RESOURCE, which a
+      // container's root may lack): it runs as nobody too.
+      const limit = (soft: string): void => {
+        execFileSync('prlimit', ['--pid', String(c.pid), `--nproc=${soft}:`], {
+          uid: 65534,
+          gid: 65534,
+        });
+      };
+      const before = /^Max processes\s+(\S+)/m.exec(readFileSync(`/proc/${c.pid}/limits`, 'utf8'));
+      assert.ok(before, 'the child has an RLIMIT_NPROC');
+      limit('1');
+      c.send('go\n');
+      const first = await c.line();
+      let parsed: { errno?: number; message?: string } | undefined;
+      try {
+        parsed = JSON.parse(first) as { errno?: number; message?: string };
+      } catch {
+        assert.fail(`start() with no thread to spare: ${first}`);
+      }
+      assert.equal(parsed.errno, 11, first);
+      assert.match(parsed.message ?? '', /start/);
+      limit(before[1]);
+      c.send('go\n');
+      const second = JSON.parse(await c.line()) as { second: unknown; got: string[] };
+      assert.equal(second.second, 'started', 'nothing was left half-started');
+      assert.deepEqual(second.got, ['09'.repeat(16)]);
+      const end = await c.done;
+      assert.equal(end.signal, null, end.stderr);
+      assert.equal(end.code, 0, end.stderr);
+    } finally {
+      rmSync(join(copy, '..'), { recursive: true, force: true });
     }
-    assert.equal(parsed.errno, 11, first);
-    assert.match(parsed.message ?? '', /start/);
-    limit(before[1]);
-    c.send('go\n');
-    const second = JSON.parse(await c.line()) as { second: unknown; got: string[] };
-    assert.equal(second.second, 'started', 'nothing was left half-started');
-    assert.deepEqual(second.got, ['09'.repeat(16)]);
-    const end = await c.done;
-    assert.equal(end.signal, null, end.stderr);
-    assert.equal(end.code, 0, end.stderr);
   });
 
   it('gives the credit back and reports the error when its callback throws', async () => {
