@@ -79,7 +79,7 @@ export class NativeStream {
 
   private error(errno: number, op: string, push?: { bytes: number; done: number }): IioError {
     let detail =
-      errno !== 110
+      codeOf(errno) !== 'ETIMEDOUT'
         ? `${op}: ${strerror(errno)}`
         : push
           ? `the device took no more within ${this.options.timeoutMs} ms`
