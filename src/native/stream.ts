@@ -4,14 +4,16 @@
  * backend decides what the fd is, how big a block is and when the device is enabled.
  */
 import type { RawBlock } from '../model/backend';
-import { ERRNO, IioError, codeOf, strerror, type IioErrorContext } from '../errors';
+import { IioError, codeOf, strerror, type IioErrorContext } from '../errors';
 import {
   nativeError,
+  resolveStreamOptions,
   type NativeAddon,
   type NativeDelivery,
   type NativeStreamHandle,
   type NativeStreamOptions,
   type NativeStreamStats,
+  type ResolvedStreamOptions,
 } from './index';
 
 /** A block handed out by a native input stream. */
@@ -31,7 +33,10 @@ export class NativeStream {
   private readonly handle: NativeStreamHandle;
   private readonly queue: Item[] = [];
   private readonly waiters: Waiter[] = [];
-  private readonly pushes = new Map<number, { resolve(): void; reject(e: IioError): void }>();
+  private readonly pushes = new Map<
+    number,
+    { resolve(): void; reject(e: IioError): void; bytes: number }
+  >();
   private nextPush = 1;
   /** Queue places given back by read() and not yet told to the thread. */
   private owed = 0;
@@ -40,17 +45,21 @@ export class NativeStream {
   private ended?: IioError;
   private closed = false;
 
+  /** The options the thread runs with, defaults filled in. */
+  readonly options: ResolvedStreamOptions;
+
   constructor(
     addon: NativeAddon,
-    readonly options: NativeStreamOptions,
+    options: NativeStreamOptions,
     private readonly ctx: IioErrorContext,
   ) {
+    this.options = resolveStreamOptions(options);
     try {
-      this.handle = new addon.Stream(options);
+      this.handle = new addon.Stream(this.options);
     } catch (err) {
       throw nativeError(err, { ...ctx, op: 'open stream' });
     }
-    this.creditBatch = Math.max(1, Math.floor(options.blocks / 4));
+    this.creditBatch = Math.max(1, Math.floor(this.options.blocks / 4));
   }
 
   /** Before start(): try DMABUF blocks (the buffer must not be enabled yet). */
@@ -68,11 +77,16 @@ export class NativeStream {
     }
   }
 
-  private error(errno: number, op: string): IioError {
-    const detail =
-      errno === ERRNO.ETIMEDOUT
-        ? `no data within ${this.options.timeoutMs} ms`
-        : `${op}: ${strerror(errno)}`;
+  private error(errno: number, op: string, push?: { bytes: number; done: number }): IioError {
+    let detail =
+      codeOf(errno) !== 'ETIMEDOUT'
+        ? `${op}: ${strerror(errno)}`
+        : push
+          ? `the device took no more within ${this.options.timeoutMs} ms`
+          : `no data within ${this.options.timeoutMs} ms`;
+    // What the kernel already took plays anyway: pushing it again would play it twice.
+    if (push?.done)
+      detail += `; ${push.done} of ${push.bytes} bytes were queued before that (the device plays them)`;
     return new IioError(codeOf(errno), detail, this.ctx);
   }
 
@@ -108,13 +122,13 @@ export class NativeStream {
         return false;
       }
       case 1: {
-        const err = this.error(d[1], d[2]);
         if (d[3] !== undefined) {
           const p = this.pushes.get(d[3]);
           this.pushes.delete(d[3]);
-          p?.reject(err);
+          p?.reject(this.error(d[1], d[2], { bytes: p.bytes, done: d[4] }));
           return false;
         }
+        const err = this.error(d[1], d[2]);
         if (err.code !== 'ETIMEDOUT') this.lastError = err;
         if (this.closed) return false;
         const w = this.waiters.shift();
@@ -168,7 +182,7 @@ export class NativeStream {
       : Buffer.from(data.buffer, data.byteOffset, data.length);
     const id = this.nextPush++;
     return new Promise<void>((resolve, reject) => {
-      this.pushes.set(id, { resolve, reject });
+      this.pushes.set(id, { resolve, reject, bytes: buf.length });
       try {
         this.handle.write(buf, id);
       } catch (err) {
@@ -208,14 +222,5 @@ export class NativeStream {
 
   stats(): NativeStreamStats {
     return this.handle.stats();
-  }
-
-  /** @internal test hooks: where the pool's blocks are, and a way to write into one. */
-  blockAddresses(): bigint[] {
-    return this.handle.blockAddresses();
-  }
-  /** @internal */
-  poke(block: number, offset: number, value: number): void {
-    this.handle.poke(block, offset, value);
   }
 }

@@ -29,16 +29,6 @@ const trace = tracer('local');
 /** Kernel buffer length in blocks when the caller does not say (libiio's default). */
 const DEFAULT_KERNEL_BLOCKS = 4;
 /**
- * Blocks JS may have queued when the caller does not say: about 2 MiB, at least 4, at
- * most 64. A deep queue lets the streaming thread hand fast streams over in large batches
- * (up to half the queue per wake-up of the JS thread): on a 2-core machine every wake-up
- * of a third runnable thread preempts the producer or the reader, and measured at 64 KiB
- * blocks, batches up to 32 brought a FIFO capture from ~0.6x to ~0.94x of `cat`.
- */
-function defaultQueue(blockBytes: number): number {
-  return Math.min(64, Math.max(4, Math.ceil((2 * 1024 * 1024) / blockBytes)));
-}
-/**
  * Attach errors that mean "this kernel or buffer has no DMABUF": 6.1 buffer fds answer
  * ENOTTY, 6.12 EINVAL for unknown ioctls and EPERM for kfifo buffers, /dev fds ENODEV,
  * and a missing heap ENOENT. They fall back to read()/write() silently.
@@ -209,7 +199,8 @@ function createStream(
       output: options.isOutput,
       blockBytes,
       unitBytes: scan.scanBytes,
-      blocks: options.blocks ?? defaultQueue(blockBytes),
+      // Unset: the native layer's default queue (about 2 MiB of blocks).
+      blocks: options.blocks,
       timeoutMs: h.timeoutMs,
       cyclic: options.cyclic,
     },
