@@ -606,7 +606,11 @@ export class IiodBackend implements Backend, StreamHost {
     for (const w of this.waiters.splice(0))
       w.reject(new IioError('EBADF', 'the context is closed'));
     await Promise.all([...this.streams].map((s) => s.close().catch(() => undefined)));
-    await this.control.close((c) => c.send('\r\nEXIT\r\n'));
+    // In binary mode iiod would read `EXIT` as a frame (opcode 0x45): just hang up, as
+    // libiio's client does once its responder runs.
+    await this.control.close((c) => {
+      if (this.protocol === 'ascii') c.send('\r\nEXIT\r\n');
+    });
     await this.reconnecting?.catch(() => undefined);
     await this.link.close?.().catch(() => undefined);
   }

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createContext, type Context } from '../../src';
+import type { IiodBackend } from '../../src/backends/iiod';
+import { libiioMain, PEERS, requirePeer } from '../helpers/peers';
+import { startMainIiod, type RunningIiod } from './helpers/iiod';
+
+const XML = join(__dirname, '../../../test/fixtures/xml/adxl345.xml');
+/** What the fixture says accel_x's raw value is (iiod's emu backend answers it from the XML). */
+const ACCEL_X_RAW = /filename="in_accel_x_raw" value="([^"]*)"/.exec(readFileSync(XML, 'utf8'))![1];
+
+/** The lines iiod logged from `from` (a length of its log) on. */
+function linesSince(server: RunningIiod, from: number): string[] {
+  return server.log().slice(from).split('\n');
+}
+
+/**
+ * Waits (bounded by the test's timeout) until every client that connected since `from`
+ * has exited: iiod has then read and logged everything they sent.
+ */
+async function allExited(server: RunningIiod, from: number): Promise<void> {
+  for (;;) {
+    const lines = linesSince(server, from);
+    const connected = lines.filter((l) => /New client connected/.test(l)).length;
+    const exited = lines.filter((l) => /Client exited/.test(l)).length;
+    if (connected > 0 && exited >= connected) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("ip: against libiio main's iiod (1.0): what it logs about our client", function () {
+  this.timeout(30000);
+  let server: RunningIiod;
+
+  before(async function () {
+    requirePeer(this, PEERS.iiodMain);
+    server = await startMainIiod(libiioMain()!, `emu:${XML}`);
+    // the start-up probe (a connection that says nothing) is over before any test looks
+    await allExited(server, 0);
+  });
+  after(async () => server?.stop());
+
+  /** One context with `protocol` on the control connection: what iiod logged meanwhile. */
+  async function session(protocol: 'binary' | 'ascii'): Promise<string[]> {
+    const from = server.log().length;
+    const ctx: Context = await createContext(server.uri, { protocol });
+    try {
+      assert.equal((ctx.backendForInternalUse as IiodBackend).protocol, protocol);
+      const raw = await ctx.device('iio:device0').channel('accel_x').readAttr('raw');
+      assert.equal(raw, ACCEL_X_RAW);
+    } finally {
+      await ctx.close();
+    }
+    await allExited(server, from);
+    return linesSince(server, from);
+  }
+
+  it('a binary-protocol context closes without sending ASCII (no "invalid opcode" logged)', async () => {
+    const log = await session('binary');
+    assert.ok(
+      log.some((l) => /New client connected/.test(l)),
+      `iiod's log was not captured: ${log.join('\n')}`,
+    );
+    assert.deepEqual(
+      log.filter((l) => /invalid opcode|ERROR/i.test(l)),
+      [],
+      `iiod's log:\n${log.join('\n')}`,
+    );
+  });
+
+  it('an ASCII-protocol context still says EXIT, which 1.0 ignores quietly', async () => {
+    const log = await session('ascii');
+    assert.deepEqual(
+      log.filter((l) => /invalid opcode|ERROR/i.test(l)),
+      [],
+      `iiod's log:\n${log.join('\n')}`,
+    );
+  });
+});
