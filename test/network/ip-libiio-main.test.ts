@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createContext, type Context } from '../../src';
+import { createContext, type Context, type IioError } from '../../src';
 import type { IiodBackend } from '../../src/backends/iiod';
 import { libiioMain, PEERS, requirePeer } from '../helpers/peers';
 import { startMainIiod, type RunningIiod } from './helpers/iiod';
@@ -77,4 +77,60 @@ describe("ip: against libiio main's iiod (1.0): what it logs about our client", 
       `iiod's log:\n${log.join('\n')}`,
     );
   });
+});
+
+describe("ip: libiio main's iiod (1.0): attributes by index (binary) = by name (ASCII)", function () {
+  this.timeout(120000);
+  before(function () {
+    requirePeer(this, PEERS.iiodMain);
+  });
+
+  // the same iiod answers both: names go through its ASCII parser, indices through its
+  // binary responder, so every value matching checks our wire indices (devices and
+  // attributes sorted as libiio sorts them, channels in XML order)
+  for (const f of ['adxl345.xml', 'pluto.xml', 'ad9081.xml', 'ad7124-8.xml', 'ad5592r.xml']) {
+    it(f, async () => {
+      const server = await startMainIiod(
+        libiioMain()!,
+        `emu:${join(__dirname, '../../../test/fixtures/xml', f)}`,
+      );
+      const byName = await createContext(server.uri, { protocol: 'ascii' });
+      const byIndex = await createContext(server.uri, { protocol: 'binary' });
+      try {
+        assert.equal((byIndex.backendForInternalUse as IiodBackend).protocol, 'binary');
+        const read = (a: { read(): Promise<string> }): Promise<string> =>
+          a.read().catch((e: IioError) => `error ${e.code}`);
+        let values = 0;
+        for (const dev of byName.devices) {
+          const other = byIndex.device(dev.id);
+          const pairs = [
+            ...dev.attrs.map((a, i) => [a, other.attrs[i]] as const),
+            ...dev.debugAttrs.map((a, i) => [a, other.debugAttrs[i]] as const),
+            ...dev.channels.flatMap((c) =>
+              c.attrs.map((a, i) => [a, other.channel(c.id, c.isOutput).attrs[i]] as const),
+            ),
+          ];
+          for (const [a, b] of pairs) {
+            const [x, y] = [await read(a), await read(b)];
+            assert.equal(y, x, `${dev.id} ${a.name}`);
+            if (!x.startsWith('error')) values++;
+          }
+          const trig = await dev.getTrigger().then(
+            (t) => t?.id ?? 'none',
+            (e: IioError) => `error ${e.code}`,
+          );
+          const trigB = await other.getTrigger().then(
+            (t) => t?.id ?? 'none',
+            (e: IioError) => `error ${e.code}`,
+          );
+          assert.equal(trigB, trig, `${dev.id} trigger`);
+        }
+        assert.ok(values > 0, 'no attribute value was read');
+      } finally {
+        await byName.close();
+        await byIndex.close();
+        await server.stop();
+      }
+    });
+  }
 });
