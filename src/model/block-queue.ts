@@ -47,25 +47,23 @@ export class BlockQueue<T extends { release(): void }> {
 
   /** Hands a block to the first waiting read(), or queues it. True when a read() took it. */
   push(block: T): boolean {
-    const w = this.waiters.shift();
-    if (!w) {
-      this.items.push(block);
-      return false;
-    }
-    if (w.timer) clearTimeout(w.timer);
-    w.resolve(block);
-    return true;
+    return this.deliver(block);
   }
 
   /** Fails the first waiting read(), or queues the error for the next. True when a read() got it. */
   fail(error: IioError): boolean {
+    return this.deliver(error);
+  }
+
+  private deliver(item: T | IioError): boolean {
     const w = this.waiters.shift();
     if (!w) {
-      this.items.push(error);
+      this.items.push(item);
       return false;
     }
     if (w.timer) clearTimeout(w.timer);
-    w.reject(error);
+    if (item instanceof IioError) w.reject(item);
+    else w.resolve(item);
     return true;
   }
 
