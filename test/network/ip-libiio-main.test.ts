@@ -1,8 +1,18 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createContext, type Context, type IioError } from '../../src';
 import type { IiodBackend } from '../../src/backends/iiod';
+import { BINARY_LINE } from '../../src/iiod-protocol/ascii';
+import {
+  decodeHeader,
+  encodeHeader,
+  HEADER_BYTES,
+  OP,
+  OPCODE_COUNT,
+  responseHeader,
+} from '../../src/iiod-protocol/binary';
 import { libiioMain, PEERS, requirePeer } from '../helpers/peers';
 import { startMainIiod, type RunningIiod } from './helpers/iiod';
 
@@ -66,6 +76,33 @@ describe("ip: against libiio main's iiod (1.0): what it logs about our client", 
       log.filter((l) => /invalid opcode|ERROR/i.test(l)),
       [],
       `iiod's log:\n${log.join('\n')}`,
+    );
+  });
+
+  it('our opcode table ends where its does: NOP (the last) answers 0, the next is refused', async () => {
+    assert.equal(OPCODE_COUNT, OP.NOP + 1, 'NOP is the last opcode of our table');
+    const from = server.log().length;
+    const s = connect(server.port, '127.0.0.1');
+    const got: Buffer[] = [];
+    s.on('data', (d: Buffer) => got.push(d));
+    const closed = new Promise<void>((r) => s.on('close', () => r()));
+    s.on('error', () => undefined);
+    const bytes = async (n: number): Promise<Buffer> => {
+      while (Buffer.concat(got).length < n) await new Promise((r) => setTimeout(r, 10));
+      return Buffer.concat(got);
+    };
+    s.write(BINARY_LINE);
+    assert.equal((await bytes(2)).toString('latin1'), '0\n');
+    got.length = 0;
+    s.write(encodeHeader({ clientId: 0, op: OP.NOP, dev: 0, code: 0 }));
+    assert.deepEqual(decodeHeader(await bytes(HEADER_BYTES)), responseHeader(0, 0));
+    s.write(encodeHeader({ clientId: 0, op: OPCODE_COUNT, dev: 0, code: 0 }));
+    await closed; // iiod ends the connection on an opcode it does not know
+    await allExited(server, from);
+    const invalid = `invalid opcode 0x${OPCODE_COUNT.toString(16)}`;
+    assert.ok(
+      linesSince(server, from).some((l) => l.includes(invalid)),
+      `iiod's log:\n${linesSince(server, from).join('\n')}`,
     );
   });
 
