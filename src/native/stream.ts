@@ -4,6 +4,7 @@
  * backend decides what the fd is, how big a block is and when the device is enabled.
  */
 import type { RawBlock } from '../model/backend';
+import { BlockQueue } from '../model/block-queue';
 import { IioError, codeOf, strerror, type IioErrorContext } from '../errors';
 import {
   nativeError,
@@ -22,17 +23,10 @@ export interface NativeBlock extends RawBlock {
   readonly block: number;
 }
 
-interface Waiter {
-  resolve(b: NativeBlock): void;
-  reject(e: IioError): void;
-}
-
-type Item = { block: NativeBlock; error?: undefined } | { error: IioError; block?: undefined };
-
 export class NativeStream {
   private readonly handle: NativeStreamHandle;
-  private readonly queue: Item[] = [];
-  private readonly waiters: Waiter[] = [];
+  /** Deliveries waiting for read(); each one taken gives the thread a place back. */
+  private readonly queue = new BlockQueue<NativeBlock>({ onTake: (left) => this.taken(left) });
   private readonly pushes = new Map<
     number,
     { resolve(): void; reject(e: IioError): void; bytes: number }
@@ -113,13 +107,7 @@ export class NativeStream {
           block.release();
           return false;
         }
-        const w = this.waiters.shift();
-        if (w) {
-          w.resolve(block);
-          return true;
-        }
-        this.queue.push({ block });
-        return false;
+        return this.queue.push(block);
       }
       case 1: {
         if (d[3] !== undefined) {
@@ -131,13 +119,7 @@ export class NativeStream {
         const err = this.error(d[1], d[2]);
         if (err.code !== 'ETIMEDOUT') this.lastError = err;
         if (this.closed) return false;
-        const w = this.waiters.shift();
-        if (w) {
-          w.reject(err);
-          return true;
-        }
-        this.queue.push({ error: err });
-        return false;
+        return this.queue.fail(err);
       }
       case 2: {
         const p = this.pushes.get(d[1]);
@@ -148,7 +130,7 @@ export class NativeStream {
       case 3: {
         this.ended =
           this.lastError ?? new IioError('ECANCELED', 'the stream was cancelled', this.ctx);
-        for (const w of this.waiters.splice(0)) w.reject(this.ended);
+        this.queue.end(this.ended);
         return false;
       }
     }
@@ -157,20 +139,17 @@ export class NativeStream {
 
   /** Input: the next block (or the error the thread met). */
   read(): Promise<NativeBlock> {
-    const item = this.queue.shift();
-    if (item) {
-      // Places are given back a few at a time (each one may wake the thread), and all of
-      // them once the queue is empty, so the thread is never kept waiting on us.
-      this.owed++;
-      if (!this.closed && (this.owed >= this.creditBatch || !this.queue.length)) {
-        this.handle.credit(this.owed);
-        this.owed = 0;
-      }
-      return item.error ? Promise.reject(item.error) : Promise.resolve(item.block);
+    return this.queue.take();
+  }
+
+  private taken(left: number): void {
+    // Places are given back a few at a time (each one may wake the thread), and all of
+    // them once the queue is empty, so the thread is never kept waiting on us.
+    this.owed++;
+    if (!this.closed && (this.owed >= this.creditBatch || !left)) {
+      this.handle.credit(this.owed);
+      this.owed = 0;
     }
-    if (this.ended) return Promise.reject(this.ended);
-    if (this.closed) return Promise.reject(this.cancelled());
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   /** Output: queues whole units; resolves once they are all written to the kernel. */
@@ -212,8 +191,9 @@ export class NativeStream {
       this.pushes.delete(id);
       p?.reject(err);
     }
-    for (const w of this.waiters.splice(0)) w.reject(this.ended ?? err);
-    for (const item of this.queue.splice(0)) item.block?.release();
+    // later reads fail with the thread's end, or ECANCELED
+    this.queue.end(this.ended ?? err);
+    this.queue.clear();
   }
 
   get isClosed(): boolean {
