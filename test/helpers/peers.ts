@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { existsSync, mkdtempSync, openSync, readSync, closeSync, symlinkSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Context as MochaContext } from 'mocha';
 
 /**
@@ -31,6 +32,41 @@ export function externalIPv4(): string | undefined {
     .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
 }
 
+/** Where libiio main's tools are (../shared/libiio-main, beside the repository). */
+const LIBIIO_MAIN = join(__dirname, '../../../../shared/libiio-main');
+
+function isElf(file: string): boolean {
+  try {
+    const fd = openSync(file, 'r');
+    const b = Buffer.alloc(4);
+    readSync(fd, b, 0, 4, 0);
+    closeSync(fd);
+    return b.toString('latin1') === '\x7fELF';
+  } catch {
+    return false;
+  }
+}
+
+let mainEnv: NodeJS.ProcessEnv | undefined;
+/**
+ * libiio main's tool `tool` and the environment it runs in. Its lib/libiio.so.1 may be
+ * a symbolic link copied as a text file (naming libiio.so.1.0): then a temporary
+ * directory with a real link goes first on LD_LIBRARY_PATH.
+ */
+export function libiioMain(tool: string): { cmd: string; env: NodeJS.ProcessEnv } {
+  if (!mainEnv) {
+    const lib = join(LIBIIO_MAIN, 'lib');
+    let path = lib;
+    if (!isElf(join(lib, 'libiio.so.1')) && isElf(join(lib, 'libiio.so.1.0'))) {
+      path = mkdtempSync(join(tmpdir(), 'iiokit-libiio-main-'));
+      symlinkSync(join(lib, 'libiio.so.1.0'), join(path, 'libiio.so.1'));
+    }
+    const old = process.env.LD_LIBRARY_PATH;
+    mainEnv = { ...process.env, LD_LIBRARY_PATH: old ? `${path}:${old}` : path };
+  }
+  return { cmd: join(LIBIIO_MAIN, 'bin', tool), env: mainEnv };
+}
+
 export interface Peer {
   readonly name: string;
   readonly install: string;
@@ -53,6 +89,16 @@ export const PEERS = {
     name: 'iiod (libiio 0.24)',
     install: 'apt-get install -y iiod',
     available: () => cached('iiod', () => !!which('iiod')),
+  },
+  libiioMain: {
+    name: 'libiio main (1.0) tools in ../shared/libiio-main',
+    install:
+      'build libiio main into ../shared/libiio-main (see its README); apt-get install -y libxml2 libusb-1.0-0 libserialport0 libzstd1 libavahi-client3 libaio1',
+    available: () =>
+      cached('libiio-main', () => {
+        const { cmd, env } = libiioMain('iio_info');
+        return spawnSync(cmd, ['-V'], { env, stdio: 'ignore' }).status === 0;
+      }),
   },
   pythonIio: {
     name: 'python3-libiio',
