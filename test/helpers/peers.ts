@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readSync, closeSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, symlinkSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context as MochaContext } from 'mocha';
@@ -58,8 +58,14 @@ export function libiioMain(tool: string): { cmd: string; env: NodeJS.ProcessEnv 
     const lib = join(LIBIIO_MAIN, 'lib');
     let path = lib;
     if (!isElf(join(lib, 'libiio.so.1')) && isElf(join(lib, 'libiio.so.1.0'))) {
-      path = mkdtempSync(join(tmpdir(), 'iiokit-libiio-main-'));
-      symlinkSync(join(lib, 'libiio.so.1.0'), join(path, 'libiio.so.1'));
+      // One directory per user, reused by every run.
+      path = join(tmpdir(), `iiokit-libiio-main-${process.getuid?.() ?? 0}`);
+      mkdirSync(path, { recursive: true });
+      const link = join(path, 'libiio.so.1');
+      if (!isElf(link)) {
+        rmSync(link, { force: true });
+        symlinkSync(join(lib, 'libiio.so.1.0'), link);
+      }
     }
     const old = process.env.LD_LIBRARY_PATH;
     mainEnv = { ...process.env, LD_LIBRARY_PATH: old ? `${path}:${old}` : path };
