@@ -160,7 +160,16 @@ export function hostEncode(metrics: readonly HostCommandMetric[], timestamp = Da
             : typeof m.value === 'string'
               ? 'stringValue'
               : 'doubleValue';
-      o[field] = m.datatype === DT.Int32 && typeof m.value === 'number' ? m.value >>> 0 : m.value;
+      // Signed types travel as two's complement in the unsigned fields (spec 6.4.16).
+      const v = m.value;
+      o[field] =
+        typeof v !== 'number'
+          ? v
+          : field === 'intValue'
+            ? v >>> 0
+            : field === 'longValue'
+              ? BigInt.asUintN(64, BigInt(v)).toString()
+              : v;
     }
     return o;
   });
@@ -198,6 +207,10 @@ export class SparkplugHost {
   readonly log: LoggedMessage[] = [];
   readonly edges = new Map<string, HostEdge>();
   private listeners = new Set<() => void>();
+  /** Keep every data value in `HostDevice.data` (off for long runs: memory). */
+  keepData = true;
+  /** Called for every data metric (the benchmark's latency probe). */
+  onDataMetric?: (name: string, timestamp: number | undefined, receivedAt: number) => void;
 
   private constructor(readonly client: MqttClient) {}
 
@@ -417,7 +430,8 @@ export class SparkplugHost {
         this.checkValueField(where, owner.name, m, born.datatype);
         born.value = valueOf(m, born.datatype);
         born.timestamp = num(m.timestamp);
-        if (d)
+        this.onDataMetric?.(owner.name, born.timestamp, receivedAt);
+        if (d && this.keepData)
           d.data.push({
             name: owner.name,
             value: born.value,
