@@ -12,7 +12,7 @@ import { join } from 'node:path';
 export interface Mosquitto {
   readonly port: number;
   readonly url: string;
-  /** What mosquitto printed (it logs to stdout with `log_dest stdout`). */
+  /** What mosquitto printed (it logs to stderr). */
   output(): string;
   stop(): Promise<void>;
 }
@@ -45,6 +45,30 @@ async function waitForPort(port: number, timeoutMs = 10000): Promise<void> {
   }
 }
 
+/**
+ * The bridge connects on its own schedule: publish on the far side until a subscriber here
+ * receives it (both directions are configured alike).
+ */
+async function probeBridge(farPort: number, port: number): Promise<void> {
+  const mqtt = require('mqtt') as typeof import('mqtt');
+  const here = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
+  const far = await mqtt.connectAsync(`mqtt://127.0.0.1:${farPort}`, { reconnectPeriod: 0 });
+  try {
+    let got = false;
+    here.on('message', () => (got = true));
+    await here.subscribeAsync('iiokit-bridge-probe/#', { qos: 1 });
+    const deadline = Date.now() + 15000;
+    while (!got) {
+      if (Date.now() > deadline) throw new Error(`the bridge ${port} → ${farPort} carries nothing`);
+      await far.publishAsync('iiokit-bridge-probe/x', 'probe', { qos: 1 });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await here.endAsync(true);
+    await far.endAsync(true);
+  }
+}
+
 /** Starts a broker; with `bridgeTo`, it bridges `spBv1.0/#` both ways to that port. */
 export async function startMosquitto(
   options: { bridgeTo?: number; maxQueued?: number } = {},
@@ -56,7 +80,7 @@ export async function startMosquitto(
     `listener ${port} 127.0.0.1`,
     'allow_anonymous true',
     'persistence false',
-    'log_dest stdout',
+    'log_dest stderr',
     'log_type error',
     'log_type warning',
     'log_type notice',
@@ -67,6 +91,7 @@ export async function startMosquitto(
       `connection bridge-to-${options.bridgeTo}`,
       `address 127.0.0.1:${options.bridgeTo}`,
       'topic spBv1.0/# both 1',
+      'topic iiokit-bridge-probe/# both 1',
       'cleansession true',
       'restart_timeout 1',
       'bridge_protocol_version mqttv311',
@@ -81,14 +106,7 @@ export async function startMosquitto(
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   await waitForPort(port);
-  if (options.bridgeTo) {
-    // The bridge connects asynchronously: wait until it says so.
-    const deadline = Date.now() + 10000;
-    while (!/Connecting bridge|bridge.*connected/i.test(out)) {
-      if (Date.now() > deadline) throw new Error(`mosquitto bridge did not start:\n${out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  if (options.bridgeTo) await probeBridge(options.bridgeTo, port);
   return {
     port,
     url: `mqtt://127.0.0.1:${port}`,
