@@ -11,6 +11,7 @@ import { join } from 'node:path';
 
 export interface Mosquitto {
   readonly port: number;
+  readonly pid: number;
   readonly url: string;
   /** What mosquitto printed (it logs to stderr). */
   output(): string;
@@ -71,7 +72,7 @@ async function probeBridge(farPort: number, port: number): Promise<void> {
 
 /** Starts a broker; with `bridgeTo`, it bridges `spBv1.0/#` both ways to that port. */
 export async function startMosquitto(
-  options: { bridgeTo?: number; maxQueued?: number } = {},
+  options: { bridgeTo?: number; maxQueued?: number; sysInterval?: number } = {},
 ): Promise<Mosquitto> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'iiokit-mosq-'));
@@ -85,6 +86,7 @@ export async function startMosquitto(
     'log_type warning',
     'log_type notice',
     ...(options.maxQueued ? [`max_queued_messages ${options.maxQueued}`] : []),
+    ...(options.sysInterval ? [`sys_interval ${options.sysInterval}`] : []),
   ];
   if (options.bridgeTo) {
     lines.push(
@@ -109,6 +111,7 @@ export async function startMosquitto(
   if (options.bridgeTo) await probeBridge(options.bridgeTo, port);
   return {
     port,
+    pid: child.pid ?? 0,
     url: `mqtt://127.0.0.1:${port}`,
     output: () => out,
     stop: async () => {

@@ -261,11 +261,19 @@ describe('nodes: iio-sparkplug with mosquitto and a Sparkplug host', function ()
       return String(got.value);
     }
 
+    /** Sends a command answered at node level; resolves with the next Last Command/Result in NDATA. */
     async function nodeAnswer(send: () => Promise<void>): Promise<string> {
-      const next = host!.nextMessage((m) => m.edge === E && m.verb === 'NDATA', 10000, 'NDATA');
+      const last = (): { value: unknown; timestamp?: number } | undefined =>
+        e.metrics.get('Last Command/Result');
+      const before = last()?.timestamp;
       await send();
-      await next;
-      return String(e.metrics.get('Last Command/Result')?.value);
+      // NDATA also carries counters on their own: wait for the one with the answer.
+      const got = await host!.waitFor(
+        () => (last()?.timestamp !== before ? last() : undefined),
+        10000,
+        'the answer in NDATA',
+      );
+      return String(got.value);
     }
 
     it('writes an attribute by alias (no datatype, as the spec asks); the device has it; DDATA says OK', async function () {

@@ -121,6 +121,8 @@ interface EdgeDevice {
   scans: number;
   lostTotal: number;
   sampleAt: number;
+  /** When the last block arrived: while blocks flow, they trigger the DDATA, not the timer. */
+  lastBlockAt: number;
   tsSlot?: StreamedChannel['slot'];
   scratch: Float64Array;
 }
@@ -543,6 +545,7 @@ export class SparkplugEdge {
         scans: 0,
         lostTotal: 0,
         sampleAt: 0,
+        lastBlockAt: 0,
         scratch: new Float64Array(1024),
       };
       this.devices.set(spId, d);
@@ -634,6 +637,7 @@ export class SparkplugEdge {
       if (Math.abs(ms - block.receivedAt) < CLOCK_SANITY_MS) at = ms;
     }
     d.sampleAt = at;
+    d.lastBlockAt = block.receivedAt;
     d.scans += n;
     d.lostTotal += block.lost;
     this.flush(d, block.receivedAt, false);
@@ -714,14 +718,19 @@ export class SparkplugEdge {
     const now = Date.now();
     for (const d of this.devices.values()) {
       if (now - d.lastFlush < this.o.intervalMs) continue;
+      // A flowing stream publishes from its blocks, right after the newest sample; the
+      // timer covers devices without blocks (polled channels, state changes, a stall).
+      const flowing = now - d.lastBlockAt < this.o.intervalMs;
       if (d.metrics.polled.length === 0) {
-        this.flush(d, now, false);
+        if (!flowing) this.flush(d, now, false);
         continue;
       }
       if (d.polling) continue;
       d.polling = true;
       this.poll(d)
-        .then(() => this.flush(d, Date.now(), false))
+        .then(() => {
+          if (!flowing) this.flush(d, Date.now(), false);
+        })
         .catch(() => undefined)
         .finally(() => (d.polling = false));
     }
