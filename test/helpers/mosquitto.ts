@@ -72,9 +72,9 @@ async function probeBridge(farPort: number, port: number): Promise<void> {
 
 /** Starts a broker; with `bridgeTo`, it bridges `spBv1.0/#` both ways to that port. */
 export async function startMosquitto(
-  options: { bridgeTo?: number; maxQueued?: number; sysInterval?: number } = {},
+  options: { bridgeTo?: number; maxQueued?: number; sysInterval?: number; port?: number } = {},
 ): Promise<Mosquitto> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'iiokit-mosq-'));
   const conf = join(dir, 'mosquitto.conf');
   const lines = [

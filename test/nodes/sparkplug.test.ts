@@ -225,6 +225,53 @@ describe('nodes: iio-sparkplug with mosquitto and a Sparkplug host', function ()
     });
   });
 
+  describe('broker restart', function () {
+    const E = 'edge-restart';
+    let own: Mosquitto | undefined;
+    let watcher: SparkplugHost | undefined;
+
+    after(async function () {
+      await helper.unload();
+      await watcher?.close();
+      await own?.stop();
+    });
+
+    it('reconnects with a new bdSeq in the will and births again', async function () {
+      own = await startMosquitto();
+      watcher = await SparkplugHost.connect(own.url);
+      await loadFlow([...IIO_NODES, SPARKPLUG], flow(own.url, E, 200));
+      const e = await watcher.waitFor(
+        () => {
+          const x = watcher!.edge(G, E);
+          return x && DEVICES.every((d) => x.devices.get(d)?.online) ? x : undefined;
+        },
+        20000,
+        'every device born',
+      );
+      const first = e.bdSeq!;
+      const port = own.port;
+      await own.stop();
+      own = await startMosquitto({ port });
+      // The host's client reconnects and subscribes again by itself (mqtt.js resubscribe).
+      await watcher.waitFor(
+        () =>
+          (e.birthBdSeqs.length >= 2 && DEVICES.every((d) => e.devices.get(d)?.online)) ||
+          undefined,
+        30000,
+        'births after the restart',
+      );
+      const second = e.birthBdSeqs.at(-1)!;
+      // Every CONNECT (failed ones included) takes the next bdSeq: never the old one again.
+      assert.notEqual(second, first);
+      assert.ok(
+        (second - first + 256) % 256 >= 1 && (second - first + 256) % 256 < 128,
+        `${first} → ${second}`,
+      );
+      assert.equal(e.bdSeq, second);
+      assert.deepEqual(watcher.violations, []);
+    });
+  });
+
   describe('commands', function () {
     const E = 'edge-cmd';
     let e: HostEdge;
