@@ -94,6 +94,12 @@ export function skippedRow(caseName: string, unit: string, why: string): BenchRo
   return { case: caseName, unit, ours: { name: 'ours', rate: none, cpu: none }, note: why };
 }
 
+/** A row of one figure measured once (no reference, no rounds: e.g. a fleet's latency). */
+export function single(caseName: string, value: number, unit: string, note?: string): BenchRow {
+  const one = stat([value]);
+  return { case: caseName, unit, ours: { name: 'ours', rate: one, cpu: stat([]) }, note };
+}
+
 /** A side from its runs: `rate` and `cpu` say what to take from each run. */
 export function side(
   name: string,
