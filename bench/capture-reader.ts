@@ -32,6 +32,7 @@ function threadCpu(): Map<string, number> {
 interface StreamStats {
   copies: number;
   handovers: number;
+  reads?: number;
 }
 
 async function main(): Promise<void> {
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
     bytes: got,
     ns,
     cpuUs: cpu.user + cpu.system,
-    ...(s ? { copies: s.copies, handovers: s.handovers } : {}),
+    ...(s ? { copies: s.copies, handovers: s.handovers, reads: s.reads } : {}),
     threadsMs: threads,
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
