@@ -2,7 +2,8 @@
  * `iio-attr-write`: writes `msg.payload` (or a configured value) to one attribute,
  * checked first against the attribute's `_available` list or range when it has one.
  */
-import { IioError } from '../errors';
+import { IioError, type IioErrorContext } from '../errors';
+import type { Context } from '../model/context';
 import { formatAttrValue } from '../model/attr';
 import {
   autoValue,
@@ -38,13 +39,32 @@ export async function writeSelected(
   validate: boolean,
 ): Promise<{ written: string; readBack?: string }> {
   const ctx = await cfg.handle.ready();
-  const where = {
+  if (!sel.device)
+    throw new IioError('EPERM', 'context attributes are read-only', whereOf(ctx, sel));
+  return writeChecked(ctx, sel, value, validate);
+}
+
+function whereOf(ctx: Context, sel: AttrSelector): IioErrorContext {
+  return {
     device: sel.device || undefined,
     channel: sel.channel || undefined,
     attr: sel.attr,
     uri: ctx.uri,
   };
-  if (!sel.device) throw new IioError('EPERM', 'context attributes are read-only', where);
+}
+
+/**
+ * The write every node makes (iio-attr-write, Sparkplug commands): the value as attribute
+ * text, refused before anything is written when `validate` and it falls outside the
+ * `_available` list/range; resolves with what the attribute reads back (if readable).
+ */
+export async function writeChecked(
+  ctx: Context,
+  sel: AttrSelector,
+  value: unknown,
+  validate: boolean,
+): Promise<{ written: string; readBack?: string }> {
+  const where = whereOf(ctx, sel);
   let text: string;
   try {
     text = valueText(value);

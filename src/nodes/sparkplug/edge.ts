@@ -28,7 +28,8 @@ import type { Device } from '../../model/device';
 import type { ContextHandle, ContextState, ContextUser } from '../context-handle';
 import type { CaptureRequest, HubBlock, HubSubscriber, StreamHub, StreamInfo } from '../stream-hub';
 import { readSamplingFrequency } from '../stream-hub';
-import { commandValue, validatedWrite } from './commands';
+import { commandValue } from './commands';
+import { writeChecked } from '../iio-attr-write';
 import type { Translate } from './messages';
 import {
   attributeSelectors,
@@ -894,7 +895,7 @@ export class SparkplugEdge {
           const value = commandValue(target.type, label, c, this.o.t);
           const ctx = this.handle.context;
           if (!ctx) throw new IioError('ENOTCONN', this.o.t('refuse.noContext'));
-          const r = await validatedWrite(ctx, sel, value);
+          const r = await writeChecked(ctx, sel, value, true);
           const now = Date.now();
           target.set(attrValue(r.readBack ?? r.written, target.type), now);
           if (sel.attr === 'sampling_frequency') wroteFrequency = true;
