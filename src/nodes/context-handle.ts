@@ -2,14 +2,25 @@ import { EventEmitter } from 'node:events';
 import { createContext } from '../create-context';
 import { IioError } from '../errors';
 import type { Context } from '../model/context';
+import { RateGate, repeatText } from './report';
 import { StreamHub } from './stream-hub';
+
+/** One log line per kind of problem per minute; repeats are counted in the next one. */
+const LOG_WINDOW_MS = 60000;
 
 /** Where a shared context stands; every user node shows it in its status. */
 export type ContextState =
   | { readonly kind: 'idle' }
   | { readonly kind: 'connecting' }
   | { readonly kind: 'connected' }
-  | { readonly kind: 'reconnecting'; readonly attempt: number }
+  | {
+      readonly kind: 'reconnecting';
+      readonly attempt: number;
+      /** Counts connection losses: a new number is a new outage (reported once per node). */
+      readonly outage: number;
+      /** Why the connection was lost. */
+      readonly cause?: IioError;
+    }
   | { readonly kind: 'error'; readonly error: IioError; readonly retryMs: number };
 
 /** A node that uses the context (the config node fans its state out to these). */
@@ -35,8 +46,21 @@ export interface ContextHandleOptions {
   readonly serveHost?: string;
   /** Non-loopback peers allowed to connect (addresses or CIDRs). */
   readonly serveAllow?: readonly string[];
-  /** Where the handle reports things no single node owns (open retries, server errors). */
+  /**
+   * The log (the config node's): connect, failure, disconnect, reconnect, rate-limited
+   * (first occurrence, then one counted summary per minute).
+   */
   readonly log?: (level: 'info' | 'warn', text: string) => void;
+  /**
+   * True while a deploy that keeps this context is under way: the last user leaving then
+   * does not close it (the redeployed nodes come back to it; `settle()` closes it if not).
+   */
+  readonly keepOpen?: () => boolean;
+}
+
+/** Something a node leaves in the handle across a redeploy (a cyclic output buffer). */
+export interface Stashed {
+  dispose(): Promise<void>;
 }
 
 export interface ContextHandleEvents {
@@ -44,6 +68,11 @@ export interface ContextHandleEvents {
   ready: [Context];
   /** The context went away (closing, connection lost): stop using it. */
   lost: [];
+  /**
+   * The connection was lost but the backend reconnects by itself and its streams resume
+   * (counting what the outage cost): keep buffers open, they wait.
+   */
+  interrupted: [];
   state: [ContextState];
 }
 
@@ -67,11 +96,29 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
   private generation = 0;
   private destroyed = false;
   private attempts = 0;
+  private outages = 0;
+  private outageStart = 0;
+  private everConnected = false;
+  private readonly stash = new Map<string, Stashed>();
+  private readonly logGate: RateGate<{ level: 'info' | 'warn'; text: string }>;
 
   constructor(readonly options: ContextHandleOptions) {
     super();
     // Many user nodes (and their hubs) listen; that is the point, not a leak.
     this.setMaxListeners(0);
+    this.logGate = new RateGate(LOG_WINDOW_MS, ({ level, text }, repeats, overMs) =>
+      this.options.log?.(level, repeats ? `${text} (${repeatText(repeats, overMs)})` : text),
+    );
+  }
+
+  /** Where the log lines go now (a config node adopting this handle after a redeploy). */
+  set logger(f: ContextHandleOptions['log']) {
+    (this.options as { log?: ContextHandleOptions['log'] }).log = f;
+  }
+
+  /** A rate-limited log line: the same `key` is logged once, then counted. */
+  private note(key: string, level: 'info' | 'warn', text: string): void {
+    this.logGate.report(key, { level, text });
   }
 
   get uri(): string {
@@ -134,14 +181,56 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
     if (this.users.size === 1) this.enqueue(() => this.connect());
   }
 
-  /** Removes a user; the last one closes the context. Resolves when that is done. */
+  /**
+   * Removes a user; the last one closes the context, unless a deploy that keeps it is
+   * under way (`keepOpen`). Resolves when that is done.
+   */
   deregister(user: ContextUser): Promise<void> {
     if (!this.users.delete(user)) return this.lifecycle;
     if (this.users.size === 0) {
-      this.enqueue(() => this.disconnect());
       for (const w of this.noUsersWaiters.splice(0)) w();
+      if (!this.destroyed && this.options.keepOpen?.()) return this.lifecycle;
+      this.enqueue(() => this.disconnect());
     }
     return this.lifecycle;
+  }
+
+  /** A deploy finished: close the context if no node came back to it; drop unclaimed stash. */
+  settle(): Promise<void> {
+    void this.dropStash();
+    if (this.users.size === 0) this.enqueue(() => this.disconnect());
+    return this.lifecycle;
+  }
+
+  /** True while a deploy keeps this context open (nodes may `keep` things for their successors). */
+  get keeping(): boolean {
+    return !this.destroyed && this.options.keepOpen?.() === true;
+  }
+
+  /** Keeps something for a node across a redeploy (disposed if nobody takes it back). */
+  keep(key: string, item: Stashed): void {
+    const old = this.stash.get(key);
+    this.stash.set(key, item);
+    if (old && old !== item) void old.dispose().catch(() => undefined);
+  }
+
+  /** Takes back what a node kept before a redeploy. */
+  take(key: string): Stashed | undefined {
+    const item = this.stash.get(key);
+    this.stash.delete(key);
+    return item;
+  }
+
+  private async dropStash(): Promise<void> {
+    const items = [...this.stash.values()];
+    this.stash.clear();
+    for (const item of items) {
+      try {
+        await item.dispose();
+      } catch (err) {
+        this.options.log?.('warn', `iio-context ${this.uri}: ${(err as Error).message}`);
+      }
+    }
   }
 
   /**
@@ -199,11 +288,14 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
     });
   }
 
-  /** The hub of a device (created on first use, dropped when its last subscriber leaves). */
-  hub(deviceId: string): StreamHub {
+  /**
+   * The hub of a device, by the reference a flow names it with (created on first use,
+   * dropped when its last subscriber leaves). `hint`: the id it had when the flow was saved.
+   */
+  hub(deviceId: string, hint?: string): StreamHub {
     let h = this.hubs.get(deviceId);
     if (!h) {
-      h = new StreamHub(this, deviceId, () => {
+      h = new StreamHub(this, deviceId, hint, () => {
         if (this.hubs.get(deviceId) === h) this.hubs.delete(deviceId);
       });
       this.hubs.set(deviceId, h);
@@ -236,7 +328,9 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
     if (this.destroyed || this.users.size === 0 || this.ctx) return;
     const gen = ++this.generation;
     this.setState(
-      this.attempts > 0 ? { kind: 'reconnecting', attempt: this.attempts } : { kind: 'connecting' },
+      this.attempts > 0
+        ? { kind: 'reconnecting', attempt: this.attempts, outage: this.outages }
+        : { kind: 'connecting' },
     );
     let ctx: Context;
     try {
@@ -247,6 +341,15 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
     } catch (err) {
       const error = IioError.wrap(err, { uri: this.uri, op: 'open context' });
       this.attempts++;
+      const retry =
+        this.options.reconnectMs > 0
+          ? `; trying again every ${this.options.reconnectMs / 1000} s`
+          : '; not retrying (reconnect delay 0)';
+      this.note(
+        `open|${error.message}`,
+        'warn',
+        `cannot open ${this.uri}: ${error.message}${retry}`,
+      );
       this.setState({ kind: 'error', error, retryMs: this.options.reconnectMs });
       this.scheduleRetry(gen);
       return;
@@ -256,39 +359,73 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
       return;
     }
     this.ctx = ctx;
+    const failed = this.attempts;
     this.attempts = 0;
     this.watch(ctx, gen);
     await this.startServer(ctx);
+    this.logGate.flush();
+    const again = this.everConnected ? 're' : '';
+    this.everConnected = true;
+    this.options.log?.(
+      'info',
+      `${again}connected to ${this.uri}${failed ? ` after ${failed} failed attempt${failed === 1 ? '' : 's'}` : ''}`,
+    );
     this.setState({ kind: 'connected' });
     this.emit('ready', ctx);
   }
 
   private watch(ctx: Context, gen: number): void {
     let backendReconnects = false;
+    let attempt = 0;
+    let cause: IioError | undefined;
     ctx.on('disconnected', (err) => {
       if (gen !== this.generation) return;
-      this.options.log?.('warn', `iio-context ${this.uri}: connection lost: ${err.message}`);
-      this.emit('lost');
-      this.setState({ kind: 'reconnecting', attempt: 0 });
-      // Give the backend the reconnect delay to say it is reconnecting by itself;
-      // otherwise reopen the context from scratch.
-      if (!backendReconnects && this.options.reconnectMs > 0) {
-        clearTimeout(this.retryTimer);
-        this.retryTimer = setTimeout(() => {
-          if (gen === this.generation && !backendReconnects) this.enqueue(() => this.reopen());
-        }, this.options.reconnectMs);
-      }
+      cause = IioError.wrap(err, { uri: this.uri });
+      this.outages++;
+      this.outageStart = Date.now();
+      attempt = 0;
+      this.note(
+        `lost|${cause.message}`,
+        'warn',
+        `connection to ${this.uri} lost: ${cause.message}`,
+      );
+      this.setState({ kind: 'reconnecting', attempt: 0, outage: this.outages, cause });
+      // A backend that reconnects by itself says so right after this event: its streams
+      // then wait and resume (counting the scans lost); otherwise everything stops and the
+      // context is reopened from scratch after the reconnect delay.
+      setImmediate(() => {
+        if (gen !== this.generation) return;
+        if (backendReconnects) {
+          this.emit('interrupted');
+          return;
+        }
+        this.emit('lost');
+        if (this.options.reconnectMs > 0) {
+          clearTimeout(this.retryTimer);
+          this.retryTimer = setTimeout(() => {
+            if (gen === this.generation && !backendReconnects) this.enqueue(() => this.reopen());
+          }, this.options.reconnectMs);
+        }
+      });
     });
-    ctx.on('reconnecting', ({ attempt }) => {
+    ctx.on('reconnecting', ({ attempt: n }) => {
       if (gen !== this.generation) return;
       backendReconnects = true;
+      attempt = n;
       clearTimeout(this.retryTimer);
-      this.setState({ kind: 'reconnecting', attempt });
+      this.note('reconnecting', 'info', `reconnecting to ${this.uri} (attempt ${n})`);
+      this.setState({ kind: 'reconnecting', attempt: n, outage: this.outages, cause });
     });
     ctx.on('reconnected', ({ changed }) => {
       if (gen !== this.generation) return;
       backendReconnects = false;
       clearTimeout(this.retryTimer);
+      this.logGate.flush();
+      const secs = ((Date.now() - this.outageStart) / 1000).toFixed(1);
+      this.options.log?.(
+        'info',
+        `reconnected to ${this.uri} after ${secs} s (${attempt} attempt${attempt === 1 ? '' : 's'})${changed ? ': its devices changed, reopening' : ''}`,
+      );
       if (changed) {
         // The remote side's devices changed: the old description is stale.
         this.enqueue(() => this.reopen());
@@ -353,6 +490,8 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     if (ctx) this.emit('lost');
+    // What nodes kept across a redeploy belongs to this context: release it first.
+    await this.dropStash();
     // Hubs close their buffers first, while the context can still restore the devices.
     await Promise.all([...this.hubs.values()].map((h) => h.stop()));
     const server = this.server;
@@ -369,8 +508,11 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
 
   private async disconnect(): Promise<void> {
     if (!this.destroyed && this.users.size > 0) return;
+    const wasOpen = this.ctx !== undefined;
     await this.closeContext();
     this.attempts = 0;
+    this.logGate.flush();
+    if (wasOpen) this.options.log?.('info', `closed ${this.uri}`);
     this.setState({ kind: 'idle' });
   }
 }

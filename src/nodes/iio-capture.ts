@@ -23,19 +23,10 @@ import {
   type CaptureOutput,
   type ChannelMeta,
 } from './capture-message';
-import {
-  ErrorGate,
-  configError,
-  Throttle,
-  configNode,
-  contextStatus,
-  num,
-  shortText,
-  str,
-  type IioContextNode,
-} from './common';
+import { ContextReporter, configError, configNode, num, str, type IioContextNode } from './common';
 import type { ContextState } from './context-handle';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
+import { compactCount, contextStatus, errorStatus, fitStatus, statusKey, t } from './status';
 import type { CaptureRequest, HubBlock, HubSubscriber, StreamHub, StreamInfo } from './stream-hub';
 
 /** Parses the channel list the editor stores (array, or comma/space separated text). */
@@ -53,6 +44,8 @@ export function formatRate(samplesPerSecond: number): string {
 
 interface CaptureSettings {
   readonly device: string;
+  /** The id the device had when the flow was saved. */
+  readonly deviceHint: string;
   readonly request: CaptureRequest;
   readonly output: CaptureOutput;
   readonly si: boolean;
@@ -82,6 +75,7 @@ function readSettings(config: NodeConfig): CaptureSettings | string {
   const blocks = num(config, 'blocks', NaN);
   return {
     device,
+    deviceHint: str(config, 'deviceId'),
     request: {
       channels: parseChannelList(config.channels),
       samples,
@@ -114,8 +108,16 @@ function setupCapture(RED: RedAPI, node: RedNode, config: NodeConfig): void {
     configError(RED, node, new IioError('EINVAL', `iio-capture: ${settings}`));
     return;
   }
-  new CaptureRunner(RED, node, cfg, settings).start();
+  // Topic: literal, or an environment variable (read once: a source node has no message).
+  const topic =
+    str(config, 'topicType') === 'env' && settings.topic
+      ? String(RED.util.evaluateNodeProperty(settings.topic, 'env', node, {}) ?? '')
+      : settings.topic;
+  new CaptureRunner(RED, node, cfg, { ...settings, topic }).start();
 }
+
+/** Status refresh period (ms): the rate, and drops and losses of the last period. */
+const STATUS_MS = 1000;
 
 /** One capture node's state: its hub subscription, counters and status. */
 class CaptureRunner implements HubSubscriber {
@@ -132,11 +134,17 @@ class CaptureRunner implements HubSubscriber {
   private lastBlockAt = 0;
   private readonly timeline = new SampleTimeline();
   private samplesSinceStatus = 0;
+  private droppedAtStatus = 0;
+  private lostAtStatus = 0;
   private statusSince = Date.now();
+  private stalled = false;
+  private samplingFrequency: number | undefined;
   private streaming = false;
   private closed = false;
-  private readonly statusThrottle = new Throttle(1000);
-  private readonly errors: ErrorGate;
+  private ticker: NodeJS.Timeout | undefined;
+  /** An outage of the connection is under way (its lost scans come with the next block). */
+  private outage: { since: number } | undefined;
+  private readonly reporter: ContextReporter;
   private readonly user = {
     id: '',
     onContextState: (s: ContextState): void => this.onContextState(s),
@@ -151,17 +159,20 @@ class CaptureRunner implements HubSubscriber {
     this.id = node.id;
     this.user.id = node.id;
     this.request = settings.request;
-    this.errors = new ErrorGate(node);
+    this.reporter = new ContextReporter(node, cfg.uri);
   }
 
   start(): void {
     const node = this.node;
     this.cfg.handle.register(this.user);
-    this.hub = this.cfg.handle.hub(this.settings.device);
+    this.hub = this.cfg.handle.hub(this.settings.device, this.settings.deviceHint || undefined);
     this.hub.subscribe(this);
+    this.ticker = setInterval(() => this.showStatus(), STATUS_MS);
+    this.ticker.unref?.();
     node.on('close', (_removed, done) => {
       this.closed = true;
-      this.statusThrottle.cancel();
+      clearInterval(this.ticker);
+      this.reporter.close();
       const hub = this.hub;
       this.hub = undefined;
       (hub ? hub.unsubscribe(this) : Promise.resolve())
@@ -176,17 +187,22 @@ class CaptureRunner implements HubSubscriber {
 
   private onContextState(s: ContextState): void {
     if (this.closed) return;
+    this.reporter.onState(s);
+    if (s.kind === 'reconnecting' && s.cause && !this.outage && this.streaming) {
+      // The stream waits for the connection (the library resumes it and counts the
+      // scans the outage cost): the count comes with the first block after it.
+      this.outage = { since: Date.now() };
+    }
     if (s.kind === 'connected') {
       if (!this.streaming)
         this.node.status({
           fill: 'yellow',
           shape: 'ring',
-          text: this.RED._('iio-capture.status.starting'),
+          text: statusKey('iio-capture', 'status.starting'),
         });
       return;
     }
     this.streaming = false;
-    this.statusThrottle.cancel();
     this.node.status(contextStatus(this.RED, s));
   }
 
@@ -203,14 +219,17 @@ class CaptureRunner implements HubSubscriber {
       this.settings.output === 'buffer' ? undefined : this.channels,
     );
     this.streaming = true;
+    this.stalled = false;
+    this.samplingFrequency = info.samplingFrequency;
     this.timeline.reset();
     this.lastBlockAt = 0;
     this.statusSince = Date.now();
     this.samplesSinceStatus = 0;
+    this.reporter.errors.clear();
     this.node.status({
       fill: 'green',
       shape: 'dot',
-      text: this.RED._('iio-capture.status.streaming'),
+      text: statusKey('iio-capture', 'status.streaming'),
     });
   }
 
@@ -221,14 +240,27 @@ class CaptureRunner implements HubSubscriber {
   onError(err: IioError): void {
     if (this.closed) return;
     this.streaming = false;
-    this.statusThrottle.cancel();
-    this.node.status({ fill: 'red', shape: 'ring', text: shortText(err) });
-    this.errors.report(err);
+    this.node.status(errorStatus(err));
+    this.reporter.errors.report(err, this.reporter.msg());
   }
 
   onBlock(block: HubBlock, info: StreamInfo): boolean {
     if (this.closed) return false;
     this.lost += block.lost;
+    if (this.outage) {
+      // Back after an outage: one line in the log with what it cost (Catch heard of the
+      // outage when it began; msg.iio.lost and the status carry the count).
+      const secs = ((block.receivedAt - this.outage.since) / 1000).toFixed(1);
+      this.node.warn(
+        t(this.RED, 'iio-capture', 'log.resumed', { seconds: secs, lost: block.lost }),
+      );
+      this.outage = undefined;
+    }
+    if (!this.streaming) {
+      this.streaming = true;
+      this.statusSince = Date.now();
+      this.samplesSinceStatus = 0;
+    }
     const spanMs = this.lastBlockAt ? block.receivedAt - this.lastBlockAt : 0;
     this.lastBlockAt = block.receivedAt;
     const chart = this.settings.output === 'chart';
@@ -269,7 +301,6 @@ class CaptureRunner implements HubSubscriber {
       // Queued after the runtime's own delivery of msg (setImmediate is FIFO).
       setImmediate(() => this.inFlight--);
     }
-    this.statusThrottle.run(() => this.showRate());
     return kept;
   }
 
@@ -289,7 +320,7 @@ class CaptureRunner implements HubSubscriber {
       payload = chartPoints(info, data, this.channels, s.si, s.chartPoints, startMs, dtMs);
     }
     const msg: NodeMessage = {
-      topic: s.topic || info.device.name || info.device.id,
+      topic: s.topic || info.topicName,
       payload,
       iio: {
         context: this.cfg.uri,
@@ -313,17 +344,55 @@ class CaptureRunner implements HubSubscriber {
     return msg;
   }
 
-  private showRate(): void {
+  /**
+   * Once a second while streaming: the rate of the last period, green; yellow with the
+   * drops or losses of that period when there were some (a transient problem fades with
+   * the next clean period); yellow "stalled" when blocks stop coming for longer than the
+   * device's rate explains.
+   */
+  private showStatus(): void {
     if (this.closed || !this.streaming) return;
     const now = Date.now();
     const secs = Math.max(0.001, (now - this.statusSince) / 1000);
-    const rate = this.samplesSinceStatus / secs;
+    const samples = this.samplesSinceStatus;
+    const dropped = this.dropped - this.droppedAtStatus;
+    const lost = this.lost - this.lostAtStatus;
+    if (samples === 0 && dropped === 0 && lost === 0) {
+      const blockMs = this.samplingFrequency
+        ? (1000 * this.request.samples) / this.samplingFrequency
+        : 0;
+      const quietMs = now - (this.lastBlockAt || this.statusSince);
+      if (!this.stalled && quietMs > Math.max(3000, 3 * blockMs)) {
+        this.stalled = true;
+        this.node.status({
+          fill: 'yellow',
+          shape: 'ring',
+          text: statusKey('iio-capture', 'status.stalled'),
+        });
+      }
+      // A slow device: keep the last rate until blocks are overdue.
+      return;
+    }
+    this.stalled = false;
     this.statusSince = now;
     this.samplesSinceStatus = 0;
-    const problems = this.dropped + this.lost;
-    let text = formatRate(rate);
-    if (this.dropped) text += ` ${this.dropped} dropped`;
-    if (this.lost) text += ` ${this.lost} lost`;
-    this.node.status({ fill: problems ? 'yellow' : 'green', shape: 'dot', text });
+    this.droppedAtStatus = this.dropped;
+    this.lostAtStatus = this.lost;
+    const rate = formatRate(samples / secs);
+    let text = rate;
+    if (lost && dropped)
+      text = t(this.RED, 'iio-capture', 'status.lost_and_dropped', {
+        lost: compactCount(lost),
+        dropped: compactCount(dropped),
+      });
+    else if (lost)
+      text = t(this.RED, 'iio-capture', 'status.lost', { rate, n: compactCount(lost) });
+    else if (dropped)
+      text = t(this.RED, 'iio-capture', 'status.dropped', { rate, n: compactCount(dropped) });
+    this.node.status({
+      fill: lost || dropped ? 'yellow' : 'green',
+      shape: 'dot',
+      text: fitStatus(text),
+    });
   }
 }

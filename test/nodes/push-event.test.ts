@@ -154,6 +154,7 @@ describe('nodes: iio-push and iio-event on emu:', function () {
     const msgs = await nextMessages('out', 2, 20000);
     const lib = await createContext('emu:');
     const channelIds = lib.device(ACCEL).channels.map((c) => c.id);
+    const accelName = lib.device(ACCEL).name;
     await lib.close();
     for (const m of msgs) {
       const p = m.payload as Record<string, unknown>;
@@ -164,7 +165,8 @@ describe('nodes: iio-push and iio-event on emu:', function () {
       assert.match(p.code as string, /^0x[0-9a-f]{16}$/);
       assert.match(p.timestampNs as string, /^\d+$/);
       assert.ok(Math.abs((p.timestamp as number) - Date.now()) < 60000);
-      assert.equal(m.topic, `${ACCEL}/${String(p.channel)}/thresh/${String(p.direction)}`);
+      // Topics name the device by its name, not by its probe-order id.
+      assert.equal(m.topic, `${accelName}/${String(p.channel)}/thresh/${String(p.direction)}`);
       // JSON-safe: MQTT and the debug sidebar can carry it.
       assert.doesNotThrow(() => JSON.stringify(m.payload));
     }
