@@ -1,7 +1,7 @@
 import { IioError } from '../errors';
 import type { ContextHandle, ContextState } from './context-handle';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
-import { ErrorGate } from './report';
+import { ErrorGate, catchable } from './report';
 import { contextStatus, errorStatus } from './status';
 
 export { ErrorGate } from './report';
@@ -19,14 +19,7 @@ export interface IioContextNode extends RedNode {
  */
 export function configError(RED: RedAPI, node: RedNode, err: Error): void {
   node.status(errorStatus(err));
-  let sent = false;
-  const send = (): void => {
-    if (sent) return;
-    sent = true;
-    node.error(err, {});
-  };
-  if (RED.events) RED.events.once('flows:started', () => setImmediate(send));
-  else setImmediate(send);
+  catchable(RED, node)(err, {});
 }
 
 /** Finds the config node a user node names; undefined (and an error) if missing. */
@@ -108,12 +101,15 @@ export class Throttle {
 export class ContextReporter {
   readonly errors: ErrorGate;
   private lastOutage = 0;
+  private readonly send: (err: Error, msg: NodeMessage) => void;
 
   constructor(
-    private readonly node: RedNode,
+    RED: RedAPI,
+    node: RedNode,
     private readonly uri: string,
   ) {
-    this.errors = new ErrorGate(node);
+    this.send = catchable(RED, node);
+    this.errors = new ErrorGate(this.send);
   }
 
   onState(s: ContextState): void {
@@ -122,7 +118,7 @@ export class ContextReporter {
     } else if (s.kind === 'reconnecting' && s.cause && s.outage !== this.lastOutage) {
       this.lastOutage = s.outage;
       // One message per outage: the connection is gone now, not when retries give up.
-      this.node.error(s.cause, this.msg());
+      this.send(s.cause, this.msg());
     } else if (s.kind === 'connected') {
       this.errors.clear();
     }
@@ -154,7 +150,7 @@ export function useContext(
     onClose?: (removed: boolean) => Promise<void> | void;
   } = {},
 ): ContextReporter {
-  const reporter = new ContextReporter(node, cfg.uri);
+  const reporter = new ContextReporter(RED, node, cfg.uri);
   const user = {
     id: node.id,
     onContextState: (s: ContextState): void => {

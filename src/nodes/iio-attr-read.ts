@@ -28,6 +28,7 @@ import {
   type IioContextNode,
 } from './common';
 import { topicName } from './device-ref';
+import { trackRuntime } from './report';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 import { errorStatus } from './status';
 
@@ -71,22 +72,24 @@ export async function readForMessage(
 /** `msg.iio` of an attribute message: where the value came from. */
 export function attrMeta(ctx: Context, uri: string, sel: AttrSelector): Record<string, unknown> {
   let device: Record<string, unknown> = {};
+  let isOutput = sel.isOutput === true;
   if (sel.device) {
     const d = selectedDevice(ctx, sel);
     device = { device: topicName(ctx, d), deviceId: d.id };
+    // A channel from a message without a direction: say which one was used.
+    if (sel.channel) isOutput = d.findChannel(sel.channel, sel.isOutput)?.isOutput ?? isOutput;
   }
   return {
     context: uri,
     ...device,
-    ...(sel.channel
-      ? { channel: sel.channel, direction: sel.isOutput === true ? 'out' : 'in' }
-      : {}),
+    ...(sel.channel ? { channel: sel.channel, direction: isOutput ? 'out' : 'in' } : {}),
     ...(sel.kind ? { kind: sel.kind } : {}),
     attr: sel.attr,
   };
 }
 
 export default function register(RED: RedAPI): void {
+  trackRuntime(RED);
   RED.nodes.registerType('iio-attr-read', function (this: RedNode, config: NodeConfig) {
     RED.nodes.createNode(this, config);
     setupAttrRead(RED, this, config);

@@ -29,6 +29,7 @@ import {
   type IioContextNode,
 } from './common';
 import { attrMeta } from './iio-attr-read';
+import { trackRuntime } from './report';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 import { errorStatus, fitStatus } from './status';
 
@@ -93,6 +94,7 @@ export async function writeSelected(
 }
 
 export default function register(RED: RedAPI): void {
+  trackRuntime(RED);
   RED.nodes.registerType('iio-attr-write', function (this: RedNode, config: NodeConfig) {
     RED.nodes.createNode(this, config);
     setupAttrWrite(RED, this, config);

@@ -25,6 +25,7 @@ import {
 } from './capture-message';
 import { ContextReporter, configError, configNode, num, str, type IioContextNode } from './common';
 import type { ContextState } from './context-handle';
+import { trackRuntime } from './report';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 import { compactCount, contextStatus, errorStatus, fitStatus, statusKey, t } from './status';
 import type { CaptureRequest, HubBlock, HubSubscriber, StreamHub, StreamInfo } from './stream-hub';
@@ -94,6 +95,7 @@ function readSettings(config: NodeConfig): CaptureSettings | string {
 }
 
 export default function register(RED: RedAPI): void {
+  trackRuntime(RED);
   RED.nodes.registerType('iio-capture', function (this: RedNode, config: NodeConfig) {
     RED.nodes.createNode(this, config);
     setupCapture(RED, this, config);
@@ -159,7 +161,7 @@ class CaptureRunner implements HubSubscriber {
     this.id = node.id;
     this.user.id = node.id;
     this.request = settings.request;
-    this.reporter = new ContextReporter(node, cfg.uri);
+    this.reporter = new ContextReporter(RED, node, cfg.uri);
   }
 
   start(): void {

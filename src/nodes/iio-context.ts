@@ -9,6 +9,7 @@ import { IioError } from '../errors';
 import type { Context } from '../model/context';
 import { scanContexts } from '../scan';
 import { ContextHandle } from './context-handle';
+import { trackRuntime } from './report';
 import { bool, num, str, type IioContextNode } from './common';
 import { stableRef } from './device-ref';
 import type { AdminResponse, NodeConfig, RedAPI, RedNode } from './red';
@@ -203,6 +204,7 @@ function contextKey(config: NodeConfig): string {
 }
 
 export default function register(RED: RedAPI): void {
+  trackRuntime(RED);
   registerAdmin(RED);
   watchDeploys(RED);
   RED.nodes.registerType(

@@ -7,6 +7,7 @@ import type { IioEvent } from '../model/event';
 import { configError, configNode, str, useContext, type ContextReporter } from './common';
 import { resolveDevice, topicName } from './device-ref';
 import { compactCount, errorStatus, fitStatus, statusKey, t } from './status';
+import { trackRuntime } from './report';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 
 /** The JSON-safe payload of an event message (BigInts become strings). */
@@ -49,6 +50,7 @@ export function eventPayload(ev: IioEvent): EventPayload {
 const RETRY_MS = 5000;
 
 export default function register(RED: RedAPI): void {
+  trackRuntime(RED);
   RED.nodes.registerType('iio-event', function (this: RedNode, config: NodeConfig) {
     RED.nodes.createNode(this, config);
     setupEvent(RED, this, config);

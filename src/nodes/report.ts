@@ -5,7 +5,54 @@
  * Used for the errors each node sends to Catch and for the config node's log lines.
  */
 import { IioError } from '../errors';
-import type { NodeMessage, RedNode } from './red';
+import type { NodeMessage, RedAPI, RedNode } from './red';
+
+/** Per runtime: whether its flows are started, and what waits for them to be. */
+const runtimes = new WeakMap<object, { started: boolean; waiting: Array<() => void> }>();
+
+/**
+ * Runs `f` once the runtime's flows are started (now, if they are). Catch nodes are only
+ * wired up by then: an error found while a flow is being built would find none.
+ */
+export function whenStarted(RED: RedAPI, f: () => void): void {
+  const rt = trackRuntime(RED);
+  if (!rt) setImmediate(f);
+  else if (rt.started) f();
+  // Bounded by the nodes of one deploy: each waits once.
+  else rt.waiting.push(f);
+}
+
+/**
+ * Follows the runtime's flow starts; node modules call it when they register (before any
+ * flow starts), so the state is known when a node reports something later.
+ */
+export function trackRuntime(
+  RED: RedAPI,
+): { started: boolean; waiting: Array<() => void> } | undefined {
+  const events = RED.events;
+  if (!events?.on) return undefined;
+  let rt = runtimes.get(events);
+  if (!rt) {
+    const state = { started: false, waiting: [] as Array<() => void> };
+    rt = state;
+    runtimes.set(events, state);
+    events.on('flows:stopping', () => {
+      state.started = false;
+    });
+    events.on('flows:started', () => {
+      state.started = true;
+      setImmediate(() => {
+        for (const w of state.waiting.splice(0)) w();
+      });
+    });
+  }
+  return rt;
+}
+
+/** `node.error(err, msg)` once the flows have started (see whenStarted). */
+export function catchable(RED: RedAPI, node: RedNode): (err: Error, msg: NodeMessage) => void {
+  return (err, msg) => whenStarted(RED, () => node.error(err, msg));
+}
 
 interface GateEntry<T> {
   lastSent: number;
@@ -106,7 +153,7 @@ export function repeatText(repeats: number, overMs: number): string {
 export class ErrorGate {
   private readonly gate: RateGate<{ err: IioError; msg: NodeMessage }>;
 
-  constructor(node: RedNode, windowMs = 60000) {
+  constructor(send: (err: IioError, msg: NodeMessage) => void, windowMs = 60000) {
     this.gate = new RateGate(windowMs, ({ err, msg }, repeats, overMs) => {
       const e = repeats
         ? new IioError(err.code, `${err.detail} (${repeatText(repeats, overMs)})`, {
@@ -118,7 +165,7 @@ export class ErrorGate {
             op: err.op,
           })
         : err;
-      node.error(e, msg);
+      send(e, msg);
     });
   }
 
