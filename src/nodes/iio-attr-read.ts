@@ -28,7 +28,7 @@ import {
   type IioContextNode,
 } from './common';
 import { topicName } from './device-ref';
-import { trackRuntime } from './report';
+import { readable, trackRuntime } from './report';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 import { errorStatus } from './status';
 
@@ -133,7 +133,7 @@ function setupAttrRead(RED: RedAPI, node: RedNode, config: NodeConfig): void {
         send(m);
         done();
       },
-      (err: unknown) => done(IioError.wrap(err)),
+      (err: unknown) => done(readable(IioError.wrap(err))),
     );
   });
 

@@ -29,7 +29,7 @@ import {
   type IioContextNode,
 } from './common';
 import { attrMeta } from './iio-attr-read';
-import { trackRuntime } from './report';
+import { readable, trackRuntime } from './report';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 import { errorStatus, fitStatus } from './status';
 
@@ -139,7 +139,7 @@ function setupAttrWrite(RED: RedAPI, node: RedNode, config: NodeConfig): void {
       } catch (err) {
         const e = IioError.wrap(err);
         node.status(errorStatus(e));
-        done(e);
+        done(readable(e));
       }
     });
   });

@@ -13,6 +13,7 @@ import { bool, configError, configNode, num, str, useContext, type IioContextNod
 import { resolveDevice } from './device-ref';
 import { parseChannelList } from './iio-capture';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
+import { readable, trackRuntime } from './report';
 import { errorStatus, fitStatus, t } from './status';
 
 /** Packs per-channel arrays into whole scans of `buffer`'s layout. */
@@ -75,6 +76,7 @@ interface PushSettings {
 }
 
 export default function register(RED: RedAPI): void {
+  trackRuntime(RED);
   RED.nodes.registerType('iio-push', function (this: RedNode, config: NodeConfig) {
     RED.nodes.createNode(this, config);
     setupPush(RED, this, config);
@@ -129,7 +131,7 @@ function setupPush(RED: RedAPI, node: RedNode, config: NodeConfig): void {
       } catch (err) {
         const e = IioError.wrap(err, { device: settings.device, uri: cfg.uri });
         node.status(errorStatus(e));
-        done(e);
+        done(readable(e));
       }
     });
   });

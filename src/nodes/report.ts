@@ -49,9 +49,20 @@ export function trackRuntime(
   return rt;
 }
 
+/**
+ * An error as flows show it. Node-RED puts `String(err)` in `msg.error.message`, the log
+ * and the debug sidebar: for an IioError that would be "IioError: EINVAL: ...", the class
+ * name before the errno code that already says what it is.
+ */
+export function readable<E extends Error>(err: E): E {
+  if (!Object.prototype.hasOwnProperty.call(err, 'toString'))
+    Object.defineProperty(err, 'toString', { value: () => err.message, enumerable: false });
+  return err;
+}
+
 /** `node.error(err, msg)` once the flows have started (see whenStarted). */
 export function catchable(RED: RedAPI, node: RedNode): (err: Error, msg: NodeMessage) => void {
-  return (err, msg) => whenStarted(RED, () => node.error(err, msg));
+  return (err, msg) => whenStarted(RED, () => node.error(readable(err), msg));
 }
 
 interface GateEntry<T> {

@@ -186,7 +186,7 @@ describe('e2e: the editor in chromium', function () {
       .evaluateAll((o) => o.map((x) => (x as HTMLOptionElement).value));
     assert.ok(attrs.includes('raw') && attrs.includes('scale'), attrs.join(' '));
     const devices = await page.locator('#node-input-device option').allTextContents();
-    assert.equal(devices[0], '(context attribute)');
+    assert.match(devices[0], /context attribute/);
     assert.ok(
       devices.some((d) => d.includes('ad5689-emu')),
       'every device, outputs too',
