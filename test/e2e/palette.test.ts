@@ -9,7 +9,7 @@
  * test/e2e/artifacts/ (with UPDATE_SCREENSHOTS=1 also to docs/images/, the README's).
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -336,5 +336,77 @@ describe('e2e: flows built from the palette in chromium', function () {
     const log = nr!.log();
     assert.match(log, /\[iio-context[^\]]*\] cannot open bogus:nowhere: EINVAL/);
     await shot(page, 'bad-uri.png');
+  });
+});
+
+describe('e2e: importing the examples in chromium', function () {
+  this.timeout(300000);
+  let nr: RunningNodeRed | undefined;
+  let browser: BrowserContext | undefined;
+  let profile = '';
+
+  before(async function () {
+    requirePeer(this, PEERS.chromium);
+    nr = await startNodeRed([]);
+    const { chromium } = await import('playwright-core');
+    profile = mkdtempSync(join(tmpdir(), 'iiokit-chromium-'));
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      viewport: { width: 1400, height: 860 },
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
+    });
+  });
+
+  after(async function () {
+    await browser?.close();
+    await nr?.stop();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  it('two examples imported one after the other share one iio-context', async function () {
+    const page = await browser!.newPage();
+    await page.goto(`${nr!.url}/`);
+    await page.waitForSelector('.red-ui-palette-node[data-palette-type="iio-capture"]', {
+      timeout: 60000,
+    });
+    const contexts = (): Promise<number> =>
+      page.evaluate(() => {
+        let n = 0;
+        (
+          window as unknown as {
+            RED: { nodes: { eachConfig(f: (c: { type: string }) => void): void } };
+          }
+        ).RED.nodes.eachConfig((c) => {
+          if (c.type === 'iio-context') n++;
+        });
+        return n;
+      });
+    const importText = async (file: string): Promise<void> => {
+      await page.locator('#red-ui-workspace-chart').click({ position: { x: 600, y: 500 } });
+      await page.keyboard.press('Control+i');
+      const text = page.locator('#red-ui-clipboard-dialog-import-text');
+      await text.waitFor({ state: 'visible' });
+      await text.fill(readFileSync(join(ROOT, 'examples', file), 'utf8'));
+      // The dialog checks the text on keyup.
+      await text.press('End');
+      await page.locator('#red-ui-clipboard-dialog-ok').click();
+      await text.waitFor({ state: 'hidden' });
+    };
+    const tabs = (): Promise<number> =>
+      page.evaluate(() => document.querySelectorAll('#red-ui-workspace-tabs .red-ui-tab').length);
+    await importText('attributes.json');
+    for (let i = 0; i < 50 && (await tabs()) < 2; i++) await page.waitForTimeout(100);
+    assert.equal(await contexts(), 1);
+    await importText('events.json');
+    // The context's id exists already: the editor asks; "Import copy" reuses it.
+    const copy = page.locator('.red-ui-notification button', { hasText: 'Import copy' });
+    await copy.waitFor({ state: 'visible', timeout: 30000 });
+    await copy.click();
+    for (let i = 0; i < 50 && (await tabs()) < 3; i++) await page.waitForTimeout(100);
+    assert.equal(await tabs(), 3, 'both examples imported');
+    const n = await contexts();
+    assert.equal(n, 1, 'one iio-context after importing two examples');
+    await page.close();
   });
 });
