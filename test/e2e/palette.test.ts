@@ -6,7 +6,7 @@
  * iio-context added from the capture dialog); after Deploy the debug sidebar shows the
  * captured arrays, the status texts say what runs, a refused write reaches Catch as
  * readable text, and a bad URI reaches Catch and the log. Screenshots go to
- * test/e2e/artifacts/ (with UPDATE_SCREENSHOTS=1 also to docs/images/, the README's).
+ * test/e2e/artifacts/ (with UPDATE_SCREENSHOTS=1 the README's flow-built.png also to docs/images/).
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,11 +20,12 @@ import { startNodeRed, type RunningNodeRed } from './node-red';
 const ARTIFACTS = join(ROOT, 'test', 'e2e', 'artifacts');
 const IMAGES = join(ROOT, 'docs', 'images');
 
-async function shot(page: Page, name: string): Promise<void> {
+/** A screenshot in artifacts/; `readme`: one the README shows (refreshed with UPDATE_SCREENSHOTS=1). */
+async function shot(page: Page, name: string, readme = false): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const file = join(ARTIFACTS, name);
   await page.screenshot({ path: file });
-  if (process.env.UPDATE_SCREENSHOTS === '1') {
+  if (readme && process.env.UPDATE_SCREENSHOTS === '1') {
     mkdirSync(IMAGES, { recursive: true });
     copyFileSync(file, join(IMAGES, name));
   }
@@ -305,7 +306,7 @@ describe('e2e: flows built from the palette in chromium', function () {
     assert.match(refused, /message: "EINVAL: device emu-a/);
     assert.match(refused, /code: "EINVAL"/);
     assert.equal(await statusMatching(page, ids.write, /^EINVAL/), 'EINVAL');
-    await shot(page, 'flow-built.png');
+    await shot(page, 'flow-built.png', true);
   });
 
   it('a bad URI reaches Catch (msg.error.code) and the log', async function () {
