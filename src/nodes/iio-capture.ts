@@ -136,6 +136,9 @@ class CaptureRunner implements HubSubscriber {
   private lastBlockAt = 0;
   private readonly timeline = new SampleTimeline();
   private samplesSinceStatus = 0;
+  /** Rate window: the arrival of its first block, and the scans of the blocks after it. */
+  private windowStart = 0;
+  private windowScans = 0;
   private droppedAtStatus = 0;
   private lostAtStatus = 0;
   private statusSince = Date.now();
@@ -265,6 +268,8 @@ class CaptureRunner implements HubSubscriber {
     }
     const spanMs = this.lastBlockAt ? block.receivedAt - this.lastBlockAt : 0;
     this.lastBlockAt = block.receivedAt;
+    if (this.windowStart === 0) this.windowStart = block.receivedAt;
+    else this.windowScans += block.samples;
     const chart = this.settings.output === 'chart';
     this.samplesSinceStatus += block.samples;
     let kept = false;
@@ -380,7 +385,14 @@ class CaptureRunner implements HubSubscriber {
     this.samplesSinceStatus = 0;
     this.droppedAtStatus = this.dropped;
     this.lostAtStatus = this.lost;
-    const rate = formatRate(samples / secs);
+    // From block arrival to block arrival: a second holds 3 or 4 blocks of 256 scans at
+    // 1 kHz, so scans per wall-clock second would swing between 768 and 1024.
+    const spanMs = this.lastBlockAt - this.windowStart;
+    const perSecond =
+      this.windowScans > 0 && spanMs >= 100 ? (this.windowScans * 1000) / spanMs : samples / secs;
+    this.windowStart = this.lastBlockAt;
+    this.windowScans = 0;
+    const rate = formatRate(perSecond);
     let text = rate;
     if (lost && dropped)
       text = t(this.RED, 'iio-capture', 'status.lost_and_dropped', {
