@@ -2,79 +2,26 @@ import { EventEmitter } from 'node:events';
 import { createContext } from '../create-context';
 import { IioError } from '../errors';
 import type { Context } from '../model/context';
+import type {
+  ContextHandleEvents,
+  ContextHandleOptions,
+  ContextState,
+  ContextUser,
+} from './context-types';
+import { Keeper, type Stashed } from './keeper';
 import { RateGate, repeatText } from './report';
+import { serveForNodes, type ServerLike } from './serve-option';
 import { StreamHub } from './stream-hub';
 
 /** One log line per kind of problem per minute; repeats are counted in the next one. */
 const LOG_WINDOW_MS = 60000;
 
-/** Where a shared context stands; every user node shows it in its status. */
-export type ContextState =
-  | { readonly kind: 'idle' }
-  | { readonly kind: 'connecting' }
-  | { readonly kind: 'connected' }
-  | {
-      readonly kind: 'reconnecting';
-      readonly attempt: number;
-      /** Counts connection losses: a new number is a new outage (reported once per node). */
-      readonly outage: number;
-      /** Why the connection was lost. */
-      readonly cause?: IioError;
-    }
-  | { readonly kind: 'error'; readonly error: IioError; readonly retryMs: number };
-
-/** A node that uses the context (the config node fans its state out to these). */
-export interface ContextUser {
-  readonly id: string;
-  onContextState(state: ContextState): void;
-}
-
-/** A running "serve this context" server, as src/server returns it. */
-interface ServerLike {
-  close(): Promise<void> | void;
-}
-
-export interface ContextHandleOptions {
-  readonly uri: string;
-  /** Timeout of every operation (ms); 0 waits forever; absent: backend default. */
-  readonly timeoutMs?: number;
-  /** Delay before trying again after a failed open or a lost connection; 0: never. */
-  readonly reconnectMs: number;
-  /** Serve this context (iiod protocol) on this TCP port while it is open. */
-  readonly servePort?: number;
-  /** Address to listen on (default: the server's, loopback only). */
-  readonly serveHost?: string;
-  /** Non-loopback peers allowed to connect (addresses or CIDRs). */
-  readonly serveAllow?: readonly string[];
-  /**
-   * The log (the config node's): connect, failure, disconnect, reconnect, rate-limited
-   * (first occurrence, then one counted summary per minute).
-   */
-  readonly log?: (level: 'info' | 'warn', text: string) => void;
-  /**
-   * True while a deploy that keeps this context is under way: the last user leaving then
-   * does not close it (the redeployed nodes come back to it; `settle()` closes it if not).
-   */
-  readonly keepOpen?: () => boolean;
-}
-
-/** Something a node leaves in the handle across a redeploy (a cyclic output buffer). */
-export interface Stashed {
-  dispose(): Promise<void>;
-}
-
-export interface ContextHandleEvents {
-  /** The context is (again) usable: open buffers anew. */
-  ready: [Context];
-  /** The context went away (closing, connection lost): stop using it. */
-  lost: [];
-  /**
-   * The connection was lost but the backend reconnects by itself and its streams resume
-   * (counting what the outage cost): keep buffers open, they wait.
-   */
-  interrupted: [];
-  state: [ContextState];
-}
+export type {
+  ContextHandleEvents,
+  ContextHandleOptions,
+  ContextState,
+  ContextUser,
+} from './context-types';
 
 /**
  * One Context shared by every node that uses one `iio-context` config node (core MQTT's
@@ -99,7 +46,7 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
   private outages = 0;
   private outageStart = 0;
   private everConnected = false;
-  private readonly stash = new Map<string, Stashed>();
+  private readonly stash = new Keeper();
   private readonly logGate: RateGate<{ level: 'info' | 'warn'; text: string }>;
 
   constructor(readonly options: ContextHandleOptions) {
@@ -209,28 +156,18 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
 
   /** Keeps something for a node across a redeploy (disposed if nobody takes it back). */
   keep(key: string, item: Stashed): void {
-    const old = this.stash.get(key);
-    this.stash.set(key, item);
-    if (old && old !== item) void old.dispose().catch(() => undefined);
+    this.stash.keep(key, item);
   }
 
   /** Takes back what a node kept before a redeploy. */
   take(key: string): Stashed | undefined {
-    const item = this.stash.get(key);
-    this.stash.delete(key);
-    return item;
+    return this.stash.take(key);
   }
 
-  private async dropStash(): Promise<void> {
-    const items = [...this.stash.values()];
-    this.stash.clear();
-    for (const item of items) {
-      try {
-        await item.dispose();
-      } catch (err) {
-        this.options.log?.('warn', `iio-context ${this.uri}: ${(err as Error).message}`);
-      }
-    }
+  private dropStash(): Promise<void> {
+    return this.stash.dropAll((err) =>
+      this.options.log?.('warn', `iio-context ${this.uri}: ${err.message}`),
+    );
   }
 
   /**
@@ -451,36 +388,11 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
   }
 
   private async startServer(ctx: Context): Promise<void> {
-    if (!this.options.servePort) return;
-    try {
-      // Loaded lazily: only a config node with "serve this context" needs the server.
-      const mod = require('../server') as {
-        serveContext(
-          c: Context,
-          o: { port: number; bind?: string; allow?: readonly string[] },
-        ): Promise<ServerLike & { uri?: string }>;
-      };
-      const server = await mod.serveContext(ctx, {
-        port: this.options.servePort,
-        ...(this.options.serveHost ? { bind: this.options.serveHost } : {}),
-        ...(this.options.serveAllow?.length ? { allow: this.options.serveAllow } : {}),
-      });
-      this.server = server;
-      this.options.log?.(
-        'info',
-        `serving ${this.uri} as ${server.uri ?? `port ${this.options.servePort}`}`,
-      );
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const why =
-        e.code === 'MODULE_NOT_FOUND'
-          ? 'the iiod server is not available in this build'
-          : e.message;
-      this.options.log?.(
-        'warn',
-        `cannot serve ${this.uri} on port ${this.options.servePort}: ${why}`,
-      );
-    }
+    const o = this.options;
+    if (!o.servePort) return;
+    this.server = await serveForNodes(ctx, o.servePort, o.serveHost, o.serveAllow, (l, t) =>
+      o.log?.(l, t),
+    );
   }
 
   private async closeContext(): Promise<void> {
