@@ -25,6 +25,7 @@
 namespace iiokit {
 
 struct StreamConfig {
+  /** The data fd. The stream works on its own duplicate of it (see Stream::Stream). */
   int fd = -1;
   bool output = false;
   /** Bytes per block (input: what a delivery holds when full; output DMABUF: block size). */
@@ -43,6 +44,15 @@ struct StreamConfig {
   bool partial = false;
   /** Output: the first push is repeated until the stream stops. */
   bool cyclic = false;
+  /**
+   * Input hand-over batching: blocks finishing less than `batchHoldUs` apart are kept
+   * back, at most `batchMaxBlocks` (and half the queue) and at most `batchHoldUs`, so that
+   * one wake-up of the JS thread takes several. The values come from TypeScript
+   * (src/native/index.ts STREAM_DEFAULTS; why: docs/native.md); these defaults hand every
+   * block over at once.
+   */
+  int64_t batchHoldUs = 0;
+  size_t batchMaxBlocks = 1;
 };
 
 enum class DeliveryKind : int { Block = 0, Error = 1, Written = 2, End = 3 };
@@ -65,6 +75,7 @@ struct Delivery {
   int err = 0;
   const char* op = "";
   WriteJob* job = nullptr;  // Written / a push's Error
+  size_t done = 0;          // a push's Error: bytes of it the kernel took before the error
   Delivery* next = nullptr;  // a batch handed over in one wake-up of the JS thread
 };
 
@@ -86,8 +97,12 @@ class Stream : public std::enable_shared_from_this<Stream> {
   /** Returns false when the receiver is gone: the core then disposes of the delivery. */
   using Sink = std::function<bool(Delivery*)>;
 
+  /** Duplicates cfg.fd: check status() before use. */
   explicit Stream(const StreamConfig& cfg);
   ~Stream();
+
+  /** 0, or -errno when the fd could not be duplicated. */
+  int status() const { return cfg_.fd < 0 ? dupError_ : 0; }
 
   const StreamConfig& config() const { return cfg_; }
   size_t poolBlocks() const { return cfg_.blocks + 2; }
@@ -96,7 +111,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool tryDmabuf(const std::string& heapPath, dmabuf::Failure* fail);
   bool usesDmabuf() const { return pool_ && pool_->isDmabuf(); }
 
-  /** Makes the pool (if tryDmabuf did not) and starts the thread. 0 or -errno. */
+  /**
+   * Makes the pool (if tryDmabuf did not) and starts the thread. 0 or -errno; on failure
+   * (e.g. EAGAIN: no thread to spare) nothing changed and start() may be tried again.
+   */
   int start(Sink sink);
   bool started() const { return started_; }
 
@@ -109,7 +127,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
 
   /** Wakes the thread through the eventfd and makes it stop (permanent, like libiio). */
   void cancel();
-  /** cancel() + join + detach DMABUFs. Idempotent. Undelivered jobs are returned. */
+  /**
+   * cancel() + join + detach DMABUFs + close the stream's fd. Idempotent. Jobs not
+   * started are returned.
+   */
   std::vector<WriteJob*> close();
 
   std::shared_ptr<BlockPool> pool() const { return pool_; }
@@ -132,11 +153,17 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void flush();
   void refundCredit();
   bool send(Delivery* d);
-  void sendError(int err, const char* op, WriteJob* job = nullptr);
+  void sendError(int err, const char* op, WriteJob* job = nullptr, size_t done = 0);
+  /**
+   * A push that failed after the kernel took `done` of its bytes: counted as written and
+   * reported with the error (the device plays them). On cancel with nothing taken, the
+   * job goes back to the queue for close() to hand back. False: the thread must stop.
+   */
+  bool failJob(WriteJob* job, int err, const char* op, size_t done);
   /** Reads until the block is full (or, partial, until whole units arrived). */
   int fill(uint8_t* p, size_t size, size_t* filled, int64_t deadline, const char** op);
-  /** Writes everything; 0, -ETIMEDOUT, -ECANCELED or -errno. */
-  int writeAll(const uint8_t* p, size_t len, int64_t deadline, const char** op);
+  /** Writes everything; 0, -ETIMEDOUT, -ECANCELED or -errno; what was written in *done. */
+  int writeAll(const uint8_t* p, size_t len, int64_t deadline, const char** op, size_t* done);
   /**
    * Waits for events on fd (and the cancel/wake eventfds) until a deadline in µs on the
    * monotonic clock (-1 = none). 1 ready, 2 woken, 0 timeout, -ECANCELED, -errno.
@@ -145,6 +172,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   int64_t deadline() const;
 
   StreamConfig cfg_;
+  int dupError_ = 0;
   std::shared_ptr<BlockPool> pool_;
   std::vector<BlockPool::Dmabuf> attached_;
   sys::Signal cancel_;

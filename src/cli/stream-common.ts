@@ -3,7 +3,7 @@
  * (options, context, device, trigger, channels, buffer, clean-up: iio_readdev.c and
  * iio_writedev.c are the same program but for the direction), with libiio's messages.
  */
-import { IioError, strerror } from '../errors';
+import { ERRNO, errnoOrEio, strerror } from '../errors';
 import type { IioBuffer } from '../model/buffer';
 import type { Channel } from '../model/channel';
 import type { Context } from '../model/context';
@@ -22,8 +22,6 @@ import type { CliIo, Out } from './io';
 export const TOOL_TRIGGER_HZ = 100;
 /** SIZE_MAX as far as JavaScript numbers are exact. */
 export const SIZE_MAX = Number.MAX_SAFE_INTEGER;
-
-const errnoOf = (e: unknown): number => IioError.wrap(e).errno || 5;
 
 /**
  * `-t trigger`: finds it, sets it to 100 Hz (`sampling_frequency`, else `frequency`) and
@@ -52,14 +50,14 @@ export async function applyTrigger(
     try {
       await trig.writeAttr('frequency', TOOL_TRIGGER_HZ);
     } catch (e) {
-      err.line(`sample rate not set : ${strerror(errnoOf(e))}`);
+      err.line(`sample rate not set : ${strerror(errnoOrEio(e))}`);
     }
   }
   const before = await dev.getTrigger().catch(() => undefined);
   try {
     await dev.setTrigger(trig);
   } catch (e) {
-    err.line(`${setFailedText} : ${strerror(errnoOf(e))}`);
+    err.line(`${setFailedText} : ${strerror(errnoOrEio(e))}`);
   }
   return async () => {
     if (before !== undefined) await dev.setTrigger(before).catch(() => undefined);
@@ -81,7 +79,7 @@ export function chooseChannels(
   for (const n of names) {
     const c = dev.findChannel(n, isOutput);
     // libiio's iio_device_enable_channel: ENXIO when missing, EBUSY when named twice
-    const errno = !c ? 6 : chosen.includes(c) ? 16 : 0;
+    const errno = !c ? ERRNO.ENXIO : chosen.includes(c) ? ERRNO.EBUSY : 0;
     if (errno) {
       err.line(`Bad channel name "${n}" : ${strerror(errno)}`);
       return null;
@@ -232,7 +230,7 @@ export function runStreamTool(
           isOutput: spec.isOutput,
         });
       } catch (e) {
-        err.line(`Unable to allocate buffer: ${strerror(errnoOf(e))}`);
+        err.line(`Unable to allocate buffer: ${strerror(errnoOrEio(e))}`);
         if (process.env.IIOKIT_DEBUG) err.line(String(e));
         return 1;
       }
@@ -245,5 +243,3 @@ export function runStreamTool(
     }
   });
 }
-
-export { errnoOf };
