@@ -36,7 +36,7 @@ export function parseAvailable(text: string): AvailableValues {
   return { kind: 'list', values: t.length ? t.split(/\s+/) : [] };
 }
 
-/** One attribute of a context, device, channel, buffer or debugfs. */
+/** One attribute of a context, device, channel, buffer, debugfs or event (`events/`). */
 export class Attr {
   constructor(
     private readonly backend: Backend,

@@ -25,6 +25,11 @@ export class Device {
   readonly attrs: readonly Attr[];
   readonly bufferAttrs: readonly Attr[];
   readonly debugAttrs: readonly Attr[];
+  /**
+   * Device event attributes (libiio 1.0): files of sysfs `events/` that belong to no
+   * channel, named by their file (`in_accel_thresh_rising_en`, shared by the accel axes).
+   */
+  readonly eventAttrs: readonly Attr[];
   private readonly enabled: ChannelMask;
 
   constructor(
@@ -37,6 +42,9 @@ export class Device {
     this.attrs = info.attrs.map((a) => new Attr(backend, 'device', a, info));
     this.bufferAttrs = info.bufferAttrs.map((a) => new Attr(backend, 'buffer', a, info));
     this.debugAttrs = info.debugAttrs.map((a) => new Attr(backend, 'debug', a, info));
+    this.eventAttrs = (info.eventAttrs ?? []).map(
+      (a) => new Attr(backend, 'device-event', a, info),
+    );
     this.enabled = new ChannelMask(this.channels.length);
   }
 
@@ -134,6 +142,16 @@ export class Device {
   }
   async writeDebugAttr(name: string, value: AttrValue): Promise<void> {
     await this.debugAttr(name).write(value);
+  }
+
+  eventAttr(name: string): Attr {
+    return findAttr(this.eventAttrs, name, this.where('event'));
+  }
+  readEventAttr(name: string): Promise<string> {
+    return this.eventAttr(name).read();
+  }
+  async writeEventAttr(name: string, value: AttrValue): Promise<void> {
+    await this.eventAttr(name).write(value);
   }
 
   /**

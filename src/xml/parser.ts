@@ -88,6 +88,14 @@ function attrList(
   });
 }
 
+/**
+ * Event attributes exist only in libiio 1.0, which keeps every attribute list sorted by
+ * name (strcmp): so do we, for them (0.24's lists keep the XML's order).
+ */
+function byName(attrs: AttrInfo[]): AttrInfo[] {
+  return attrs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
 function parseChannel(n: XNode, source: string, deviceId: string): ChannelInfo {
   const a = attrsOf(n);
   if (a.id === undefined) throw bad(`device ${deviceId}: a channel has no id`, source);
@@ -120,7 +128,7 @@ function parseChannel(n: XNode, source: string, deviceId: string): ChannelInfo {
     format: scan ? (format ?? ZERO_FORMAT) : undefined,
     scanScale,
     attrs: attrList(children(n, 'attribute'), source, where, true),
-    eventAttrs: attrList(children(n, 'event-attribute'), source, where, true),
+    eventAttrs: byName(attrList(children(n, 'event-attribute'), source, where, true)),
   };
   return ch;
 }
@@ -163,7 +171,7 @@ function parseDevice(n: XNode, source: string): DeviceInfo {
     attrs: attrList(children(n, 'attribute'), source, where, false),
     bufferAttrs,
     debugAttrs: attrList(children(n, 'debug-attribute'), source, where, false),
-    eventAttrs: attrList(children(n, 'event-attribute'), source, where, false),
+    eventAttrs: byName(attrList(children(n, 'event-attribute'), source, where, false)),
     buffers: buffers.length ? buffers : undefined,
   };
 }
