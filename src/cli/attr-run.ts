@@ -181,6 +181,8 @@ class AttrRun {
   async run(ctx: Context): Promise<number> {
     const target = this.q.target;
     if (target === 'context') this.contextAttrs(ctx);
+    else if (target === 'device-event' || target === 'channel-event')
+      throw new Error('event attribute queries run in attr-events.ts');
     else await this.devices(ctx, target);
     return this.report();
   }
@@ -204,7 +206,10 @@ class AttrRun {
     }
   }
 
-  private async devices(ctx: Context, target: Exclude<AttrTarget, 'context'>): Promise<void> {
+  private async devices(
+    ctx: Context,
+    target: Exclude<AttrTarget, 'context' | 'device-event' | 'channel-event'>,
+  ): Promise<void> {
     const { device } = this.q;
     if (device === undefined) this.out.line(`IIO context has ${ctx.devices.length} devices:`);
     for (const dev of ctx.devices) {
