@@ -134,6 +134,18 @@ export class Device {
     await this.bufferAttr(name).write(value);
   }
 
+  /**
+   * The attributes of buffer `index` of a multi-buffer device (libiio 1.0's buffers,
+   * `bufferN/` in sysfs); buffer 0's are `bufferAttrs`. Empty for a buffer not described.
+   */
+  bufferAttrsAt(index: number): readonly Attr[] {
+    if (index === 0) return this.bufferAttrs;
+    const b = this.info.buffers?.find((x) => x.index === index);
+    return (b?.attrs ?? []).map(
+      (a) => new Attr(this.backend, 'buffer', a, this.info, undefined, index),
+    );
+  }
+
   debugAttr(name: string): Attr {
     return findAttr(this.debugAttrs, name, this.where('debug'));
   }
@@ -366,6 +378,21 @@ export class Device {
     );
     await buffer.loadScales();
     return buffer;
+  }
+
+  /**
+   * Whether an event stream of this device opens (it is closed again at once): libiio's
+   * test for "events supported". False with the reason unsaid; events() says why.
+   */
+  async canOpenEvents(): Promise<boolean> {
+    if (!this.backend.openEvents) return false;
+    try {
+      const s = await this.backend.openEvents(this.info);
+      await s.close();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**

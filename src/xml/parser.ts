@@ -161,6 +161,11 @@ function parseDevice(n: XNode, source: string): DeviceInfo {
       index: Number.isInteger(index) ? index : 0,
       direction: ba.direction === 'out' ? 'out' : ba.direction === 'in' ? 'in' : undefined,
       attrs: attrList(children(b, 'attribute'), source, `${where}, buffer ${ba.index}`, false),
+      // libiio 1.0 lists the buffer's scan elements as <channel id type/>; 0.x has none
+      channels: children(b, 'channel').flatMap((c) => {
+        const ca = attrsOf(c);
+        return ca.id === undefined ? [] : [{ id: ca.id, isOutput: ca.type === 'output' }];
+      }),
     };
   });
   const bufferAttrs = attrList(children(n, 'buffer-attribute'), source, where, false);
@@ -229,6 +234,7 @@ export function parseContextXml(xml: string, options: ParseXmlOptions = {}): Con
           major: parseInt(a['version-major'] ?? '0', 10) || 0,
           minor: parseInt(a['version-minor'] ?? '0', 10) || 0,
           git: a['version-git'].slice(0, 7),
+          ...(a['version-git'].length > 7 ? { tag: a['version-git'] } : {}),
         }
       : dv;
   const attrs: Array<readonly [string, string]> = [];
