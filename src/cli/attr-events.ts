@@ -5,14 +5,14 @@
  * exit status). libiio 0.24's iio_attr has no such options, so nothing here has to
  * agree with it.
  */
-import { errnoOrEio, strerror } from '../errors';
+import { strerror } from '../errors';
 import type { Attr } from '../model/attr';
 import type { Channel } from '../model/channel';
 import type { Context } from '../model/context';
 import type { Device } from '../model/device';
 import { cG } from '../util/cformat';
 import { Verbosity, type AttrQuery } from './attr-query';
-import { strMatch } from './attr-run';
+import { AttrRunState, devKind, labelOrNameOrId, writeValue } from './attr-run';
 import type { Out } from './io';
 import { readLibiio1Value } from './libiio1-value';
 
@@ -24,14 +24,6 @@ function perror(err: Out, errno: number, what: string): void {
 }
 
 const plural = (n: number): string => (n !== 1 ? 's' : '');
-
-function labelOrNameOrId(dev: Device): string {
-  return dev.label ?? dev.name ?? dev.id;
-}
-
-function devKind(dev: Device): string {
-  return dev.isTrigger ? 'trig' : 'dev';
-}
 
 /** print_attribute_value: the value, its options or its range; read errors on stderr. */
 async function printValue(out: Out, err: Out, attr: Attr, quiet: Verbosity): Promise<void> {
@@ -53,34 +45,8 @@ async function printValue(out: Out, err: Out, attr: Attr, quiet: Verbosity): Pro
   }
 }
 
-/** A write as libiio reports it: bytes taken, or a negative errno. */
-async function writeValue(attr: Attr, value: string): Promise<number> {
-  try {
-    return await attr.write(value);
-  } catch (e) {
-    return -errnoOrEio(e);
-  }
-}
-
 /** One run of an -E or -e query. */
-class EventAttrRun {
-  private foundErr = false;
-  private readErr = false;
-  private writeErr = false;
-  private devFound = false;
-  private attrFound = false;
-  private channelFound = false;
-
-  constructor(
-    private readonly q: AttrQuery,
-    private readonly out: Out,
-    private readonly err: Out,
-  ) {}
-
-  private match(haystack: string | undefined, needle: string): boolean {
-    return strMatch(haystack, needle, this.q.ignoreCase);
-  }
-
+class EventAttrRun extends AttrRunState {
   /** dump_device_attributes (type "event"). */
   private async dumpDevice(
     dev: Device,
@@ -132,16 +98,6 @@ class EventAttrRun {
       } else perror(this.err, -ret, 'Unable to write channel attribute');
     }
     return ret;
-  }
-
-  /** One matching attribute: libiio counts only failed writes, and reads that return < 0. */
-  private async dump(run: (quiet: Verbosity) => Promise<number>): Promise<void> {
-    const { attr, value } = this.q;
-    this.foundErr = false;
-    this.attrFound = true;
-    const ret = await run(attr !== undefined ? this.q.verbosity : Verbosity.Verbose);
-    if (value !== undefined && ret < 0) this.writeErr = true;
-    else if (ret < 0 && attr !== undefined) this.readErr = true;
   }
 
   async run(ctx: Context): Promise<number> {
