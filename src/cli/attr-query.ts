@@ -1,7 +1,8 @@
 /**
  * `iiokit attr`'s command line, parsed into what it asks for (an AttrQuery) before any
  * context exists: libiio 0.24's iio_attr option handling (tests/iio_attr.c), its checks
- * and its messages, kept apart from running the query (attr-run.ts).
+ * and its messages, kept apart from running the query (attr-run.ts). The event attribute
+ * options `-E` and `-e`, which only libiio 1.0's iio_attr has, come with its messages.
  */
 import { parseCommon, type CommonOptions, type ToolSpec } from './common';
 import type { Out } from './io';
@@ -9,7 +10,7 @@ import type { Out } from './io';
 export const ATTR_TOOL: ToolSpec = {
   name: 'iio_attr',
   command: 'attr',
-  optstring: '+CdcBDiosIqvg:',
+  optstring: '+CdcBDEeiosIqvg:',
   longs: [
     { name: 'ignore-case', arg: 'none', val: 'I' },
     { name: 'quiet', arg: 'none', val: 'q' },
@@ -23,12 +24,16 @@ export const ATTR_TOOL: ToolSpec = {
     { name: 'context-attr', arg: 'none', val: 'C' },
     { name: 'buffer-attr', arg: 'none', val: 'B' },
     { name: 'debug-attr', arg: 'none', val: 'D' },
+    { name: 'event-attr', arg: 'none', val: 'E' },
+    { name: 'channel-event-attr', arg: 'none', val: 'e' },
   ],
   usage: [
     '-d [device] [attr] [value]\n' +
       '\t\t\t\t-c [device] [channel] [attr] [value]\n' +
       '\t\t\t\t-B [device] [attr] [value]\n' +
       '\t\t\t\t-D [device] [attr] [value]\n' +
+      '\t\t\t\t-E [device] [attr] [value]\n' +
+      '\t\t\t\t-e [device] [channel] [attr] [value]\n' +
       '\t\t\t\t-C [attr]',
     'Ignore case distinctions.',
     'Return result only.',
@@ -42,6 +47,8 @@ export const ATTR_TOOL: ToolSpec = {
     'Read IIO context attributes.',
     'Read/Write buffer attributes.',
     'Read/Write debug attributes.',
+    'Read/Write device event attributes.',
+    'Read/Write channel event attributes.',
   ],
 };
 
@@ -54,8 +61,9 @@ export enum Verbosity {
   Verbose,
 }
 
-/** Which attributes a query reads or writes: -C, -d, -c, -B or -D. */
-export type AttrTarget = 'context' | 'device' | 'channel' | 'buffer' | 'debug';
+/** Which attributes a query reads or writes: -C, -d, -c, -B, -D, or libiio 1.0's -E, -e. */
+export type AttrTarget =
+  'context' | 'device' | 'channel' | 'buffer' | 'debug' | 'device-event' | 'channel-event';
 
 /** One iio_attr query: names may be wildcards (`.`, `*`, `key*`, `*key*`, `*key`). */
 export interface AttrQuery {
@@ -108,6 +116,8 @@ const TARGET_OF: Readonly<Record<string, AttrTarget>> = {
   C: 'context',
   B: 'buffer',
   D: 'debug',
+  E: 'device-event',
+  e: 'channel-event',
 };
 
 function refuse(early: boolean, stderr: string[], stdout: string[] = []): AttrPlan {
@@ -161,8 +171,15 @@ function planQuery(opts: CommonOptions, operands: readonly string[], noArgs: boo
     }
   }
 
-  if (targets.size >= 2)
-    return refuse(false, ['The options -d, -c, -C, -B, and -D are exclusive (can use only one).']);
+  if (targets.size >= 2) {
+    // libiio 1.0's message once one of its own options is among them
+    const withEvents = targets.has('device-event') || targets.has('channel-event');
+    return refuse(false, [
+      withEvents
+        ? 'The options -d, -c, -C, -B, -D, -E, and -e are exclusive (can use only one).'
+        : 'The options -d, -c, -C, -B, and -D are exclusive (can use only one).',
+    ]);
+  }
   const [target] = targets;
   if (target === undefined)
     return noArgs
@@ -178,9 +195,13 @@ function planQuery(opts: CommonOptions, operands: readonly string[], noArgs: boo
   if (target === 'context') {
     if (operands.length >= 2) return tooMany('context attributes');
     attr = operands[0];
-  } else if (target === 'channel') {
-    if (operands.length >= 5) return tooMany('channel attributes');
+  } else if (target === 'channel' || target === 'channel-event') {
+    if (operands.length >= 5)
+      return tooMany(target === 'channel' ? 'channel attributes' : 'channel event attributes');
     [device, channel, attr, value] = operands;
+  } else if (target === 'device-event') {
+    if (operands.length >= 4) return tooMany('device event attributes');
+    [device, attr, value] = operands;
   } else {
     if (operands.length >= 4)
       return tooMany(target === 'buffer' ? 'buffer attributes' : 'device attributes');

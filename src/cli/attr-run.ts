@@ -38,11 +38,11 @@ export function strMatch(
   return h === n;
 }
 
-function labelOrNameOrId(dev: Device): string {
+export function labelOrNameOrId(dev: Device): string {
   return dev.label ?? dev.name ?? dev.id;
 }
 
-function devKind(dev: Device): string {
+export function devKind(dev: Device): string {
   return dev.isTrigger ? 'trig' : 'dev';
 }
 
@@ -56,7 +56,8 @@ async function readValue(attr: Attr): Promise<{ ret: number; value: string }> {
   }
 }
 
-async function writeValue(attr: Attr, value: string): Promise<number> {
+/** A write as libiio reports it: bytes taken, or a negative errno. */
+export async function writeValue(attr: Attr, value: string): Promise<number> {
   try {
     return await attr.write(value);
   } catch (e) {
@@ -147,29 +148,30 @@ async function dumpChannelAttr(
   return ret;
 }
 
-/** One run of a query: what was found and what failed decide the exit status. */
-class AttrRun {
-  private foundErr = false;
-  private readErr = false;
-  private writeErr = false;
-  private devFound = false;
-  private attrFound = false;
-  private ctxFound = false;
-  private debugFound = false;
-  private channelFound = false;
+/**
+ * What one run of a query has found and what failed so far (iio_attr's flags, 0.24's and
+ * 1.0's alike): they decide its closing messages and exit status.
+ */
+export class AttrRunState {
+  protected foundErr = false;
+  protected readErr = false;
+  protected writeErr = false;
+  protected devFound = false;
+  protected attrFound = false;
+  protected channelFound = false;
 
   constructor(
-    private readonly q: AttrQuery,
-    private readonly out: Out,
-    private readonly err: Out,
+    protected readonly q: AttrQuery,
+    protected readonly out: Out,
+    protected readonly err: Out,
   ) {}
 
-  private match(haystack: string | undefined, needle: string): boolean {
+  protected match(haystack: string | undefined, needle: string): boolean {
     return strMatch(haystack, needle, this.q.ignoreCase);
   }
 
   /** A read or write of one matching attribute: its verbosity and how its status counts. */
-  private async dump(run: (quiet: Verbosity) => Promise<number>): Promise<void> {
+  protected async dump(run: (quiet: Verbosity) => Promise<number>): Promise<void> {
     const { attr, value } = this.q;
     this.foundErr = false;
     this.attrFound = true;
@@ -177,10 +179,18 @@ class AttrRun {
     if (value !== undefined && ret < 0) this.writeErr = true;
     else if (ret < 0 && attr !== undefined) this.readErr = true;
   }
+}
+
+/** One run of a query: what was found and what failed decide the exit status. */
+class AttrRun extends AttrRunState {
+  private ctxFound = false;
+  private debugFound = false;
 
   async run(ctx: Context): Promise<number> {
     const target = this.q.target;
     if (target === 'context') this.contextAttrs(ctx);
+    else if (target === 'device-event' || target === 'channel-event')
+      throw new Error('event attribute queries run in attr-events.ts');
     else await this.devices(ctx, target);
     return this.report();
   }
@@ -204,7 +214,10 @@ class AttrRun {
     }
   }
 
-  private async devices(ctx: Context, target: Exclude<AttrTarget, 'context'>): Promise<void> {
+  private async devices(
+    ctx: Context,
+    target: Exclude<AttrTarget, 'context' | 'device-event' | 'channel-event'>,
+  ): Promise<void> {
     const { device } = this.q;
     if (device === undefined) this.out.line(`IIO context has ${ctx.devices.length} devices:`);
     for (const dev of ctx.devices) {

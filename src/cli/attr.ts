@@ -1,11 +1,13 @@
 /**
  * `iiokit attr`: libiio 0.24's iio_attr — read and write context, device, channel, buffer
  * and debug attributes, with its options, wildcards, messages and exit statuses
- * (tests/iio_attr.c), so the two outputs diff clean. The command line is parsed into a
+ * (tests/iio_attr.c), so the two outputs diff clean — and libiio 1.0's `-E` / `-e` for
+ * event attributes (attr-events.ts), printed as its iio_attr prints them. The command line is parsed into a
  * query (attr-query.ts), which runs on the context (attr-run.ts).
  */
 import type { Context } from '../model/context';
 import { ATTR_TOOL, parseAttrArgs } from './attr-query';
+import { runEventAttrQuery } from './attr-events';
 import { runAttrQuery } from './attr-run';
 import { openContext, printUsage, runTool } from './common';
 import { CliExit, type CliIo } from './io';
@@ -47,7 +49,10 @@ export function attrMain(argv: readonly string[], io: CliIo): Promise<number> {
         printUsage(out, ATTR_TOOL);
         return 0;
       }
-      return await runAttrQuery(ctx, plan.query, out, err);
+      const q = plan.query;
+      if (q.target === 'device-event' || q.target === 'channel-event')
+        return await runEventAttrQuery(ctx, q, out, err);
+      return await runAttrQuery(ctx, q, out, err);
     } finally {
       await ctx?.close();
     }

@@ -111,6 +111,7 @@ export function parseCommon(argv: readonly string[], tool: ToolSpec, err: Out): 
   const own: ParsedOption[] = [];
   const operands = [...res.operands];
   let chosen = '';
+  const ownLetters = new Set(tool.optstring.replace(/[+:]/g, ''));
   const exclusive = (which: string): void => {
     if (chosen) {
       err.line('-a, -x, -n and -u are mutually exclusive');
@@ -128,6 +129,11 @@ export function parseCommon(argv: readonly string[], tool: ToolSpec, err: Out): 
         uri = `xml:${o.arg}`;
         break;
       case 'n':
+        // libiio 1.0's iio_info uses -n for an option of its own (the tool's spec wins)
+        if (ownLetters.has('n')) {
+          own.push(o);
+          break;
+        }
         exclusive('n');
         uri = `ip:${o.arg}`;
         break;

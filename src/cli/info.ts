@@ -6,6 +6,7 @@ import { CHANNEL_TYPES, LIBIIO_0X_TYPE_COUNT } from '../names/tables';
 import { LIBRARY_VERSION } from '../version';
 import { openContext, parseCommon, printUsage, runTool, type ToolSpec } from './common';
 import type { CliIo, Out } from './io';
+import { infoLibiio1, takeLibiioOption } from './info-libiio1';
 import { printScan } from './scan';
 
 export const INFO_TOOL: ToolSpec = {
@@ -102,9 +103,16 @@ export async function printContextInfo(ctx: Context, out: Out): Promise<void> {
   }
 }
 
-/** `iiokit info`: libiio's iio_info. */
-export function infoMain(argv: readonly string[], io: CliIo): Promise<number> {
+/** `iiokit info`: libiio 0.24's iio_info; with `--libiio 1.0`, libiio 1.0's (info-libiio1.ts). */
+export function infoMain(args: readonly string[], io: CliIo): Promise<number> {
   return runTool(io, async (out, err) => {
+    const mode = takeLibiioOption(args);
+    if ('error' in mode) {
+      err.line(`iiokit info: ${mode.error}`);
+      return 1;
+    }
+    if (mode.version === '1.0') return infoLibiio1(mode.argv, out, err);
+    const argv = mode.argv;
     out.line(
       `Library version: ${LIBRARY_VERSION.major}.${LIBRARY_VERSION.minor} (git tag: ${LIBRARY_VERSION.git})`,
     );

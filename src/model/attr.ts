@@ -45,7 +45,7 @@ export function parseAvailable(text: string): AvailableValues {
   return { kind: 'list', values: t.length ? t.split(/\s+/) : [] };
 }
 
-/** One attribute of a context, device, channel, buffer or debugfs. */
+/** One attribute of a context, device, channel, buffer, debugfs or event (`events/`). */
 export class Attr {
   constructor(
     private readonly backend: Backend,
@@ -53,6 +53,8 @@ export class Attr {
     private readonly info: AttrInfo,
     private readonly device?: DeviceInfo,
     private readonly channel?: ChannelInfo,
+    /** Buffer attributes: which buffer of a multi-buffer device (absent: buffer 0). */
+    private readonly bufferIndex?: number,
   ) {}
 
   /** The name libiio shows (`raw`, `sampling_frequency`). */
@@ -72,7 +74,13 @@ export class Attr {
 
   /** @internal the reference a backend needs. */
   get ref(): AttrRef {
-    return { kind: this.kind, device: this.device, channel: this.channel, attr: this.info };
+    return {
+      kind: this.kind,
+      device: this.device,
+      channel: this.channel,
+      attr: this.info,
+      ...(this.bufferIndex !== undefined ? { bufferIndex: this.bufferIndex } : {}),
+    };
   }
 
   /** Reads the value, trailing newline removed. */

@@ -13,6 +13,11 @@ export class Channel {
   /** Modifier name (`x`, `i`, `q`) or `''` when there is none. */
   readonly modifier: string;
   readonly attrs: readonly Attr[];
+  /**
+   * Event attributes (sysfs `events/`, libiio 1.0's channel event attributes):
+   * `thresh_rising_value`, `thresh_rising_en`, `thresh_rising_hysteresis`, ...
+   */
+  readonly eventAttrs: readonly Attr[];
   /** @internal position in device.channels (bit number in a ChannelMask). */
   readonly number: number;
 
@@ -28,6 +33,9 @@ export class Channel {
     this.modifier = kind.modifier;
     this.number = number;
     this.attrs = info.attrs.map((a) => new Attr(backend, 'channel', a, device.info, info));
+    this.eventAttrs = (info.eventAttrs ?? []).map(
+      (a) => new Attr(backend, 'channel-event', a, device.info, info),
+    );
   }
 
   get id(): string {
@@ -75,6 +83,24 @@ export class Channel {
 
   async writeAttr(name: string, value: AttrValue): Promise<void> {
     await this.attr(name).write(value);
+  }
+
+  /** An event attribute by name (`thresh_rising_value`) or file name. */
+  eventAttr(name: string): Attr {
+    return findAttr(this.eventAttrs, name, {
+      kind: 'event',
+      device: this.device.id,
+      channel: this.id,
+      uri: this.device.context.uri,
+    });
+  }
+
+  readEventAttr(name: string): Promise<string> {
+    return this.eventAttr(name).read();
+  }
+
+  async writeEventAttr(name: string, value: AttrValue): Promise<void> {
+    await this.eventAttr(name).write(value);
   }
 
   /**

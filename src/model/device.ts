@@ -25,6 +25,11 @@ export class Device {
   readonly attrs: readonly Attr[];
   readonly bufferAttrs: readonly Attr[];
   readonly debugAttrs: readonly Attr[];
+  /**
+   * Device event attributes (libiio 1.0): files of sysfs `events/` that belong to no
+   * channel, named by their file (`in_accel_thresh_rising_en`, shared by the accel axes).
+   */
+  readonly eventAttrs: readonly Attr[];
   private readonly enabled: ChannelMask;
 
   constructor(
@@ -37,6 +42,9 @@ export class Device {
     this.attrs = info.attrs.map((a) => new Attr(backend, 'device', a, info));
     this.bufferAttrs = info.bufferAttrs.map((a) => new Attr(backend, 'buffer', a, info));
     this.debugAttrs = info.debugAttrs.map((a) => new Attr(backend, 'debug', a, info));
+    this.eventAttrs = (info.eventAttrs ?? []).map(
+      (a) => new Attr(backend, 'device-event', a, info),
+    );
     this.enabled = new ChannelMask(this.channels.length);
   }
 
@@ -126,6 +134,18 @@ export class Device {
     await this.bufferAttr(name).write(value);
   }
 
+  /**
+   * The attributes of buffer `index` of a multi-buffer device (libiio 1.0's buffers,
+   * `bufferN/` in sysfs); buffer 0's are `bufferAttrs`. Empty for a buffer not described.
+   */
+  bufferAttrsAt(index: number): readonly Attr[] {
+    if (index === 0) return this.bufferAttrs;
+    const b = this.info.buffers?.find((x) => x.index === index);
+    return (b?.attrs ?? []).map(
+      (a) => new Attr(this.backend, 'buffer', a, this.info, undefined, index),
+    );
+  }
+
   debugAttr(name: string): Attr {
     return findAttr(this.debugAttrs, name, this.where('debug'));
   }
@@ -134,6 +154,16 @@ export class Device {
   }
   async writeDebugAttr(name: string, value: AttrValue): Promise<void> {
     await this.debugAttr(name).write(value);
+  }
+
+  eventAttr(name: string): Attr {
+    return findAttr(this.eventAttrs, name, this.where('event'));
+  }
+  readEventAttr(name: string): Promise<string> {
+    return this.eventAttr(name).read();
+  }
+  async writeEventAttr(name: string, value: AttrValue): Promise<void> {
+    await this.eventAttr(name).write(value);
   }
 
   /**
@@ -348,6 +378,21 @@ export class Device {
     );
     await buffer.loadScales();
     return buffer;
+  }
+
+  /**
+   * Whether an event stream of this device opens (it is closed again at once): libiio's
+   * test for "events supported". False with the reason unsaid; events() says why.
+   */
+  async canOpenEvents(): Promise<boolean> {
+    if (!this.backend.openEvents) return false;
+    try {
+      const s = await this.backend.openEvents(this.info);
+      await s.close();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**

@@ -20,6 +20,8 @@ export interface BufferInfo {
   readonly index: number;
   readonly direction?: 'in' | 'out';
   readonly attrs: AttrInfo[];
+  /** Its scan elements, where the description lists them (libiio 1.0 XML's `<channel>`). */
+  readonly channels?: ReadonlyArray<{ readonly id: string; readonly isOutput: boolean }>;
 }
 
 export interface ChannelInfo {
@@ -55,8 +57,10 @@ export interface DeviceInfo {
 export interface ContextVersion {
   readonly major: number;
   readonly minor: number;
-  /** Up to 7 characters, as libiio prints it (`v0.24`). */
+  /** Up to 7 characters, as libiio 0.24 prints it (`v0.24`). */
   readonly git: string;
+  /** The whole git tag where the description gives more than 7 characters (libiio 1.0 prints it all). */
+  readonly tag?: string;
 }
 
 export interface ContextInfo {

@@ -1,7 +1,8 @@
 /**
  * libiio 0.24's rules for turning the files of a sysfs device directory into channels
  * and attributes (local.c: is_channel, get_channel_id, get_short_attr_name,
- * set_channel_name, is_global_attr, handle_scan_elements, create_device), as a pure
+ * set_channel_name, is_global_attr, handle_scan_elements, create_device), and libiio 1.0's
+ * for the event attributes of `events/` (add_event; 0.24 has none), as a pure
  * function: file names in, a description out. No I/O here, so every rule is unit-tested
  * on plain lists; the local backend reads the values (index, type, name) afterwards.
  *
@@ -31,6 +32,8 @@ export interface SysfsChannelNames {
   readonly attrs: SysfsAttrName[];
   /** The scan element's files (relative to the device directory), where present. */
   readonly scanFiles: { en?: string; index?: string; type?: string };
+  /** Event attributes (files of `events/`, file names without the folder), sorted by name. */
+  readonly eventAttrs: SysfsAttrName[];
 }
 
 /** What a device directory holds, named. */
@@ -43,6 +46,8 @@ export interface SysfsDeviceNames {
   readonly hasName: boolean;
   /** A `label` file is present. */
   readonly hasLabel: boolean;
+  /** Device event attributes: `events/` files of no channel, by their file name, sorted. */
+  readonly eventAttrs: string[];
   /** Files the rules could not place (libiio fails the whole context on them; we skip them). */
   readonly ignored: string[];
 }
@@ -56,6 +61,8 @@ export interface SysfsNamingInput {
   readonly scanDir?: string;
   /** hwmon devices (`/sys/class/hwmon/hwmonN`) follow hwmon's naming. */
   readonly hwmon?: boolean;
+  /** Regular files of its `events/` directory, in directory order. */
+  readonly eventFiles?: readonly string[];
 }
 
 /** Files that are never attributes (libiio's device_attrs_blacklist). */
@@ -221,6 +228,36 @@ export function sharedAttrLevel(
 }
 
 /**
+ * libiio 1.0's add_event (libiio 0.24 has no event attributes): a file of `events/` is a
+ * channel's when it starts with `in_`/`out_` and the first occurrence of some channel's id
+ * is right after that prefix (at offset 3 or 4, whatever the direction, as its strstr
+ * test does); the channel is then the one get_channel_id names, of the file's direction,
+ * and the attribute's name is get_short_attr_name's without an extended name (libiio looks
+ * events up before it names channels). Anything else is a device event attribute, named by
+ * its file. Only the channels known at that point count: not the index-less ones made of
+ * leftover device files later (iio_dummy's `in_steps_change_en` is the device's).
+ */
+export function placeEventFile(
+  file: string,
+  channels: ReadonlyArray<{ readonly id: string; readonly isOutput: boolean }>,
+): { kind: 'device' } | { kind: 'channel'; channel: number; name: string } | { kind: 'ignored' } {
+  const directed = file.startsWith('in_') || file.startsWith('out_');
+  const ofChannel =
+    directed &&
+    channels.some((c) => {
+      const at = file.indexOf(c.id);
+      return at === 3 || at === 4;
+    });
+  if (!ofChannel) return { kind: 'device' };
+  const id = channelIdOf(file);
+  const isOutput = file.startsWith('out_');
+  const channel = channels.findIndex((c) => c.id === id && c.isOutput === isOutput);
+  // libiio 1.0 fails the whole context here (ENODEV; a crash when no second `_` follows).
+  if (id === undefined || channel < 0) return { kind: 'ignored' };
+  return { kind: 'channel', channel, name: shortAttrName(file) };
+}
+
+/**
  * Names the contents of one device directory as libiio 0.24's create_device does:
  * channel files, scan elements, extended names, shared attributes moved into channels,
  * leftover `in_*`/`out_*` files made into index-less channels.
@@ -266,6 +303,23 @@ export function nameSysfsDevice(input: SysfsNamingInput): SysfsDeviceNames {
   }
   for (const f of input.scanFiles ?? []) addChannel(f, scanDir + f, true);
 
+  // Event attributes are placed before channels get their extended names (libiio 1.0).
+  const channelEvents = new Map<WorkChannel, SysfsAttrName[]>();
+  const deviceEvents: string[] = [];
+  if (!hwmon) {
+    for (const f of input.eventFiles ?? []) {
+      const place = placeEventFile(f, channels);
+      if (place.kind === 'device') deviceEvents.push(f);
+      else if (place.kind === 'ignored') ignored.push(`events/${f}`);
+      else {
+        const ch = channels[place.channel];
+        const list = channelEvents.get(ch) ?? [];
+        list.push({ name: place.name, filename: f });
+        channelEvents.set(ch, list);
+      }
+    }
+  }
+
   // set_channel_name runs only on the channels known so far (not on those made below).
   for (const ch of channels) {
     const all = [...ch.attrs, ...ch.scan];
@@ -307,9 +361,11 @@ export function nameSysfsDevice(input: SysfsNamingInput): SysfsDeviceNames {
         isScanElement: c.isScanElement,
         attrs: [...c.attrs].sort(byName),
         scanFiles,
+        eventAttrs: [...(channelEvents.get(c) ?? [])].sort(byName),
       };
     }),
     attrs: attrs.sort(strcmp),
+    eventAttrs: deviceEvents.sort(strcmp),
     hasName,
     hasLabel,
     ignored,

@@ -58,6 +58,13 @@ export const CHANNEL_TYPES: readonly string[] = [
  */
 export const LIBIIO_0X_TYPE_COUNT = 35;
 
+/**
+ * Kernel types libiio 1.0 cannot name: its table spells IIO_DELTA_ANGL and
+ * IIO_DELTA_VELOCITY `delta_angl` and `delta_velocity`, so a `deltaangl_x` channel matches
+ * nothing there, and its iio_info prints `iio_channel_get_type() = UNKNOWN` for it.
+ */
+export const LIBIIO1_UNNAMED_TYPES: ReadonlySet<string> = new Set(['deltaangl', 'deltavelocity']);
+
 /** enum iio_modifier → sysfs name; 0 (IIO_NO_MOD) has none. */
 export const MODIFIERS: readonly string[] = [
   '',

@@ -9,9 +9,8 @@ import type { NodeConfig, NodeMessage } from './red';
 
 /**
  * The kinds of attribute a selector can name, one entry each: where the attribute lives
- * on a device, and (for kinds that channels have too) on a channel. A new kind — event
- * attributes (`events/` in sysfs) once the model lists them — is one more entry here and
- * one more option in the dialogs.
+ * on a device, and (for kinds that channels have too) on a channel. Event attributes
+ * (`events/` in sysfs: thresholds, enables) live on both.
  */
 export const ATTR_KINDS = {
   /** Device attributes, or channel attributes when a channel is named. */
@@ -21,6 +20,10 @@ export const ATTR_KINDS = {
   },
   buffer: { device: (d: Device, name: string): Attr => d.bufferAttr(name), channel: undefined },
   debug: { device: (d: Device, name: string): Attr => d.debugAttr(name), channel: undefined },
+  event: {
+    device: (d: Device, name: string): Attr => d.eventAttr(name),
+    channel: (c: Channel, name: string): Attr => c.eventAttr(name),
+  },
 } as const;
 
 export type AttrKind = keyof typeof ATTR_KINDS;
@@ -95,7 +98,7 @@ export function selectorFor(c: ConfiguredSelector, msg?: NodeMessage): AttrSelec
   if (!c.attr && !c.kind && msgText(msg, 'kind')) {
     const k = msgText(msg, 'kind');
     if (!isKind(k))
-      throw new IioError('EINVAL', `msg.kind "${k}" is not one of: device, buffer, debug`);
+      throw new IioError('EINVAL', `msg.kind "${k}" is not one of: buffer, debug, event`);
     kind = k;
   }
   if (!attr) {

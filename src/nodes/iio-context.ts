@@ -30,6 +30,8 @@ export interface ContextDescription {
     readonly attrs: readonly string[];
     readonly bufferAttrs: readonly string[];
     readonly debugAttrs: readonly string[];
+    /** Device event attributes (sysfs `events/` files of no channel). */
+    readonly eventAttrs: readonly string[];
     readonly channels: ReadonlyArray<{
       readonly id: string;
       readonly name?: string;
@@ -39,6 +41,8 @@ export interface ContextDescription {
       readonly isScanElement: boolean;
       readonly index: number;
       readonly attrs: readonly string[];
+      /** Event attributes: thresholds, enables (`thresh_rising_value`, `thresh_rising_en`). */
+      readonly eventAttrs: readonly string[];
     }>;
   }>;
 }
@@ -59,6 +63,7 @@ export function describeContext(ctx: Context): ContextDescription {
       attrs: d.attrs.map((a) => a.name),
       bufferAttrs: d.bufferAttrs.map((a) => a.name),
       debugAttrs: d.debugAttrs.map((a) => a.name),
+      eventAttrs: d.eventAttrs.map((a) => a.name),
       channels: d.channels.map((c) => ({
         id: c.id,
         ...(c.name ? { name: c.name } : {}),
@@ -68,6 +73,7 @@ export function describeContext(ctx: Context): ContextDescription {
         isScanElement: c.isScanElement,
         index: c.index,
         attrs: c.attrs.map((a) => a.name),
+        eventAttrs: c.eventAttrs.map((a) => a.name),
       })),
     })),
   };

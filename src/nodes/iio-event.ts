@@ -1,9 +1,14 @@
 /**
  * `iio-event`: one message per kernel event of a device (thresholds, rate of change,
- * ...), decoded from its 64-bit code.
+ * ...), decoded from its 64-bit code. Its dialog can also set the device's event
+ * attributes (thresholds, enables) each time it starts listening, so an event can be
+ * armed on real hardware without a shell.
  */
 import { IioError } from '../errors';
+import type { Context } from '../model/context';
 import type { IioEvent } from '../model/event';
+import type { AttrSelector } from './attr-select';
+import { writeChecked } from './iio-attr-write';
 import { configError, configNode, str, useContext, type ContextReporter } from './common';
 import { resolveDevice, topicName } from './device-ref';
 import { compactCount, errorStatus, fitStatus, statusKey, t } from './status';
@@ -49,6 +54,62 @@ export function eventPayload(ev: IioEvent): EventPayload {
 
 const RETRY_MS = 5000;
 
+/** One event attribute the dialog sets: a channel's (by id and direction) or the device's. */
+export interface EventSetting {
+  /** Channel id; '' for a device event attribute. */
+  readonly channel: string;
+  readonly isOutput: boolean;
+  readonly attr: string;
+  readonly value: string;
+}
+
+/** The dialog's `settings` (a list of `{channel, direction, attr, value}`), checked. */
+export function readEventSettings(config: NodeConfig): EventSetting[] | string {
+  const raw = config.settings;
+  if (raw === undefined || raw === '') return [];
+  if (!Array.isArray(raw)) return 'settings must be a list';
+  const out: EventSetting[] = [];
+  for (const x of raw as unknown[]) {
+    const o = (x ?? {}) as Record<string, unknown>;
+    const text = (k: string): string =>
+      typeof o[k] === 'string' || typeof o[k] === 'number' ? String(o[k]).trim() : '';
+    const attr = text('attr');
+    if (!attr) return 'a setting has no attribute';
+    const value = text('value');
+    if (value === '') return `no value for ${[text('channel'), attr].filter(Boolean).join('/')}`;
+    out.push({ channel: text('channel'), isOutput: text('direction') === 'out', attr, value });
+  }
+  return out;
+}
+
+/**
+ * Writes the settings in order (each checked as iio-attr-write checks a value); resolves
+ * with the errors of those that failed — the others are written all the same.
+ */
+export async function applyEventSettings(
+  ctx: Context,
+  device: { ref: string; hint: string },
+  settings: readonly EventSetting[],
+): Promise<IioError[]> {
+  const failed: IioError[] = [];
+  for (const st of settings) {
+    const sel: AttrSelector = {
+      device: device.ref,
+      ...(device.hint ? { deviceHint: device.hint } : {}),
+      channel: st.channel,
+      isOutput: st.isOutput,
+      kind: 'event',
+      attr: st.attr,
+    };
+    try {
+      await writeChecked(ctx, sel, st.value, true);
+    } catch (err) {
+      failed.push(IioError.wrap(err, { device: device.ref, uri: ctx.uri }));
+    }
+  }
+  return failed;
+}
+
 export default function register(RED: RedAPI): void {
   trackRuntime(RED);
   RED.nodes.registerType('iio-event', function (this: RedNode, config: NodeConfig) {
@@ -67,6 +128,11 @@ function setupEvent(RED: RedAPI, node: RedNode, config: NodeConfig): void {
   const onlyChannel = str(config, 'channel');
   if (!device) {
     configError(RED, node, new IioError('EINVAL', 'iio-event: no device selected'));
+    return;
+  }
+  const settings = readEventSettings(config);
+  if (typeof settings === 'string') {
+    configError(RED, node, new IioError('EINVAL', `iio-event: ${settings}`));
     return;
   }
   let iterator: AsyncIterableIterator<IioEvent> | undefined;
@@ -90,13 +156,18 @@ function setupEvent(RED: RedAPI, node: RedNode, config: NodeConfig): void {
     try {
       const dev = resolveDevice(ctx, { ref: device, hint });
       const name = topicName(ctx, dev);
+      // Thresholds and enables first, so the events armed are those the dialog asks for;
+      // a setting the driver refuses is reported, and the node listens all the same.
+      const failed = await applyEventSettings(ctx, { ref: device, hint }, settings);
+      if (gen !== generation || closed) return;
+      for (const e of failed) reporter?.errors.report(e, reporter.msg());
       const it = dev.events();
       iterator = it;
-      node.status({
-        fill: 'green',
-        shape: 'dot',
-        text: statusKey('iio-event', 'status.listening'),
-      });
+      node.status(
+        failed.length
+          ? errorStatus(failed[0])
+          : { fill: 'green', shape: 'dot', text: statusKey('iio-event', 'status.listening') },
+      );
       for (;;) {
         const r = await it.next();
         if (r.done || gen !== generation) break;

@@ -93,6 +93,14 @@ function attrList(
   });
 }
 
+/**
+ * Event attributes exist only in libiio 1.0, which keeps every attribute list sorted by
+ * name (strcmp): so do we, for them (0.24's lists keep the XML's order).
+ */
+function byName(attrs: AttrInfo[]): AttrInfo[] {
+  return attrs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
 function parseChannel(n: XNode, source: string, deviceId: string): ChannelInfo {
   const a = attrsOf(n);
   if (a.id === undefined) throw bad(`device ${deviceId}: a channel has no id`, source);
@@ -125,7 +133,7 @@ function parseChannel(n: XNode, source: string, deviceId: string): ChannelInfo {
     format: scan ? (format ?? ZERO_FORMAT) : undefined,
     scanScale,
     attrs: attrList(children(n, 'attribute'), source, where, true),
-    eventAttrs: attrList(children(n, 'event-attribute'), source, where, true),
+    eventAttrs: byName(attrList(children(n, 'event-attribute'), source, where, true)),
   };
   return ch;
 }
@@ -153,6 +161,11 @@ function parseDevice(n: XNode, source: string): DeviceInfo {
       index: Number.isInteger(index) ? index : 0,
       direction: ba.direction === 'out' ? 'out' : ba.direction === 'in' ? 'in' : undefined,
       attrs: attrList(children(b, 'attribute'), source, `${where}, buffer ${ba.index}`, false),
+      // libiio 1.0 lists the buffer's scan elements as <channel id type/>; 0.x has none
+      channels: children(b, 'channel').flatMap((c) => {
+        const ca = attrsOf(c);
+        return ca.id === undefined ? [] : [{ id: ca.id, isOutput: ca.type === 'output' }];
+      }),
     };
   });
   const bufferAttrs = attrList(children(n, 'buffer-attribute'), source, where, false);
@@ -173,7 +186,7 @@ function parseDevice(n: XNode, source: string): DeviceInfo {
     attrs: attrList(children(n, 'attribute'), source, where, false),
     bufferAttrs,
     debugAttrs: attrList(children(n, 'debug-attribute'), source, where, false),
-    eventAttrs: attrList(children(n, 'event-attribute'), source, where, false),
+    eventAttrs: byName(attrList(children(n, 'event-attribute'), source, where, false)),
     buffers: buffers.length ? buffers : undefined,
   };
 }
@@ -221,6 +234,7 @@ export function parseContextXml(xml: string, options: ParseXmlOptions = {}): Con
           major: parseInt(a['version-major'] ?? '0', 10) || 0,
           minor: parseInt(a['version-minor'] ?? '0', 10) || 0,
           git: a['version-git'].slice(0, 7),
+          ...(a['version-git'].length > 7 ? { tag: a['version-git'] } : {}),
         }
       : dv;
   const attrs: Array<readonly [string, string]> = [];

@@ -41,6 +41,38 @@ export const XML_HEADER_WITH_VALUES = XML_HEADER_0X.replace(
   );
 
 /**
+ * The DTD declarations libiio 1.0 adds for event attributes, spliced into the 0.x DTD when
+ * a context has any: 0.24 readers then validate the document and skip the elements, and
+ * 1.0 readers get them (the `<event-attribute>` of its dialect).
+ */
+function withEventAttributes(header: string, withValues: boolean): string {
+  const value = withValues ? ' value CDATA #IMPLIED' : '';
+  return header
+    .replace(
+      '<!ELEMENT device (channel | attribute | debug-attribute | buffer-attribute)*>',
+      '<!ELEMENT device (channel | attribute | debug-attribute | event-attribute | buffer-attribute)*>',
+    )
+    .replace(
+      '<!ELEMENT channel (scan-element?, attribute*)>',
+      '<!ELEMENT channel (scan-element?, attribute*, event-attribute*)>',
+    )
+    .replace(
+      '<!ELEMENT buffer-attribute EMPTY>',
+      '<!ELEMENT event-attribute EMPTY><!ELEMENT buffer-attribute EMPTY>',
+    )
+    .replace(
+      '<!ATTLIST buffer-attribute',
+      `<!ATTLIST event-attribute name CDATA #REQUIRED filename CDATA #IMPLIED${value}><!ATTLIST buffer-attribute`,
+    );
+}
+
+function hasEventAttributes(info: ContextInfo): boolean {
+  return info.devices.some(
+    (d) => !!d.eventAttrs?.length || d.channels.some((c) => !!c.eventAttrs?.length),
+  );
+}
+
+/**
  * Escapes an attribute value: libiio's sanitize_xml escapes the five special characters
  * only, so a newline or tab in a value comes back from libxml2 as a space; we also write
  * those as character references, and libiio reads back exactly the text we hold.
@@ -69,6 +101,10 @@ function channelXml(c: ChannelInfo, o: XmlWriteOptions): string {
     s += `<attribute name="${escapeXml(a.name)}" `;
     s += `filename="${escapeXml(a.filename ?? a.name)}" ${valueAttr(a, o)}/>`;
   }
+  for (const a of c.eventAttrs ?? []) {
+    s += `<event-attribute name="${escapeXml(a.name)}" `;
+    s += `filename="${escapeXml(a.filename ?? a.name)}" ${valueAttr(a, o)}/>`;
+  }
   return `${s}</channel>`;
 }
 
@@ -83,16 +119,22 @@ function deviceXml(d: DeviceInfo, o: XmlWriteOptions): string {
     s += `<buffer-attribute name="${escapeXml(a.name)}" ${valueAttr(a, o)}/>`;
   for (const a of d.debugAttrs)
     s += `<debug-attribute name="${escapeXml(a.name)}" ${valueAttr(a, o)}/>`;
+  for (const a of d.eventAttrs ?? [])
+    s += `<event-attribute name="${escapeXml(a.name)}" ${valueAttr(a, o)}/>`;
   return `${s}</device>`;
 }
 
 /**
  * Writes a context as libiio 0.24's iio_context_get_xml() does (what iio_genxml
  * prints): one line, the 0.x DTD embedded, special characters escaped everywhere.
+ * Event attributes, which 0.24 does not know, are written as libiio 1.0 writes them
+ * (`<event-attribute>` after a channel's attributes and after a device's debug
+ * attributes), with their declarations added to the DTD.
  */
 export function contextToXml(info: ContextInfo, options: XmlWriteOptions = {}): string {
   const v = info.version;
   let s = options.withValues ? XML_HEADER_WITH_VALUES : XML_HEADER_0X;
+  if (hasEventAttributes(info)) s = withEventAttributes(s, !!options.withValues);
   s += `<context name="${escapeXml(info.name)}" version-major="${v.major}" version-minor="${v.minor}" version-git="${escapeXml(v.git)}" `;
   s += info.description !== '' ? `description="${escapeXml(info.description)}" >` : '>';
   for (const [k, val] of info.attrs) {

@@ -121,42 +121,6 @@ export async function withSnapshotBackend<T>(
   }
 }
 
-/** The two entries of /sys/bus/iio/devices that are not IIO devices (libiio lists them). */
-export const NON_IIO_ENTRIES = ['iio_evgen', 'iio_sysfs_trigger'];
-
-/**
- * libiio's output without the two non-IIO entries it lists as devices (we do not):
- * iio_info's device blocks, iio_attr's listing lines, and the device count line.
- * Nothing else is touched; the count of removed entries is returned to be checked.
- */
-export function dropNonIioDevices(text: string): { text: string; removed: number } {
-  const lines = text.split('\n');
-  const out: string[] = [];
-  let removed = 0;
-  let skipping = false;
-  const isEntry = (l: string): string | undefined =>
-    NON_IIO_ENTRIES.find((id) => l.startsWith(`\t${id}:`) || l.startsWith(`\t${id}, `));
-  for (const l of lines) {
-    const entry = isEntry(l);
-    if (entry) {
-      removed++;
-      // iio_info: a device block runs until the next device line (one tab, then text)
-      skipping = l === `\t${entry}:`;
-      continue;
-    }
-    if (skipping) {
-      if (/^\t[^\t]/.test(l) || l === '') skipping = false;
-      else continue;
-    }
-    out.push(l);
-  }
-  const fixed = out.map((l) => {
-    const m = /^IIO context has (\d+) devices:$/.exec(l);
-    return m ? `IIO context has ${Number(m[1]) - removed} devices:` : l;
-  });
-  return { text: fixed.join('\n'), removed };
-}
-
 /** Drops the lines that name the library and its version (they differ by design). */
 export function dropVersionLines(text: string): string {
   return text

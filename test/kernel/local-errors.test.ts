@@ -4,8 +4,16 @@
  * frequency and debugfs registers do what they say.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { createContext, IioError, type Context } from '../../src';
+import { iiokit } from '../helpers/cli';
 import { PEERS, requirePeer } from '../helpers/peers';
 
 const SYS = '/sys/bus/iio/devices';
@@ -45,25 +53,80 @@ describe(`local: errors and operations on the real kernel (Linux ${KERNEL})`, fu
     await ctx?.close();
   });
 
-  it('lists only iio:deviceN and triggerN, sorted, with their names', () => {
+  it('lists every entry of /sys/bus/iio/devices, sorted by id, as libiio does', () => {
+    // the kernel's own listing (readdir), not ours; names from each entry's name file
+    const entries = readdirSync(SYS)
+      .filter((e) => !e.startsWith('.'))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const nameOf = (e: string): string | undefined =>
+      existsSync(`${SYS}/${e}/name`) ? readFileSync(`${SYS}/${e}/name`, 'utf8').trim() : undefined;
     assert.deepEqual(
       ctx.devices.map((d) => `${d.id}=${d.name}`),
-      [
-        'iio:device0=dummy0',
-        'iio:device1=dummy1',
-        'iio:device2=loopback_dac',
-        'iio:device3=loopback_adc',
-        // 6.12's VM also has the DMA buffer devices (iio_dma_loopback.ko)
-        ...(KERNEL === '6.12' ? ['iio:device4=dma_adc', 'iio:device5=dma_dac'] : []),
-        'trigger0=hrtimer0',
-        'trigger1=hrtimer1',
-        'trigger2=sysfstrig0',
-      ],
+      entries.map((e) => `${e}=${nameOf(e)}`),
+    );
+    // what the VM has on every kernel (6.12 adds dma_adc and dma_dac)
+    for (const want of [
+      'iio:device0=dummy0',
+      'iio:device3=loopback_adc',
+      'iio_evgen=undefined',
+      'iio_sysfs_trigger=undefined',
+      'trigger2=sysfstrig0',
+    ])
+      assert.ok(
+        ctx.devices.some((d) => `${d.id}=${d.name}` === want),
+        want,
+      );
+    assert.equal(ctx.device('iio_sysfs_trigger').isTrigger, false);
+    assert.deepEqual(
+      ctx.device('iio_sysfs_trigger').attrs.map((a) => a.name),
+      ['add_trigger', 'remove_trigger'],
     );
     assert.deepEqual(ctx.attrs, {
       'local,kernel': readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
       uri: 'local:',
     });
+  });
+
+  it('`iiokit attr -d iio_sysfs_trigger add_trigger 7` makes sysfstrig7, remove_trigger removes it', async () => {
+    const triggerNames = (): string[] =>
+      readdirSync(SYS)
+        .filter((e) => e.startsWith('trigger'))
+        .map((e) => readFileSync(`${SYS}/${e}/name`, 'utf8').trim());
+    assert.ok(!triggerNames().includes('sysfstrig7'));
+    const add = await iiokit([
+      'attr',
+      '-u',
+      'local:',
+      '-d',
+      'iio_sysfs_trigger',
+      'add_trigger',
+      '7',
+    ]);
+    try {
+      assert.ok(triggerNames().includes('sysfstrig7'), add.stdout + add.stderr);
+      const c = await createContext('local:');
+      try {
+        const t = c.findDevice('sysfstrig7');
+        assert.ok(t?.isTrigger, 'a new context lists sysfstrig7 as a trigger');
+        assert.deepEqual(
+          t.attrs.map((a) => a.name),
+          ['trigger_now'],
+        );
+      } finally {
+        await c.close();
+      }
+    } finally {
+      const rm = await iiokit([
+        'attr',
+        '-u',
+        'local:',
+        '-d',
+        'iio_sysfs_trigger',
+        'remove_trigger',
+        '7',
+      ]);
+      assert.ok(!triggerNames().includes('sysfstrig7'), rm.stdout + rm.stderr);
+    }
   });
 
   it('EACCES: writing a read-only attribute, reading a write-only one', async () => {

@@ -4,7 +4,8 @@
  * - iio-capture on dummy0 delivers the scans the driver pushes (iio_simple_dummy_buffer's
  *   fakedata 7, -33, -2, 344), laid out as sysfs describes them (`*_index`, `*_type`), with
  *   the scale and offset sysfs reports;
- * - iio-attr-read returns what the sysfs files hold; iio-event fires on iio_evgen pokes;
+ * - iio-attr-read returns what the sysfs files hold; iio-event arms the dummy's threshold
+ *   event from its settings and fires on iio_evgen pokes;
  * - repeated redeploys leave no file descriptor open and no buffer enabled.
  */
 import assert from 'node:assert/strict';
@@ -195,24 +196,43 @@ describe('kernel: Node-RED nodes on local:', function () {
       assert.ok(fds() <= baseline, `fds: ${fds()} after ${rounds} rounds, ${baseline} before`);
     });
 
-    it('iio-event sends the dummy event iio_evgen fires', async function () {
+    it('iio-event arms the dummy event from its settings, then sends what iio_evgen fires', async function () {
       const dev = deviceDir('dummy0');
       const events = join(dev, 'events');
-      // Enable the dummy's voltage0 threshold event.
-      writeFileSync(join(events, 'in_voltage0_thresh_rising_en'), '1');
-      await loadFlow(IIO_NODES, [
-        ctxNode,
-        { id: 'ev', type: 'iio-event', context: 'ctx', device: 'dummy0', wires: [['out']] },
-        { id: 'out', type: 'helper' },
-      ]);
-      const got = nextMessages('out', 1, 120000);
-      // Give the node a moment to open the event fd, then poke (the dummy's event 0).
-      await new Promise((r) => setTimeout(r, 3000));
-      writeFileSync('/sys/bus/iio/devices/iio_evgen/poke_ev0', '1');
-      const [m] = await got;
-      const p = m.payload as { type: string; channelType: string };
-      assert.equal(typeof p.type, 'string');
-      assert.equal(typeof p.channelType, 'string');
+      // off before the flow: the node's settings must turn it on (no shell)
+      writeFileSync(join(events, 'in_voltage0_thresh_rising_en'), '0');
+      const valueBefore = read(join(events, 'in_voltage0_thresh_rising_value'));
+      try {
+        await loadFlow(IIO_NODES, [
+          ctxNode,
+          {
+            id: 'ev',
+            type: 'iio-event',
+            context: 'ctx',
+            device: 'dummy0',
+            settings: [
+              { channel: 'voltage0', direction: 'in', attr: 'thresh_rising_value', value: '42' },
+              { channel: 'voltage0', direction: 'in', attr: 'thresh_rising_en', value: '1' },
+            ],
+            wires: [['out']],
+          },
+          { id: 'out', type: 'helper' },
+        ]);
+        const got = nextMessages('out', 1, 120000);
+        // Give the node a moment to write its settings and open the event fd, then poke
+        // (the dummy's event 0: voltage0's rising threshold).
+        await new Promise((r) => setTimeout(r, 3000));
+        assert.equal(read(join(events, 'in_voltage0_thresh_rising_en')), '1');
+        assert.equal(read(join(events, 'in_voltage0_thresh_rising_value')), '42');
+        writeFileSync('/sys/bus/iio/devices/iio_evgen/poke_ev0', '0');
+        const [m] = await got;
+        const p = m.payload as { type: string; direction: string; channel: string };
+        assert.deepEqual([p.type, p.direction, p.channel], ['thresh', 'rising', 'voltage0']);
+      } finally {
+        await helper.unload();
+        writeFileSync(join(events, 'in_voltage0_thresh_rising_en'), '0');
+        writeFileSync(join(events, 'in_voltage0_thresh_rising_value'), valueBefore);
+      }
     });
   });
 });

@@ -51,7 +51,7 @@ async function rejects(p: Promise<unknown>, code: string, ...parts: string[]): P
 describe(`local: backend on the ${s.name} snapshot`, function () {
   this.timeout(30000);
 
-  it('lists IIO devices and triggers only, sorted by id, with libiio context attributes', async () => {
+  it('lists every entry of /sys/bus/iio/devices, sorted by id, with libiio context attributes', async () => {
     const ctx = await createContext('local:', snapshotOptions(s));
     try {
       assert.deepEqual(
@@ -61,11 +61,22 @@ describe(`local: backend on the ${s.name} snapshot`, function () {
           'iio:device1',
           'iio:device2',
           'iio:device3',
+          'iio_evgen',
+          'iio_sysfs_trigger',
           'trigger0',
           'trigger1',
           'trigger2',
         ],
       );
+      // control nodes: no name, not triggers, their files are device attributes
+      const sysfsTrig = ctx.device('iio_sysfs_trigger');
+      assert.equal(sysfsTrig.name, undefined);
+      assert.equal(sysfsTrig.isTrigger, false);
+      assert.deepEqual(
+        sysfsTrig.attrs.map((a) => a.name),
+        ['add_trigger', 'remove_trigger'],
+      );
+      assert.equal(ctx.device('iio_evgen').attrs.length, 10);
       assert.equal(ctx.name, 'local');
       assert.equal(ctx.uri, 'local:');
       assert.deepEqual(Object.keys(ctx.attrs), ['local,kernel', 'uri']);
@@ -193,6 +204,65 @@ describe(`local: backend on the ${s.name} snapshot`, function () {
           readFileSync(`${root}/bus/iio/devices/iio:device0/buffer/direction`, 'utf8'),
           'in\0',
         );
+      } finally {
+        await ctx.close();
+      }
+    });
+  });
+
+  it('event attributes: read from and written to events/ (with the NUL), errors name the file', async () => {
+    await withCopy(async (root, open) => {
+      const ctx = await open();
+      try {
+        const dummy = ctx.device('dummy0');
+        const v0 = dummy.channel('voltage0', false);
+        const dir = `${root}/bus/iio/devices/iio:device0/events`;
+        assert.deepEqual(
+          v0.eventAttrs.map((a) => [a.name, a.filename]),
+          [
+            ['thresh_rising_en', 'in_voltage0_thresh_rising_en'],
+            ['thresh_rising_value', 'in_voltage0_thresh_rising_value'],
+          ],
+        );
+        assert.deepEqual(
+          dummy.eventAttrs.map((a) => a.name),
+          ['in_steps_change_en'],
+        );
+        // values as the copy holds them (what the kernel showed)
+        assert.equal(
+          await v0.readEventAttr('thresh_rising_value'),
+          readFileSync(`${dir}/in_voltage0_thresh_rising_value`, 'utf8').trim(),
+        );
+        await v0.writeEventAttr('thresh_rising_value', 42);
+        assert.deepEqual(
+          readFileSync(`${dir}/in_voltage0_thresh_rising_value`),
+          Buffer.from('42\0'),
+        );
+        assert.equal(await v0.readEventAttr('thresh_rising_value'), '42');
+        await v0.writeEventAttr('thresh_rising_en', true);
+        assert.equal(readFileSync(`${dir}/in_voltage0_thresh_rising_en`, 'utf8'), '1\0');
+        await dummy.writeEventAttr('in_steps_change_en', 1);
+        assert.equal(readFileSync(`${dir}/in_steps_change_en`, 'utf8'), '1\0');
+        // the file name reaches the same attribute
+        assert.equal(v0.eventAttr('in_voltage0_thresh_rising_value').name, 'thresh_rising_value');
+        rmSync(`${dir}/in_voltage0_thresh_rising_en`);
+        await rejects(
+          v0.readEventAttr('thresh_rising_en'),
+          'ENOENT',
+          'device iio:device0',
+          'channel voltage0',
+          'attribute thresh_rising_en',
+          `file ${dir}/in_voltage0_thresh_rising_en`,
+        );
+        await rejects(
+          Promise.resolve().then(() => v0.readEventAttr('thresh_falling_value')),
+          'ENOENT',
+          'no event attribute "thresh_falling_value"',
+          'channel voltage0',
+        );
+        // channels without events/ files have none
+        assert.deepEqual(dummy.channel('accel_x').eventAttrs, []);
+        assert.deepEqual(ctx.device('loopback_adc').eventAttrs, []);
       } finally {
         await ctx.close();
       }

@@ -103,6 +103,32 @@ describe("iiokit attr's command line → query", function () {
       ["Unknown argument '?'"],
     ],
     [['-g', '-d'], true, ['Code generation requires an option'], []],
+    // libiio 1.0's -E and -e (utils/iio_attr.c of libiio main): its own messages
+    [
+      ['-e', '-d'],
+      false,
+      ['The options -d, -c, -C, -B, -D, -E, and -e are exclusive (can use only one).'],
+      [],
+    ],
+    [
+      ['-E', '-e'],
+      false,
+      ['The options -d, -c, -C, -B, -D, -E, and -e are exclusive (can use only one).'],
+      [],
+    ],
+    [
+      ['-e', 'a', 'b', 'c', 'd', 'e'],
+      false,
+      ['Too many options for searching for channel event attributes'],
+      [],
+    ],
+    [
+      ['-E', 'a', 'b', 'c', 'd'],
+      false,
+      ['Too many options for searching for device event attributes'],
+      [],
+    ],
+    [['-E', 'dev', '.', '1'], false, [], ["can't write value with wildcard match"]],
   ];
   for (const [argv, early, stderr, stdout] of refusals) {
     it(`refuses ${argv.join(' ')}${early ? ' (even without a context)' : ''}`, function () {
@@ -111,6 +137,30 @@ describe("iiokit attr's command line → query", function () {
       assert.deepEqual(cmd.plan, { kind: 'refuse', refusal: { early, stdout, stderr } });
     });
   }
+
+  it('-e takes device, channel, attribute, value; -E device, attribute, value', function () {
+    const e = parse(['-e', 'dummy0', 'voltage0', 'thresh_rising_value', '-5']).cmd;
+    assert.ok(e.kind === 'run' && e.plan.kind === 'query');
+    assert.deepEqual(e.plan.query, {
+      target: 'channel-event',
+      device: 'dummy0',
+      channel: 'voltage0',
+      attr: 'thresh_rising_value',
+      value: '-5',
+      ...NO_FILTERS,
+      verbosity: Verbosity.Normal,
+    });
+    const E = parse(['--event-attr', 'dummy0', 'in_steps_change_en', '1']).cmd;
+    assert.ok(E.kind === 'run' && E.plan.kind === 'query');
+    assert.equal(E.plan.query.target, 'device-event');
+    assert.deepEqual(
+      [E.plan.query.device, E.plan.query.channel, E.plan.query.attr, E.plan.query.value],
+      ['dummy0', undefined, 'in_steps_change_en', '1'],
+    );
+    const long = parse(['--channel-event-attr', 'd']).cmd;
+    assert.ok(long.kind === 'run' && long.plan.kind === 'query');
+    assert.equal(long.plan.query.target, 'channel-event');
+  });
 
   it('no argument at all is the usage text; -h is help; -S is a scan', function () {
     const none = parse([]).cmd;

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createContext, decodeEvent, IioError, parseScanType, type Context } from '../../src';
-import type { AttrRef } from '../../src/model/backend';
 import { elementWriter } from '../../src/backends/emu/element-writer';
 import { channelEventCode, eventCode } from '../../src/backends/emu/events';
 import { Generator, type Waveform } from '../../src/backends/emu/waveform';
@@ -370,21 +369,32 @@ describe('emu: the default emulated context', function () {
     assert.deepEqual([d.type, d.direction, d.channelType, d.channel], ['mag', 'either', 'temp', 3]);
   });
 
-  it('keeps event settings as channel event attributes', async () => {
+  it('keeps event settings as channel event attributes (Channel.eventAttrs)', async () => {
     const acc = ctx.device('adxl345-emu');
-    const backend = ctx.backendForInternalUse;
     const y = acc.channel('accel_y');
-    const attr = y.info.eventAttrs!.find((a) => a.name === 'thresh_rising_value')!;
-    const ref: AttrRef = { kind: 'channel-event', device: acc.info, channel: y.info, attr };
-    assert.equal(attr.filename, 'in_accel_y_thresh_rising_value');
-    assert.equal(await backend.readAttr(ref), '1500');
-    await backend.writeAttr(ref, '-200');
-    assert.equal(await backend.readAttr(ref), '-200');
-    const en = y.info.eventAttrs!.find((a) => a.name === 'thresh_rising_en')!;
-    const enRef: AttrRef = { kind: 'channel-event', device: acc.info, channel: y.info, attr: en };
-    await backend.writeAttr(enRef, 'y');
-    assert.equal(await backend.readAttr(enRef), '1');
-    await assert.rejects(backend.writeAttr(enRef, 'maybe'), /EINVAL/);
+    assert.deepEqual(
+      y.eventAttrs.map((a) => [a.name, a.filename]),
+      [
+        ['thresh_falling_en', 'in_accel_y_thresh_falling_en'],
+        ['thresh_falling_value', 'in_accel_y_thresh_falling_value'],
+        ['thresh_rising_en', 'in_accel_y_thresh_rising_en'],
+        ['thresh_rising_value', 'in_accel_y_thresh_rising_value'],
+      ],
+    );
+    assert.equal(y.eventAttr('thresh_rising_value').kind, 'channel-event');
+    assert.equal(await y.readEventAttr('thresh_rising_value'), '1500');
+    await y.writeEventAttr('thresh_rising_value', -200);
+    assert.equal(await y.readEventAttr('thresh_rising_value'), '-200');
+    await y.writeEventAttr('thresh_rising_en', 'y');
+    assert.equal(await y.readEventAttr('thresh_rising_en'), '1');
+    const e = await rejection(y.writeEventAttr('thresh_rising_en', 'maybe'));
+    assert.equal(e.code, 'EINVAL');
+    assert.match(e.message, /thresh_rising_en/);
+    assert.deepEqual(acc.eventAttrs, []);
+    assert.deepEqual(
+      y.attrs.map((a) => a.name).filter((n) => n.startsWith('thresh')),
+      [],
+    );
   });
 
   it('answers registers and debugfs direct_reg_access like the IIO core', async () => {

@@ -4,6 +4,7 @@ import {
   extendedNameOf,
   isChannelFile,
   nameSysfsDevice,
+  placeEventFile,
   sharedAttrLevel,
   shortAttrName,
   type SysfsDeviceNames,
@@ -323,6 +324,132 @@ describe("libiio 0.24's sysfs naming rules (src/names/sysfs-names.ts)", () => {
       });
       assert.deepEqual(d.ignored.sort(), ['scan_elements/foo', 'scan_elements/in_voltage0_bogus']);
       assert.deepEqual(d.channels[0].scanFiles, { en: 'scan_elements/in_voltage0_en' });
+    });
+
+    // Expectations below are libiio 1.0's add_event (local.c), worked by hand: a file of
+    // events/ is a channel's when some known channel's id starts at offset 3 or 4 (strstr).
+    describe('event attributes (events/, libiio 1.0)', () => {
+      /** channel key → [event attribute name, file] pairs. */
+      const eventsOf = (d: SysfsDeviceNames): Record<string, string[]> => {
+        const out: Record<string, string[]> = {};
+        for (const c of d.channels) {
+          if (!c.eventAttrs.length) continue;
+          out[`${c.isOutput ? 'out' : 'in'}:${c.id}`] = c.eventAttrs.map(
+            (a) => `${a.name}=${a.filename}`,
+          );
+        }
+        return out;
+      };
+
+      it("a channel's own files, sorted by name; shared ones are the device's", () => {
+        const d = nameSysfsDevice({
+          files: ['in_accel_x_raw', 'in_accel_y_raw'],
+          eventFiles: [
+            'in_accel_x_thresh_rising_value',
+            'in_accel_y_thresh_rising_value',
+            'in_accel_thresh_rising_en',
+            'in_accel_x_thresh_rising_hysteresis',
+            'in_accel_thresh_rising_period',
+            'in_accel_x_thresh_falling_en',
+          ],
+        });
+        assert.deepEqual(eventsOf(d), {
+          'in:accel_x': [
+            'thresh_falling_en=in_accel_x_thresh_falling_en',
+            'thresh_rising_hysteresis=in_accel_x_thresh_rising_hysteresis',
+            'thresh_rising_value=in_accel_x_thresh_rising_value',
+          ],
+          'in:accel_y': ['thresh_rising_value=in_accel_y_thresh_rising_value'],
+        });
+        // shared by type: no channel id follows "in_", so libiio keeps the file name
+        assert.deepEqual(d.eventAttrs, [
+          'in_accel_thresh_rising_en',
+          'in_accel_thresh_rising_period',
+        ]);
+        // event files are not attributes of any other kind
+        assert.deepEqual(
+          d.channels.map((c) => c.attrs.map((a) => a.name)),
+          [['raw'], ['raw']],
+        );
+        assert.deepEqual(d.attrs, []);
+      });
+
+      it("iio_dummy: voltage0's by direction, steps' the device's (steps is made later)", () => {
+        const d = nameSysfsDevice({
+          files: [
+            'in_voltage0_raw',
+            'out_voltage0_raw',
+            'in_activity_running_input',
+            'in_steps_input',
+            'in_steps_en',
+          ],
+          eventFiles: [
+            'in_voltage0_thresh_rising_en',
+            'in_activity_running_thresh_rising_value',
+            'in_steps_change_en',
+          ],
+        });
+        assert.deepEqual(eventsOf(d), {
+          'in:voltage0': ['thresh_rising_en=in_voltage0_thresh_rising_en'],
+          'in:activity_running': ['thresh_rising_value=in_activity_running_thresh_rising_value'],
+        });
+        assert.deepEqual(d.eventAttrs, ['in_steps_change_en']);
+        assert.ok(
+          d.channels.some((c) => c.id === 'steps'),
+          'steps is a channel all the same',
+        );
+      });
+
+      it('no extended name is cut (libiio looks events up before naming channels)', () => {
+        const d = nameSysfsDevice({
+          files: ['in_voltage0_V1_raw', 'in_voltage0_V1_scale'],
+          eventFiles: ['in_voltage0_V1_thresh_rising_en'],
+        });
+        assert.equal(d.channels[0].name, 'V1');
+        assert.deepEqual(eventsOf(d), {
+          'in:voltage0': ['V1_thresh_rising_en=in_voltage0_V1_thresh_rising_en'],
+        });
+      });
+
+      it('strstr quirks: offset 4 counts for "in_" too; the first occurrence decides', () => {
+        const chans = [
+          { id: 'voltage1', isOutput: false },
+          { id: 'voltage10', isOutput: false },
+        ];
+        // "voltage1" is found at 3 in "in_voltage10_...": a channel's, and get_channel_id
+        // then names voltage10
+        assert.deepEqual(placeEventFile('in_voltage10_thresh_rising_en', chans), {
+          kind: 'channel',
+          channel: 1,
+          name: 'thresh_rising_en',
+        });
+        // an output file for an input-only channel: libiio fails the context, we skip it
+        assert.deepEqual(placeEventFile('out_voltage1_thresh_rising_en', chans), {
+          kind: 'ignored',
+        });
+        assert.deepEqual(placeEventFile('in_voltage_thresh_rising_en', chans), { kind: 'device' });
+        assert.deepEqual(placeEventFile('events_enabled', chans), { kind: 'device' });
+        // "in_xvoltage1_..." has voltage1 at offset 4: libiio calls it a channel's, then
+        // finds no channel "xvoltage1"
+        assert.deepEqual(placeEventFile('in_xvoltage1_thresh_en', chans), { kind: 'ignored' });
+      });
+
+      it('a file libiio cannot place is skipped and reported', () => {
+        const d = nameSysfsDevice({
+          files: ['in_voltage0_raw'],
+          eventFiles: ['out_voltage0_thresh_rising_en', 'in_voltage0_thresh_rising_en'],
+        });
+        assert.deepEqual(d.ignored, ['events/out_voltage0_thresh_rising_en']);
+        assert.deepEqual(eventsOf(d), {
+          'in:voltage0': ['thresh_rising_en=in_voltage0_thresh_rising_en'],
+        });
+      });
+
+      it('hwmon devices have none', () => {
+        const d = nameSysfsDevice({ hwmon: true, files: ['temp1_input'], eventFiles: ['x_y'] });
+        assert.deepEqual(d.eventAttrs, []);
+        assert.deepEqual(d.channels[0].eventAttrs, []);
+      });
     });
 
     it('hwmon: channels by prefix, pwmN itself an attribute, everything an input', () => {

@@ -9,7 +9,7 @@ import { decodeXmlBytes } from '../../src/xml';
 import type { ContextInfo } from '../../src/model/info';
 import { iiokit } from '../helpers/cli';
 import { compareInfo } from '../helpers/info-compare';
-import { PEERS, requirePeer, run } from '../helpers/peers';
+import { libiioMain, PEERS, requirePeer, run } from '../helpers/peers';
 
 const DIR = join(__dirname, '../../../test/fixtures/xml');
 const FIXTURES = readdirSync(DIR)
@@ -148,4 +148,81 @@ describe('Context.toXml() round trip through libiio', function () {
       assert.deepEqual(shape(back), shape(orig));
     });
   }
+});
+
+describe('event attributes in XML (libiio 1.0 dialect), read and written', function () {
+  this.timeout(60000);
+  const EVENTS = join(DIR, 'libiio-event_attrs.xml');
+
+  it('are parsed into Channel.eventAttrs and Device.eventAttrs, with their values', async () => {
+    const ctx = await createContext(`xml:${EVENTS}`);
+    try {
+      const dev = ctx.device('test_event_device');
+      const x = dev.channel('accel_x');
+      // the fixture's own event-attribute elements, in libiio's order (sorted by name)
+      assert.deepEqual(
+        x.eventAttrs.map((a) => [a.name, a.filename]),
+        [
+          ['thresh_falling_en', 'in_accel_x_thresh_falling_en'],
+          ['thresh_falling_value', 'in_accel_x_thresh_falling_value'],
+          ['thresh_rising_en', 'in_accel_x_thresh_rising_en'],
+          ['thresh_rising_value', 'in_accel_x_thresh_rising_value'],
+        ].sort(),
+      );
+      assert.equal(await x.readEventAttr('thresh_falling_value'), '-1000');
+      assert.equal(await dev.channel('accel_z').readEventAttr('thresh_rising_value'), '1500');
+      assert.deepEqual(
+        dev.eventAttrs.map((a) => a.name),
+        ['events_enabled'],
+      );
+      assert.equal(await dev.readEventAttr('events_enabled'), '1');
+      // an XML context has nothing to write to
+      await assert.rejects(x.writeEventAttr('thresh_rising_en', 1), (e: Error) =>
+        /^ENOSYS: .*accel_x.*thresh_rising_en/.test(e.message),
+      );
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  const withEvents = FIXTURES.filter((f) =>
+    decodeXmlBytes(readFileSync(join(DIR, f))).includes('<event-attribute'),
+  );
+
+  describe("toXml() writes them so that libiio main's iio_info reads the same context", function () {
+    before(function () {
+      requirePeer(this, PEERS.iiodMain);
+    });
+
+    it('has fixtures with event attributes', () => {
+      assert.ok(withEvents.length >= 1, withEvents.join());
+    });
+
+    for (const f of withEvents) {
+      it(f, async () => {
+        const main = libiioMain()!;
+        const iioInfo = join(main.dir, 'bin/iio_info');
+        const file = join(DIR, f);
+        const ctx = await createContext(`xml:${file}`);
+        const again = join(mkdtempSync(join(tmpdir(), 'iiokit-xml-')), f);
+        writeFileSync(again, ctx.toXml());
+        await ctx.close();
+        const theirs = run(iioInfo, ['-u', `xml:${file}`], { env: main.env });
+        const ours = run(iioInfo, ['-u', `xml:${again}`], { env: main.env });
+        assert.equal(theirs.status, 0, theirs.stderr);
+        assert.equal(ours.status, 0, ours.stderr);
+        const body = (s: string): string =>
+          s
+            .split('\n')
+            .filter((l) => !l.startsWith('Backend version: '))
+            .join('\n');
+        assert.match(theirs.stdout, /event-specific attributes found/);
+        assert.equal(body(ours.stdout), body(theirs.stdout));
+        // libiio 0.24 reads it too, with no complaint about the added elements
+        const old = run('iio_info', ['-x', again]);
+        assert.equal(old.status, 0, old.stderr);
+        assert.equal(old.stderr, '');
+      });
+    }
+  });
 });

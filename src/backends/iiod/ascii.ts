@@ -5,7 +5,7 @@
  * come back as negative numbers, and anything that does not parse throws (the
  * connection is then dropped). The protocol's shared rules are in src/iiod-protocol.
  */
-import { IioError } from '../../errors';
+import { IioError, type IioErrorContext } from '../../errors';
 import {
   checkToken,
   decodePackedValues,
@@ -60,6 +60,15 @@ export function attrAddress(ref: AttrRef): string {
         'ENOSYS',
         `${ref.kind} attributes need iiod's binary protocol (libiio 1.0)`,
       );
+  }
+}
+
+/** attrAddress, its refusals naming the attribute, device, channel and URI. */
+function addressOf(ref: AttrRef, ctx: IioErrorContext, op: string): string {
+  try {
+    return attrAddress(ref);
+  } catch (err) {
+    throw IioError.wrap(err, { ...ctx, op });
   }
 }
 
@@ -153,7 +162,7 @@ export class AsciiDialect implements IiodDialect {
 
   async readAttr(ref: AttrRef): Promise<string> {
     const ctx = attrCtx(this.host.uri, ref);
-    const address = attrAddress(ref);
+    const address = addressOf(ref, ctx, 'read');
     const r = await this.host.run('read', ctx, (c) => readValue(c, address));
     if (typeof r === 'number') throw IioError.fromErrno(r, { ...ctx, op: 'read' });
     return decodeValue(r);
@@ -161,7 +170,7 @@ export class AsciiDialect implements IiodDialect {
 
   async writeAttr(ref: AttrRef, value: string): Promise<number> {
     const ctx = attrCtx(this.host.uri, ref);
-    const address = attrAddress(ref);
+    const address = addressOf(ref, ctx, 'write');
     const payload = encodeValue(value);
     const r = await this.host.run('write', ctx, (c) => writeValue(c, address, payload));
     if (r < 0) throw IioError.fromErrno(r, { ...ctx, op: 'write' });

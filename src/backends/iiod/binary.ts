@@ -7,7 +7,7 @@
  * drops a connection on an unknown opcode), and we stay on the ASCII protocol, which
  * every 1.0 iiod still speaks.
  */
-import { IioError } from '../../errors';
+import { IioError, type IioErrorContext } from '../../errors';
 import {
   attrCode,
   attrList,
@@ -113,6 +113,20 @@ export function attrCommand(
   return { op: attrOpcode(kind, write), dev, code: attrCode(index, arg) };
 }
 
+/** attrCommand, its refusals naming the attribute, device, channel and URI. */
+function commandOf(
+  devices: readonly DeviceInfo[],
+  ref: AttrRef,
+  write: boolean,
+  ctx: IioErrorContext,
+): { op: number; dev: number; code: number } {
+  try {
+    return attrCommand(devices, ref, write);
+  } catch (err) {
+    throw IioError.wrap(err, { ...ctx, op: write ? 'write' : 'read' });
+  }
+}
+
 /**
  * Switches a fresh connection (XML already read) to the binary protocol: `BINARY`, then
  * a NOP probe only iiods with our opcode numbering answer. Resolves with the connection
@@ -174,7 +188,7 @@ export class BinaryDialect implements IiodDialect {
 
   async readAttr(ref: AttrRef): Promise<string> {
     const ctx = attrCtx(this.host.uri, ref);
-    const cmd = attrCommand(this.host.devices(), ref, false);
+    const cmd = commandOf(this.host.devices(), ref, false, ctx);
     const r = await this.host.run('read', ctx, (c) => exec(c, cmd.op, cmd.dev, cmd.code));
     if (r.code < 0) throw IioError.fromErrno(r.code, { ...ctx, op: 'read' });
     return decodeValue(r.data ?? Buffer.alloc(0));
@@ -182,7 +196,7 @@ export class BinaryDialect implements IiodDialect {
 
   async writeAttr(ref: AttrRef, value: string): Promise<number> {
     const ctx = attrCtx(this.host.uri, ref);
-    const cmd = attrCommand(this.host.devices(), ref, true);
+    const cmd = commandOf(this.host.devices(), ref, true, ctx);
     const payload = encodeWriteValue(encodeValue(value));
     const r = await this.host.run('write', ctx, (c) => exec(c, cmd.op, cmd.dev, cmd.code, payload));
     if (r.code < 0) throw IioError.fromErrno(r.code, { ...ctx, op: 'write' });

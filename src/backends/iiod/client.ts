@@ -6,16 +6,18 @@ import type {
   AttrRef,
   Backend,
   BackendBuffer,
+  BackendEventStream,
   BackendOpenOptions,
   BufferOpenOptions,
 } from '../../model/backend';
 import { tracer } from '../../util/trace';
 import * as ascii from './ascii';
 import { AsciiDialect } from './ascii';
-import { BinaryDialect, negotiate } from './binary';
+import { BinaryDialect, deviceIndex, negotiate } from './binary';
 import { RequestChannel } from './channel';
 import { Connection, withDeadline } from './connection';
 import { buildRemoteContext, sameDevices } from './context-info';
+import { IiodEventStream } from './events';
 import type { AttrFamily, DialectHost, IiodDialect } from './dialect';
 import { Reconnector, type Session } from './reconnector';
 import { SharedInputStream, SharedOutputStream } from './shared-stream';
@@ -67,6 +69,7 @@ export class IiodBackend implements Backend, StreamHost {
   private readonly control: RequestChannel;
   private dialect: IiodDialect;
   private readonly streams = new Set<BackendBuffer>();
+  private readonly events = new Set<BackendEventStream>();
   /** Whether the server was told a timeout (it then gets it again on every new connection). */
   private remoteTimeoutSent = false;
   /** The description after a reconnect (buffers that reopen use it). */
@@ -375,6 +378,51 @@ export class IiodBackend implements Backend, StreamHost {
     return s;
   }
 
+  /**
+   * The device's events (libiio 1.0's binary protocol only: iiod 0.x has none), on a
+   * connection of their own.
+   */
+  async openEvents(device: DeviceInfo): Promise<BackendEventStream> {
+    const where = { uri: this.uri, device: device.id };
+    if (this.reconnector.isClosed) throw new IioError('EBADF', 'the context is closed', where);
+    if (this.reconnector.isDown) throw this.reconnector.notConnected();
+    if (this.dialect.name !== 'binary') {
+      throw new IioError(
+        'ENOSYS',
+        "events need iiod's binary protocol (libiio 1.0); this connection speaks the 0.x ASCII one",
+        where,
+      );
+    }
+    if (!this.link.multiConnection) {
+      throw new IioError(
+        'ENOSYS',
+        `events over ${this.link.description} need a second connection`,
+        where,
+      );
+    }
+    const dev = deviceIndex(this.info.devices, device);
+    const t = this.timeout;
+    const conn = new Connection(await this.link.connect('stream', t));
+    try {
+      await this.dialect.setUp(conn, t);
+    } catch (err) {
+      const e = IioError.wrap(err, { ...where, op: 'open events' });
+      conn.kill(e);
+      throw e;
+    }
+    const s = await IiodEventStream.open(conn, dev, where, (p) =>
+      withDeadline(conn, t, this.uri, p),
+    );
+    trace(`${device.id}: event stream open`);
+    this.events.add(s);
+    const close = s.close.bind(s);
+    s.close = async () => {
+      this.events.delete(s);
+      await close();
+    };
+    return s;
+  }
+
   async setTimeout(timeoutMs: number): Promise<void> {
     if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
       throw new IioError(
@@ -389,7 +437,9 @@ export class IiodBackend implements Backend, StreamHost {
   async close(): Promise<void> {
     if (this.reconnector.isClosed) return;
     this.reconnector.close();
-    await Promise.all([...this.streams].map((s) => s.close().catch(() => undefined)));
+    await Promise.all(
+      [...this.streams, ...this.events].map((s) => s.close().catch(() => undefined)),
+    );
     await this.control.close((c) => this.dialect.goodbye(c));
     await this.reconnector.finished();
     await this.link.close?.().catch(() => undefined);

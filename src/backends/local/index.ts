@@ -124,6 +124,9 @@ export class LocalBackend implements Backend {
         return `${p.dir}/${file}`;
       case 'debug':
         return `${p.debugDir}/${file}`;
+      case 'device-event':
+      case 'channel-event':
+        return `${p.dir}/events/${file}`;
       case 'buffer': {
         const idx = ref.bufferIndex ?? 0;
         const dir = idx === 0 ? p.bufferDir : `${p.dir}/buffer${idx}`;

@@ -1,7 +1,8 @@
 /**
  * Builds the description of the local context from sysfs, as libiio 0.24's
- * local_create_context does: IIO devices and triggers, their channels (named by
- * src/names/sysfs-names.ts), device, buffer and debug attributes, context attributes.
+ * local_create_context does: every entry of /sys/bus/iio/devices, their channels (named by
+ * src/names/sysfs-names.ts), device, buffer and debug attributes, context attributes;
+ * and libiio 1.0's event attributes (`events/`).
  */
 import os from 'node:os';
 import { readFile } from 'node:fs/promises';
@@ -58,8 +59,15 @@ export interface LocalScan {
   readonly paths: ReadonlyMap<string, LocalDevicePaths>;
 }
 
-/** libiio's list of IIO devices: `iio:deviceN` and `triggerN` only (not iio_sysfs_trigger, iio_evgen). */
-export const IIO_DEVICE_DIR = /^(iio:device|trigger)\d+$/;
+/**
+ * libiio's list of devices (0.24 and 1.0 alike): every directory of /sys/bus/iio/devices
+ * whose name does not start with a dot — `iio:deviceN`, `triggerN`, and also control
+ * nodes such as `iio_sysfs_trigger` (whose `add_trigger` makes sysfs triggers) and
+ * `iio_evgen`, which libiio's tools list and write like any device.
+ */
+export function isListedDeviceDir(name: string): boolean {
+  return !name.startsWith('.');
+}
 
 /** The buffer files libiio manages itself and does not list (length, enable, watermark). */
 const BUFFER_RESERVED = new Set(['length', 'enable', 'watermark']);
@@ -166,6 +174,7 @@ async function scanChannel(
     ...(format ? { format } : {}),
     ...(scanScale !== undefined ? { scanScale } : {}),
     attrs: c.attrs.map((a) => ({ name: a.name, filename: a.filename })),
+    eventAttrs: c.eventAttrs.map((a) => ({ name: a.name, filename: a.filename })),
   };
   return { info, stem: isScanElement ? scanStem(c) : '' };
 }
@@ -227,7 +236,11 @@ async function scanDevice(
       SCAN_ELEMENT_FILE.test(f),
     );
   }
-  const names = nameSysfsDevice({ files, scanFiles, scanDir, hwmon });
+  const eventFiles =
+    !hwmon && (await isDir(`${dir}/events`))
+      ? await regularFiles(`${dir}/events`, opts.readdirOrder, root)
+      : [];
+  const names = nameSysfsDevice({ files, scanFiles, scanDir, hwmon, eventFiles });
 
   const name = names.hasName ? await readText(`${dir}/name`) : undefined;
   const label = names.hasLabel ? await readText(`${dir}/label`) : undefined;
@@ -253,6 +266,7 @@ async function scanDevice(
     attrs: names.attrs.map((n) => ({ name: n })),
     bufferAttrs,
     debugAttrs: [],
+    eventAttrs: names.eventAttrs.map((n) => ({ name: n })),
     ...(buffers ? { buffers } : {}),
   };
   const paths: LocalDevicePaths = {
@@ -317,7 +331,7 @@ export async function scanSysfs(opts: SysfsScanOptions, uri: string): Promise<Lo
       devicesDir,
       opts.readdirOrder ? { root, table: opts.readdirOrder } : undefined,
     )) {
-      if (e.kind === 'dir' && IIO_DEVICE_DIR.test(e.name))
+      if (e.kind === 'dir' && isListedDeviceDir(e.name))
         found.push({ id: e.name, dir: `${devicesDir}/${e.name}`, hwmon: false });
     }
   } catch (err) {
