@@ -1,14 +1,14 @@
 import { hostname } from 'node:os';
 import { createServer, type Server, type Socket } from 'node:net';
 import { IioError } from '../errors';
+import { IIOD_PORT } from '../iiod-protocol/wire';
 import type { Context } from '../model/context';
 import type { Device } from '../model/device';
 import { AllowList, normalizeAddress } from './allow';
 import { Session, type SessionHost } from './session';
 import { InputHub, type StreamClientStats, type StreamSettings } from './streams';
 
-/** iiod's TCP port. */
-export const IIOD_PORT = 30431;
+export { IIOD_PORT };
 
 /** How serveContext() listens and streams. */
 export interface ServeOptions {

@@ -11,13 +11,8 @@ import type { Channel } from '../model/channel';
 import type { Device } from '../model/device';
 import { atol, strtol, toUint32 } from '../util/cnumber';
 import { tracer } from '../util/trace';
-import {
-  decodePackedValues,
-  encodePackedValues,
-  intReply,
-  parseWireMask,
-  payloadReply,
-} from './ascii-replies';
+import { decodePackedValues, encodePackedValues } from '../iiod-protocol/ascii';
+import { intReply, parseWireMask, payloadReply } from './ascii-replies';
 import { OutputWriter, SessionBuffers, setBuffersCount, type SessionHost } from './buffer-ops';
 import {
   attrList,
@@ -228,9 +223,17 @@ export class Session {
     if (name === null) {
       const list = attrList(dev, family, channel);
       if (typeof list === 'number') return this.int(list);
-      const packed = decodePackedValues(data, list.length);
-      if (!packed) return this.int(NEG.EINVAL);
-      await writeAttrs(list, packed.values);
+      let packed;
+      try {
+        packed = decodePackedValues(data, list.length, 'WRITE from the client');
+      } catch {
+        return this.int(NEG.EINVAL); // shorter than its lengths say
+      }
+      // A length ≤ 0 leaves that attribute alone.
+      await writeAttrs(
+        list,
+        packed.values.map((v) => (typeof v === 'string' ? v : null)),
+      );
       return this.int(packed.consumed);
     }
     const nul = data.indexOf(0);
