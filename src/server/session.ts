@@ -19,6 +19,7 @@ import {
   findChannel,
   findDevice,
   getTrigger,
+  MAX_ATTR_WRITE,
   NEG,
   negErrno,
   readAttr,
@@ -31,6 +32,7 @@ import {
 import { HELP_TEXT, parseLine, type Command, type Resolver } from './protocol';
 import { SocketReader } from './reader';
 import type { InputClient } from './streams';
+import { BinarySession } from './binary-session';
 
 export type { SessionHost } from './buffer-ops';
 
@@ -40,8 +42,6 @@ const trace = tracer('server');
 export const SERVER_VERSION = '0.24.iiokit \n';
 /** Longest command line taken; longer ones are answered -EINVAL and skipped. */
 const MAX_LINE = 16 * 1024;
-/** Largest attribute value accepted by WRITE (iiod answers -ENOMEM when malloc fails). */
-const MAX_ATTR_WRITE = 1024 * 1024;
 
 /**
  * One client connection speaking iiod's ASCII protocol: commands are read and answered
@@ -54,6 +54,8 @@ export class Session {
   private readonly buffers: SessionBuffers;
   private timeoutMs = 0;
   private ended = false;
+  /** Set once the client switched to the binary protocol (`BINARY`). */
+  private binary: BinarySession | null = null;
 
   constructor(
     private readonly host: SessionHost,
@@ -75,7 +77,17 @@ export class Session {
 
   /** Readers this session has open (for statistics). */
   get inputClients(): InputClient[] {
-    return this.buffers.inputClients;
+    return this.binary ? this.binary.inputClients : this.buffers.inputClients;
+  }
+
+  /** The protocol the connection speaks now. */
+  get protocol(): 'ascii' | 'binary' {
+    return this.binary ? 'binary' : 'ascii';
+  }
+
+  /** Whether the connection has buffer `index` of `dev` open (binary protocol). */
+  hasBinaryBuffer(dev: Device, index: number): boolean {
+    return this.binary?.hasBuffer(dev, index) ?? false;
   }
 
   /** Serves the connection until the client leaves, sends EXIT, or the server closes it. */
@@ -98,6 +110,10 @@ export class Session {
         if (trace.enabled)
           trace(`${this.peer}: ${r.line.trimEnd()}${cmd.op === 'error' ? ' (syntax error)' : ''}`);
         if (cmd.op === 'exit') break;
+        if (cmd.op === 'binary') {
+          await this.switchToBinary();
+          break;
+        }
         try {
           await this.execute(cmd);
         } catch (err) {
@@ -112,10 +128,24 @@ export class Session {
     }
   }
 
+  /**
+   * `BINARY`: answered `0` in ASCII, then frames (libiio 1.0). Buffers opened in ASCII
+   * are closed first, as iiod closes them when its ASCII interpreter ends.
+   */
+  private async switchToBinary(): Promise<void> {
+    await this.int(0);
+    await this.buffers.closeAll();
+    this.binary = new BinarySession(this.host, this.socket, this.reader, this.peer, this);
+    this.host.switchedToBinary(this);
+    trace(`${this.peer}: switched to the binary protocol`);
+    await this.binary.run();
+  }
+
   /** Releases everything the session opened and closes the connection. */
   async end(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    await this.binary?.end();
     await this.buffers.closeAll();
     this.socket.destroy();
     trace(`${this.peer}: closed`);

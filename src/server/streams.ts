@@ -52,10 +52,16 @@ export class InputClient {
   droppedScans = 0;
   sentBytes = 0;
 
+  /**
+   * @param ownLayout always send this reader its own channels, whatever the server's
+   * `demux` setting: a binary-protocol reader's layout is fixed when it opens (OPEN_BUFFER
+   * answers its mask), there is no mask in front of each block to announce another.
+   */
   constructor(
     readonly hub: InputHub,
     readonly mask: ChannelMask,
     readonly samples: number,
+    readonly ownLayout = false,
   ) {
     this.channels = mask.indices().map((i) => hub.device.channels[i]);
     this.wireMask = mask;
@@ -314,7 +320,7 @@ export class InputHub {
     const b = this.buffer;
     if (!b) return;
     for (const c of this.clients) {
-      if (this.settings.demux) {
+      if (this.settings.demux || c.ownLayout) {
         // A reader's own layout never changes: what it has queued stays valid.
         c.plan = new DemuxPlan(b.layout, c.channels);
         c.wireMask = c.mask;
