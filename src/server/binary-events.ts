@@ -13,7 +13,7 @@ import {
   OP,
   type FrameHeader,
 } from '../iiod-protocol/binary';
-import type { Device } from '../model/device';
+import type { Device, EventIterator } from '../model/device';
 import type { IioEvent } from '../model/event';
 import type { FrameIo } from './binary-frames';
 import { NEG, negErrno } from './device-ops';
@@ -31,10 +31,10 @@ class EventStream {
   constructor(
     readonly dev: Device,
     readonly clientId: number,
-    private readonly it: AsyncIterableIterator<IioEvent>,
+    private readonly it: EventIterator,
     private readonly io: FrameIo,
   ) {
-    // Read ahead at once: the device's event queue opens now, as iiod's does at CREATE.
+    // Read ahead at once: events from now on are kept (one here, the rest in the queue).
     this.fill();
   }
 
@@ -103,9 +103,11 @@ export class BinaryEvents {
         // Answered on the stream's own client id.
         if (!dev) return this.io.respond(h.clientId, NEG.EINVAL);
         if (this.streams.has(h.clientId)) return this.io.respond(h.clientId, NEG.EEXIST);
-        let it: AsyncIterableIterator<IioEvent>;
+        let it: EventIterator;
         try {
+          // Opened now, as iiod does: a device without events says so here.
           it = dev.events();
+          await it.open();
         } catch (err) {
           return this.io.respond(h.clientId, negErrno(err));
         }
