@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createContext, serveContext, type Context, type ServerHandle } from '../../src';
-import { libiioMain, PEERS, requirePeer, type LibiioMain } from '../helpers/peers';
+import { externalIPv4, libiioMain, PEERS, requirePeer, type LibiioMain } from '../helpers/peers';
 import { startMainIiod } from './helpers/iiod';
 import { BinaryConversation, header } from './helpers/binary-client';
 import { runAsync, type ToolResult } from './server-helpers';
@@ -323,6 +323,41 @@ describe("libiio main's clients over the binary protocol against the emulated co
     const data = Buffer.from(m[2], 'hex');
     for (let i = 2; i < data.length; i += 2) {
       assert.equal((data.readInt16LE(i) - data.readInt16LE(i - 2)) & 0xffff, 1, `sample ${i / 2}`);
+    }
+  });
+});
+
+describe('the allow-list, in the binary protocol too', function () {
+  this.timeout(60000);
+
+  it('a peer outside it is refused before BINARY; one inside it switches to binary', async function () {
+    requirePeer(this, PEERS.iiodMain);
+    requirePeer(this, PEERS.externalIPv4);
+    const main = libiioMain()!;
+    const external = externalIPv4()!;
+    const ctx = await createContext('emu:');
+    try {
+      for (const allow of [[], [`${external}/32`]]) {
+        const server = await serveContext(ctx, { port: 0, bind: '0.0.0.0', allow });
+        try {
+          // From the external address to itself: not loopback, so the allow-list decides.
+          const r = await tool(main, 'iio_info', ['-u', `ip:${external}:${server.port}`]);
+          const stats = server.stats();
+          if (allow.length) {
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(stats.refused, 0);
+            assert.ok(stats.binary >= 1, JSON.stringify(stats));
+          } else {
+            assert.notEqual(r.status, 0, 'refused');
+            assert.ok(stats.refused >= 1);
+            assert.equal(stats.binary, 0);
+          }
+        } finally {
+          await server.close();
+        }
+      }
+    } finally {
+      await ctx.close();
     }
   });
 });
