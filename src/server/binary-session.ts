@@ -249,7 +249,11 @@ export class BinarySession {
       case OP.REFRESH_FORMAT: {
         const ch = dev?.channels[h.code & 0xffff];
         if (!dev) await this.answer(NEG.ENODEV);
-        else if (!ch?.format) await this.answer(NEG.EINVAL);
+        // Only libiio's local backend refreshes a format (from sysfs, where a driver may
+        // change it); over a description (xml:, emu:, ...) iiod answers ENOSYS and the
+        // client keeps the XML's (with its fully-defined `S`, which this answer drops).
+        else if (this.host.ctx.name !== 'local') await this.answer(NEG.ENOSYS);
+        else if (!ch?.format || !ch.isScanElement) await this.answer(NEG.EINVAL);
         else {
           const text = Buffer.from(formatWireFormat(ch.format), 'latin1');
           await this.answer(text.length, text);

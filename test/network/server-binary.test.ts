@@ -37,12 +37,11 @@ describe("libiio main's clients over the binary protocol: iiokit serve = libiio 
     main = libiioMain()!;
   });
 
-  // Fixtures both read alike. Multi-line values (pluto.xml, adrv9002.xml's debug
-  // attributes) wait for the XML normalisation of issue 13: iiod's emu gives spaces.
   for (const [fixture, attrs] of [
     ['adxl345.xml', true],
     ['ad9081.xml', true],
-    ['adrv9002.xml', false],
+    ['adrv9002.xml', true],
+    ['pluto.xml', true],
   ] as const) {
     it(`iio_info${attrs ? ' and iio_attr' : ''} print the same for ${fixture}`, async () => {
       const file = join(FIXTURES, fixture);
