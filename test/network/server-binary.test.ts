@@ -6,6 +6,8 @@
  * binary) and our server's stats (`binary`, each client's `protocol`).
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createContext, serveContext, type Context, type ServerHandle } from '../../src';
 import { externalIPv4, libiioMain, PEERS, requirePeer, type LibiioMain } from '../helpers/peers';
@@ -93,6 +95,48 @@ describe("libiio main's clients over the binary protocol: iiokit serve = libiio 
       }
     });
   }
+});
+
+describe("a context larger than libiio main's client reads plain (64 KiB): PRINT in zstd", function () {
+  this.timeout(120000);
+
+  it("iio_info prints through our server what it prints through libiio main's iiod", async function () {
+    requirePeer(this, PEERS.iiodMain);
+    const main = libiioMain()!;
+    // ad9081.xml's devices twice, the copies renumbered: about 120 KiB of XML.
+    const base = readFileSync(join(FIXTURES, 'ad9081.xml'), 'utf8');
+    const devices = base.slice(base.indexOf('<device '), base.lastIndexOf('</context>'));
+    const copies = devices
+      .replace(/id="iio:device(\d+)"/g, (_, n: string) => `id="iio:device${Number(n) + 10}"`)
+      .replace(/id="iio_sysfs_trigger"/, 'id="iio_sysfs_trigger2"');
+    const file = join(mkdtempSync(join(tmpdir(), 'iiokit-big-')), 'big.xml');
+    writeFileSync(file, base.replace('</context>', `${copies}</context>`));
+    const ctx = await createContext(`xml:${file}`);
+    assert.ok(Buffer.byteLength(ctx.toXml()) > 0x10000, 'larger than the client reads plain');
+    const ours = await serveContext(ctx, { port: 0 });
+    const theirs = await startMainIiod(main, `emu:${file}`);
+    const tap = await startWireTap(ours.port);
+    try {
+      const t = await tool(main, 'iio_info', ['-u', theirs.uri]);
+      const o = await tool(main, 'iio_info', ['-u', tap.uri]);
+      assert.equal(t.status, 0, t.stderr);
+      assert.equal(o.status, 0, o.stderr);
+      assert.match(o.stdout.toString(), /IIO context has 18 devices/);
+      assert.equal(sameOutput(o.stdout.toString()), sameOutput(t.stdout.toString()));
+      assert.equal(everyConnectionBinary(tap), null);
+      // The PRINT answer (after `0\n` and TIMEOUT's 8-byte answer) is a zstd frame.
+      const server = tap.connections()[0].fromServer;
+      assert.deepEqual(
+        server.subarray(2 + 8 + 8, 2 + 8 + 8 + 4),
+        Buffer.from([0x28, 0xb5, 0x2f, 0xfd]),
+      );
+    } finally {
+      await tap.close();
+      await ours.close();
+      await theirs.stop();
+      await ctx.close();
+    }
+  });
 });
 
 /** Scans of `value (s16), timestamp (s64 at byte 8)`: 16 bytes each. */
