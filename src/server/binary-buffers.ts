@@ -377,7 +377,7 @@ export class BinaryBuffers {
    * the device's blocks are the client's.
    */
   private async pump(e: BufferEntry, c: InputClient): Promise<void> {
-    const stop = this.io.closed;
+    const conn = this.io.end;
     while (e.input === c && !this.io.isClosed) {
       const b = e.pending[0];
       if (!b) {
@@ -396,7 +396,7 @@ export class BinaryBuffers {
       const items: Chunk[] = [];
       let got = 0;
       while (got < want) {
-        await c.waitForData(stop);
+        await c.waitForData(conn);
         if (e.input !== c || e.pending[0] !== b || c.error || this.io.isClosed) break;
         for (const it of c.take(want - got)) {
           items.push(it);

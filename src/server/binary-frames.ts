@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { IioError } from '../errors';
 import { encodeHeader, responseHeader } from '../iiod-protocol/binary';
 import type { SocketReader } from './reader';
+import type { ConnectionEnd } from './streams';
 
 /** Bytes we skip for a frame we refuse (a stray response, a payload past a limit). */
 export const MAX_SKIP = 16 * 1024 * 1024;
@@ -25,9 +26,9 @@ export class FrameIo {
     private readonly reader: SocketReader,
   ) {}
 
-  /** Resolves when the connection ends. */
-  get closed(): Promise<unknown> {
-    return this.reader.closed;
+  /** The connection's end, for waits (see ConnectionEnd). */
+  get end(): ConnectionEnd {
+    return this.reader;
   }
 
   get isClosed(): boolean {
@@ -82,10 +83,7 @@ export class FrameIo {
   }
 
   private async drained(): Promise<void> {
-    await Promise.race([
-      new Promise<void>((r) => this.socket.once('drain', () => r())),
-      this.reader.closed,
-    ]);
+    await this.reader.drainOrEnd();
     if (this.socket.destroyed) throw new IioError('EPIPE', 'the connection is closed');
   }
 }

@@ -154,10 +154,7 @@ export class Session {
   private async send(data: string | Buffer): Promise<void> {
     if (this.socket.destroyed) throw new IioError('EPIPE', 'the connection is closed');
     if (!this.socket.write(data)) {
-      await Promise.race([
-        new Promise<void>((r) => this.socket.once('drain', () => r())),
-        this.reader.closed,
-      ]);
+      await this.reader.drainOrEnd();
       if (this.socket.destroyed) throw new IioError('EPIPE', 'the connection is closed');
     }
   }
@@ -287,7 +284,7 @@ export class Session {
     let first = true;
     let gen = c.generation;
     while (remaining >= c.scanBytes) {
-      await c.waitForData(this.reader.closed);
+      await c.waitForData(this.reader);
       if (this.reader.isClosed) throw new IioError('EPIPE', 'the client left during READBUF');
       if (c.hub.isClosed(c)) return this.int(NEG.EBADF);
       if (c.error) return this.int(negErrno(c.error));
@@ -310,12 +307,7 @@ export class Session {
       this.socket.uncork();
       c.sentBytes += len;
       remaining -= len;
-      if (!ok) {
-        await Promise.race([
-          new Promise<void>((r) => this.socket.once('drain', () => r())),
-          this.reader.closed,
-        ]);
-      }
+      if (!ok) await this.reader.drainOrEnd();
     }
     if (remaining > 0) await this.int(0);
   }

@@ -5,6 +5,13 @@ import { ChannelMask } from '../model/channel-mask';
 import type { Device } from '../model/device';
 import { DemuxPlan } from './demux';
 
+/** A connection's end, as waits see it (SocketReader). */
+export interface ConnectionEnd {
+  readonly isClosed: boolean;
+  /** Calls `cb` once when the connection ends; the returned function unregisters it. */
+  whenClosed(cb: () => void): () => void;
+}
+
 /** Settings shared by a server's streams. */
 export interface StreamSettings {
   /** Send each client only its channels (iiod -D); else the whole scan with its mask. */
@@ -120,13 +127,21 @@ export class InputClient {
     w?.();
   }
 
-  /** Resolves when data, an error or a layout change is there (or `abort` fires). */
-  async waitForData(abort: Promise<unknown>): Promise<void> {
-    let aborted = false;
-    const onAbort = abort.then(() => (aborted = true));
-    while (!this.queue.length && !this.error && !aborted) {
+  /**
+   * Resolves when data, an error or a layout change is there, or the connection ends.
+   * Each wait registers with the connection and leaves again: a promise of the
+   * connection's end raced on every block would keep one reaction per block alive for
+   * as long as the connection lives.
+   */
+  async waitForData(conn: ConnectionEnd): Promise<void> {
+    while (!this.queue.length && !this.error && !conn.isClosed) {
       const gen = this.generation;
-      await Promise.race([new Promise<void>((r) => (this.wake = r)), onAbort]);
+      let leave = (): void => undefined;
+      await new Promise<void>((r) => {
+        this.wake = r;
+        leave = conn.whenClosed(r);
+      });
+      leave();
       if (this.generation !== gen) return;
       if (this.hub.isClosed(this)) return;
     }
