@@ -34,6 +34,7 @@ import {
 import { BINARY_LINE } from '../iiod-protocol/ascii';
 import { decodeValue, encodeValue } from '../iiod-protocol/wire';
 import type { Attr } from '../model/attr';
+import type { Channel } from '../model/channel';
 import type { Device } from '../model/device';
 import { tracer } from '../util/trace';
 import { BinaryBuffers } from './binary-buffers';
@@ -78,6 +79,11 @@ export function wireDeviceList(devices: readonly Device[]): readonly Device[] {
   return sorted;
 }
 
+/** A device's or channel's event attributes (libiio 1.0's `events/` files), if it has any. */
+function eventAttrsOf(x: Device | Channel): readonly Attr[] {
+  return (x as { readonly eventAttrs?: readonly Attr[] }).eventAttrs ?? [];
+}
+
 /** The attribute an attribute command addresses: device, kind, channel or buffer, index. */
 function attrAt(dev: Device | undefined, kind: WireAttrKind, code: number): Attr | undefined {
   if (!dev) return undefined;
@@ -101,9 +107,15 @@ function attrAt(dev: Device | undefined, kind: WireAttrKind, code: number): Attr
       list = ch.attrs;
       break;
     }
-    default:
-      // Event attributes: not in the model yet.
-      return undefined;
+    case 'device-event':
+      list = eventAttrsOf(dev);
+      break;
+    case 'channel-event': {
+      const ch = dev.channels[arg];
+      if (!ch) return undefined;
+      list = eventAttrsOf(ch);
+      break;
+    }
   }
   return inWireOrder(list)[attr];
 }
