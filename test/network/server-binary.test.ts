@@ -252,6 +252,47 @@ describe("libiio main's clients over the binary protocol against the emulated co
     assert.ok(common > 1000, `${common} scans seen by both readers`);
   });
 
+  it('an ASCII reader (libiio 0.24) and a binary one (1.0) share a device, each its channel', async function () {
+    requirePeer(this, PEERS.iioInfo);
+    const adc = ctx.findDevice('ad7606-emu')!;
+    await adc.writeAttr('sampling_frequency', 2000);
+    const v0 = adc.findChannel('voltage0')!;
+    const v2 = adc.findChannel('voltage2')!;
+    await v0.writeAttr('waveform', 'ramp');
+    await v0.writeAttr('waveform_offset', 0);
+    await v2.writeAttr('waveform', 'ramp');
+    await v2.writeAttr('waveform_offset', 20000);
+    const [a, b] = await Promise.all([
+      runAsync('iio_readdev', [
+        '-u',
+        `ip:127.0.0.1:${server.port}`,
+        '-s',
+        '3000',
+        'ad7606-emu',
+        'voltage0',
+        'timestamp',
+      ]),
+      run('iio_rwdev', ['-s', '3000', '-b', '500', 'ad7606-emu', 'voltage2', 'timestamp']),
+    ]);
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(b.status, 0, b.stderr);
+    const sa = scans16(a.stdout);
+    const sb = scans16(b.stdout);
+    assert.equal(sa.length, 3000);
+    assert.equal(sb.length, 3000);
+    assert.ok(rampSteps(sa, 500000) >= 2990);
+    assert.ok(rampSteps(sb, 500000) >= 2990);
+    const byTs = new Map(sa.map((x) => [x.ts, x.v]));
+    let common = 0;
+    for (const x of sb) {
+      const v = byTs.get(x.ts);
+      if (v === undefined) continue;
+      common++;
+      assert.equal((x.v - v) & 0xffff, 20000, 'each reader got its own channel of the same scan');
+    }
+    assert.ok(common > 1000, `${common} scans seen by both readers`);
+  });
+
   it('iio_rwdev -w plays into the DAC and iio_rwdev reads it back from the ADC', async () => {
     const adc = ctx.findDevice('ad7606-emu')!;
     await adc.writeAttr('sampling_frequency', 1000);
