@@ -68,6 +68,8 @@ class BufferEntry {
   /** Output: the writer once the first block came, and its pushes, one at a time. */
   output: OutputClient | null = null;
   pushes: Promise<void> = Promise.resolve();
+  /** Counts stops: a push queued before one does not reopen the writer after it. */
+  generation = 0;
 
   constructor(
     readonly dev: Device,
@@ -232,16 +234,22 @@ export class BinaryBuffers {
     return 0;
   }
 
-  /** Stops the device stream (input) or the writer (output); blocks stay. */
+  /**
+   * Stops the device stream (input) or the writer (output); blocks stay. The writer is
+   * closed at once, not after its pushes: a client that went away must not keep the
+   * device busy while a DAC that takes nothing holds a push (libiio's client has its
+   * blocks back before it disables or closes a buffer, so nothing it waits for is lost).
+   */
   private async stop(e: BufferEntry): Promise<void> {
     e.enabled = false;
+    e.generation++;
     if (e.input) {
       e.input = null;
       e.notify();
       await this.ops.close(e.dev);
     }
     if (e.output) {
-      await e.pushes;
+      // Pushes still queued see the generation change and do not reopen it.
       e.output = null;
       await this.ops.close(e.dev);
     }
@@ -329,7 +337,8 @@ export class BinaryBuffers {
       return true;
     }
     const data = await this.io.readBytes(bytes);
-    e.pushes = e.pushes.then(() => this.push(e, b, data, cyclic));
+    const gen = e.generation;
+    e.pushes = e.pushes.then(() => this.push(e, b, data, cyclic, gen));
     return true;
   }
 
@@ -346,10 +355,19 @@ export class BinaryBuffers {
   }
 
   /** One output block: the writer opens with the first; answered once pushed. */
-  private async push(e: BufferEntry, b: Block, data: Buffer, cyclic: boolean): Promise<void> {
+  private async push(
+    e: BufferEntry,
+    b: Block,
+    data: Buffer,
+    cyclic: boolean,
+    gen: number,
+  ): Promise<void> {
     let code = 0;
     try {
-      if (!e.output) {
+      if (gen !== e.generation) {
+        // Stopped (disabled, closed, or the client left) after this block came.
+        code = encodeEnqueueFailure(NEG.EBADF);
+      } else if (!e.output) {
         const samples = Math.max(1, Math.floor(b.size / e.scanBytes));
         const r = await this.ops.open(e.dev, samples, e.wire, cyclic);
         if (r < 0) code = encodeEnqueueFailure(r);
@@ -359,7 +377,7 @@ export class BinaryBuffers {
           else e.output = w;
         }
       }
-      if (e.output) {
+      if (code === 0 && e.output) {
         const whole = Math.floor(data.length / e.scanBytes) * e.scanBytes;
         await e.output.buffer.push(data.subarray(0, whole));
       }

@@ -141,13 +141,16 @@ export class Session {
     await this.binary.run();
   }
 
-  /** Releases everything the session opened and closes the connection. */
+  /**
+   * Closes the connection and releases everything the session opened: the socket first,
+   * so a device slow to let go never keeps the connection (and its descriptor) open.
+   */
   async end(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    this.socket.destroy();
     await this.binary?.end();
     await this.buffers.closeAll();
-    this.socket.destroy();
     trace(`${this.peer}: closed`);
   }
 

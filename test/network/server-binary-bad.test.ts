@@ -186,6 +186,47 @@ describe('server, binary protocol: bad input', function () {
     c.close();
   });
 
+  it('a writer that goes away mid-push leaves the DAC free for the next one at once', async () => {
+    const dac = ctx.findDevice('ad5689-emu')!;
+    await dac.writeAttr('sampling_frequency', 100);
+    const d = dev('ad5689-emu');
+    const a = await BinaryConversation.open(server.port);
+    a.send(
+      header({ clientId: 0, op: OPS.OPEN_BUFFER, dev: d, code: 0 }),
+      Buffer.from([3, 0, 0, 0]),
+    );
+    assert.equal((await a.response(true)).code, 4);
+    // Six blocks of 16384 scans: at 100 Hz the DAC takes minutes; later pushes wait.
+    const size = 65536;
+    for (let i = 0; i < 6; i++) {
+      a.send(header({ clientId: i + 1, op: OPS.CREATE_BLOCK, dev: d, code: i << 16 }), u64(size));
+      assert.equal((await a.response()).code, 0);
+    }
+    for (let i = 0; i < 6; i++) {
+      a.send(
+        header({ clientId: i + 1, op: OPS.TRANSFER_BLOCK, dev: d, code: i << 16 }),
+        u64(size),
+        Buffer.alloc(size, i),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    a.close();
+    // The next writer gets the device (no EBUSY) and its block is taken.
+    const b = await BinaryConversation.open(server.port);
+    let opened = -16;
+    for (let i = 0; i < 50 && opened === -16; i++) {
+      b.send(
+        header({ clientId: 0, op: OPS.OPEN_BUFFER, dev: d, code: 0 }),
+        Buffer.from([3, 0, 0, 0]),
+      );
+      opened = (await b.response(true)).code;
+      if (opened === -16) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(opened, 4, 'the DAC was released when its writer went away');
+    b.close();
+    await dac.writeAttr('sampling_frequency', 1000);
+  });
+
   it('a response frame from the client is dropped with its payload, as iiod does', async () => {
     const c = await BinaryConversation.open(server.port);
     c.send(header({ clientId: 0, op: 0, dev: 0, code: 5 }), Buffer.from('junk!'));
