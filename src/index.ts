@@ -3,7 +3,7 @@
  */
 export { createContext, type CreateContextOptions } from './create-context';
 export { Context } from './model/context';
-export { Device } from './model/device';
+export { Device, type EventIterator } from './model/device';
 export { Channel } from './model/channel';
 export { Attr, parseAvailable, type AttrValue, type AvailableValues } from './model/attr';
 export { IioBuffer, type Block, type BufferOptions } from './model/buffer';

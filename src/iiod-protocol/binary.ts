@@ -350,6 +350,27 @@ export function wireAttrNames(attrs: ReadonlyArray<{ readonly name: string }>): 
   return attrs.map((a) => a.name).sort(strcmp);
 }
 
+/** Attributes in wire order (as wireAttrNames): what a server looks an index up in. */
+export function wireAttrs<A extends { readonly name: string }>(attrs: readonly A[]): A[] {
+  return [...attrs].sort((a, b) => strcmp(a.name, b.name));
+}
+
+/**
+ * REFRESH_FORMAT's answer: a channel's data format as iiod prints it
+ * (`%ce:%c%u/%u%s>>%u`: always a lower-case sign, `X<repeat>` only when repeated).
+ */
+export function formatWireFormat(f: {
+  readonly isBigEndian: boolean;
+  readonly isSigned: boolean;
+  readonly bits: number;
+  readonly length: number;
+  readonly repeat: number;
+  readonly shift: number;
+}): string {
+  const repeat = f.repeat > 1 ? `X${f.repeat}` : '';
+  return `${f.isBigEndian ? 'b' : 'l'}e:${f.isSigned ? 's' : 'u'}${f.bits}/${f.length}${repeat}>>${f.shift}`;
+}
+
 /**
  * The attribute list a kind names, for indexing: a channel's (by its place in the
  * device's channel list, the server's XML order), a buffer's (by its index), the device's.

@@ -20,6 +20,12 @@ function checkRegisterArg(what: string, n: number, dev: Device): void {
 }
 
 /** One IIO device (`iio:deviceN`), trigger (`triggerN`) or hwmon device (`hwmonN`). */
+/** Device.events(): the events as an async iterator, and a way to open the queue first. */
+export interface EventIterator extends AsyncIterableIterator<IioEvent> {
+  /** Opens the device's event queue now; rejects when it cannot be opened. */
+  open(): Promise<void>;
+}
+
 export class Device {
   readonly channels: readonly Channel[];
   readonly attrs: readonly Attr[];
@@ -397,9 +403,11 @@ export class Device {
 
   /**
    * Kernel events of this device, decoded, as an async iterator. Breaking out of the
-   * loop (or calling `return()`) closes the event stream.
+   * loop (or calling `return()`) closes the event stream. The device's event queue opens
+   * with the first `next()`, or with `open()`, which says at once whether it can (a
+   * server answering libiio's CREATE_EVSTREAM needs to know before any event comes).
    */
-  events(): AsyncIterableIterator<IioEvent> {
+  events(): EventIterator {
     const backend = this.backend;
     const info = this.info;
     const ctxOf = { device: this.id, uri: this.context.uri };
@@ -413,9 +421,17 @@ export class Device {
     const open = backend.openEvents.bind(backend);
     let streamP: ReturnType<typeof open> | undefined;
     let done = false;
-    const it: AsyncIterableIterator<IioEvent> = {
+    const it: EventIterator = {
       [Symbol.asyncIterator]() {
         return it;
+      },
+      async open() {
+        streamP ??= open(info);
+        try {
+          await streamP;
+        } catch (err) {
+          throw IioError.wrap(err, { ...ctxOf, op: 'open events' });
+        }
       },
       async next() {
         if (done) return { done: true, value: undefined };

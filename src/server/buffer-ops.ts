@@ -6,14 +6,16 @@
  * into whole-scan pushes. The ASCII session (session.ts) frames all of this for libiio
  * 0.x; a binary framing can call the same functions.
  */
+import { computeScanLayout } from '../format/layout';
+import type { Channel } from '../model/channel';
 import type { ChannelMask } from '../model/channel-mask';
 import type { Context } from '../model/context';
 import type { Device } from '../model/device';
 import { NEG, negErrno, type NegErrno } from './device-ops';
 import { InputClient, OutputClient, type InputHub, type StreamSettings } from './streams';
 
-/** Largest buffer accepted by an open, in bytes. */
-const MAX_BUFFER_BYTES = 256 * 1024 * 1024;
+/** Largest buffer accepted by an open, in bytes (and largest block, binary protocol). */
+export const MAX_BUFFER_BYTES = 256 * 1024 * 1024;
 /** Largest cyclic block gathered from one write. */
 const MAX_CYCLIC_BYTES = 64 * 1024 * 1024;
 
@@ -27,6 +29,43 @@ export interface SessionHost {
   /** Kernel buffer counts set by clients (SET BUFFERS_COUNT). */
   readonly bufferCounts: Map<Device, number>;
   log(message: string): void;
+  /** A connection switched to the binary protocol (statistics). */
+  switchedToBinary(session: object): void;
+  /**
+   * Whether a connection other than `asker` has buffer `index` of `dev` open in the
+   * binary protocol (libiio closes a buffer from its context's connection).
+   */
+  bufferOpenElsewhere(dev: Device, index: number, asker: object): boolean;
+}
+
+/**
+ * The channels of `requested` a buffer can stream (others are ignored, as iiod does):
+ * the mask as it would be enabled, the channels, their direction. -EINVAL when none
+ * is left or directions are mixed.
+ */
+export function streamChannels(
+  dev: Device,
+  requested: ChannelMask,
+): { wire: ChannelMask; channels: Channel[]; isOutput: boolean } | NegErrno {
+  const wire = requested.clone();
+  for (const i of requested.indices()) if (!dev.channels[i]?.isScanElement) wire.clear(i);
+  const channels = wire.indices().map((i) => dev.channels[i]);
+  if (!channels.length) return NEG.EINVAL;
+  const isOutput = channels[0].isOutput;
+  if (channels.some((c) => c.isOutput !== isOutput)) return NEG.EINVAL;
+  return { wire, channels, isOutput };
+}
+
+/** Bytes of one scan of these channels in the kernel's layout (alignment, padding). */
+export function scanBytesOf(channels: readonly Channel[]): number {
+  return computeScanLayout(
+    channels.map((c) => ({
+      key: c.number,
+      index: c.index,
+      format: c.format!,
+      isTimestamp: c.type === 'timestamp',
+    })),
+  ).scanBytes;
 }
 
 type Entry =
@@ -50,10 +89,15 @@ export class SessionBuffers {
   /** Per device, what this session opened (most recent last, as iiod's list head). */
   private readonly opens = new Map<Device, Entry[]>();
 
-  /** @param owner the session, as the host's `writers` names it. */
+  /**
+   * @param owner the session, as the host's `writers` names it.
+   * @param ownLayout readers always get their own channels (binary protocol), whatever
+   * the server's `demux` setting.
+   */
   constructor(
     private readonly host: SessionHost,
     private readonly owner: object,
+    private readonly ownLayout = false,
   ) {}
 
   /** Readers open (for statistics). */
@@ -73,13 +117,10 @@ export class SessionBuffers {
     cyclic: boolean,
   ): Promise<0 | NegErrno> {
     if (!dev) return NEG.ENODEV;
-    const wire = requested.clone();
-    for (const i of requested.indices()) if (!dev.channels[i]?.isScanElement) wire.clear(i);
-    const channels = wire.indices().map((i) => dev.channels[i]);
-    if (!channels.length) return NEG.EINVAL;
+    const picked = streamChannels(dev, requested);
+    if (typeof picked === 'number') return picked;
+    const { wire, channels, isOutput } = picked;
     if (samples <= 0) return NEG.EINVAL;
-    const isOutput = channels[0].isOutput;
-    if (channels.some((c) => c.isOutput !== isOutput)) return NEG.EINVAL;
     const scanEstimate = channels.reduce(
       (n, c) => n + ((c.format?.length ?? 8) / 8) * (c.format?.repeat ?? 1),
       0,
@@ -104,7 +145,7 @@ export class SessionBuffers {
     } else {
       // Input buffers cannot be cyclic (libiio's local backend answers EPERM).
       if (cyclic) return NEG.EPERM;
-      const client = new InputClient(this.host.hubFor(dev), wire, samples);
+      const client = new InputClient(this.host.hubFor(dev), wire, samples, this.ownLayout);
       try {
         await client.hub.add(client);
       } catch (err) {
@@ -114,6 +155,12 @@ export class SessionBuffers {
     }
     this.opens.set(dev, list);
     return 0;
+  }
+
+  /** True when another session writes to the device (its OPEN would be -EBUSY). */
+  writerIsOther(dev: Device): boolean {
+    const w = this.host.writers.get(dev);
+    return w !== undefined && w !== this.owner;
   }
 
   /** Closes the device's most recent buffer of this session; -ENXIO when none is open. */

@@ -23,7 +23,13 @@ export const NEG = {
   EBUSY: -ERRNO.EBUSY,
   ENODEV: -ERRNO.ENODEV,
   EINVAL: -ERRNO.EINVAL,
+  EAGAIN: -ERRNO.EAGAIN,
+  EEXIST: -ERRNO.EEXIST,
+  ENOSYS: -ERRNO.ENOSYS,
 } as const;
+
+/** Largest attribute value a client may write (iiod answers -ENOMEM when malloc fails). */
+export const MAX_ATTR_WRITE = 1024 * 1024;
 
 /** The negative errno an error is answered with (-EIO when it has none). */
 export function negErrno(err: unknown): NegErrno {
@@ -163,6 +169,12 @@ export async function setTrigger(
     if (!trig) return NEG.ENOENT;
     if (!trig.isTrigger) return NEG.EINVAL;
   }
+  return setTriggerDevice(dev, trig);
+}
+
+/** Sets (or, with null, removes) the device's trigger; -EINVAL for a device that is none. */
+export async function setTriggerDevice(dev: Device, trig: Device | null): Promise<0 | NegErrno> {
+  if (trig && !trig.isTrigger) return NEG.EINVAL;
   try {
     await dev.setTrigger(trig);
   } catch (err) {

@@ -1,14 +1,14 @@
 import { hostname } from 'node:os';
 import { createServer, type Server, type Socket } from 'node:net';
 import { IioError } from '../errors';
+import { IIOD_PORT } from '../iiod-protocol/wire';
 import type { Context } from '../model/context';
 import type { Device } from '../model/device';
 import { AllowList, normalizeAddress } from './allow';
 import { Session, type SessionHost } from './session';
 import { InputHub, type StreamClientStats, type StreamSettings } from './streams';
 
-/** iiod's TCP port. */
-export const IIOD_PORT = 30431;
+export { IIOD_PORT };
 
 /** How serveContext() listens and streams. */
 export interface ServeOptions {
@@ -46,6 +46,8 @@ export interface ServeOptions {
 /** One connected client. */
 export interface ServerClientStats {
   readonly peer: string;
+  /** The protocol it speaks: libiio 0.x's ASCII, or 1.0's binary after `BINARY`. */
+  readonly protocol: 'ascii' | 'binary';
   readonly streams: readonly StreamClientStats[];
 }
 
@@ -56,6 +58,8 @@ export interface ServerStats {
   readonly accepted: number;
   /** Connections refused by the allow-list or the client limit. */
   readonly refused: number;
+  /** Connections that switched to the binary protocol (`BINARY`) since the server started. */
+  readonly binary: number;
   readonly clients: readonly ServerClientStats[];
   /** Device streams open now. */
   readonly streams: ReadonlyArray<{
@@ -91,6 +95,7 @@ class IiodServer implements ServerHandle, SessionHost {
   private readonly sessions = new Set<Session>();
   private accepted = 0;
   private refused = 0;
+  private binary = 0;
   private droppedBefore = 0;
   private advertisement: Advertisement | null = null;
   private closed = false;
@@ -131,6 +136,15 @@ class IiodServer implements ServerHandle, SessionHost {
     return h;
   }
 
+  switchedToBinary(): void {
+    this.binary++;
+  }
+
+  bufferOpenElsewhere(dev: Device, index: number, asker: object): boolean {
+    for (const s of this.sessions) if (s !== asker && s.hasBinaryBuffer(dev, index)) return true;
+    return false;
+  }
+
   private accept(socket: Socket): void {
     const peer = `${normalizeAddress(socket.remoteAddress ?? '?')}:${socket.remotePort ?? 0}`;
     socket.on('error', () => undefined); // reported through the reader; never fatal
@@ -163,6 +177,7 @@ class IiodServer implements ServerHandle, SessionHost {
   stats(): ServerStats {
     const clients = [...this.sessions].map((s) => ({
       peer: s.peer,
+      protocol: s.protocol,
       streams: s.inputClients.map((c) => c.stats),
     }));
     const live = clients.reduce((n, c) => n + c.streams.reduce((m, s) => m + s.droppedScans, 0), 0);
@@ -170,6 +185,7 @@ class IiodServer implements ServerHandle, SessionHost {
       connections: this.sessions.size,
       accepted: this.accepted,
       refused: this.refused,
+      binary: this.binary,
       clients,
       streams: [...this.hubs.values()]
         .filter((h) => h.isStreaming)

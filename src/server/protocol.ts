@@ -1,6 +1,6 @@
 /**
- * The ASCII command language of iiod 0.2x (libiio 0.24's iiod/lexer.l + parser.y),
- * re-implemented: a line is split into the same tokens flex would produce (same start
+ * The ASCII command language of iiod 0.2x (libiio 0.24's iiod/lexer.l + parser.y, plus
+ * libiio 1.0's `BINARY`, which switches to the binary protocol), re-implemented: a line is split into the same tokens flex would produce (same start
  * conditions, longest match, earliest rule on ties, keywords in upper or lower case
  * only), then matched against the same grammar. A line that matches nothing is one
  * syntax error, answered with -EINVAL as bison's error rule does.
@@ -21,6 +21,7 @@ export type Command<D, C> =
   | { readonly op: 'empty' }
   | { readonly op: 'error' }
   | { readonly op: 'exit' }
+  | { readonly op: 'binary' }
   | { readonly op: 'help' }
   | { readonly op: 'version' }
   | { readonly op: 'print' }
@@ -67,6 +68,7 @@ type Kind =
   | 'PRINT'
   | 'ZPRINT'
   | 'EXIT'
+  | 'BINARY'
   | 'HELP'
   | 'TIMEOUT'
   | 'OPEN'
@@ -105,6 +107,8 @@ const INITIAL_KEYWORDS: ReadonlyArray<readonly [Kind, readonly string[], State |
   ['PRINT', ['PRINT', 'print'], null],
   ['ZPRINT', ['ZPRINT', 'zprint'], null],
   ['EXIT', ['EXIT', 'exit', 'QUIT', 'quit'], null],
+  // libiio 1.0's lexer: `BINARY` switches the connection to the binary protocol.
+  ['BINARY', ['BINARY', 'binary'], null],
   ['HELP', ['HELP', 'help'], null],
   ['TIMEOUT', ['TIMEOUT', 'timeout'], null],
   ['OPEN', ['OPEN', 'open'], 'WANT_DEVICE'],
@@ -236,6 +240,8 @@ export function parseTokens<D, C>(tokens: readonly Token<D, C>[]): Command<D, C>
       return { op: 'empty' };
     case 'EXIT END':
       return { op: 'exit' };
+    case 'BINARY END':
+      return { op: 'binary' };
     case 'HELP END':
       return { op: 'help' };
     case 'VERSION END':

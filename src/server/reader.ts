@@ -25,6 +25,7 @@ export class SocketReader {
   private discarding = false;
   private paused = false;
   private onClosed: (e: Error) => void = () => undefined;
+  private readonly closeWaiters = new Set<() => void>();
   /** Resolves when the connection ends (for waits that should stop on hang-up). */
   readonly closed: Promise<Error>;
 
@@ -50,10 +51,41 @@ export class SocketReader {
     return this.ended !== null;
   }
 
+  /**
+   * Calls `cb` once when the connection ends (at once if it has); the returned function
+   * unregisters it. For waits that must stop on hang-up without leaving a reaction on
+   * `closed` behind each time.
+   */
+  whenClosed(cb: () => void): () => void {
+    if (this.ended) {
+      queueMicrotask(cb);
+      return () => undefined;
+    }
+    this.closeWaiters.add(cb);
+    return () => this.closeWaiters.delete(cb);
+  }
+
+  /** Resolves on the socket's 'drain' or the connection's end, leaving no listener behind. */
+  drainOrEnd(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let leave = (): void => undefined;
+      const done = (): void => {
+        this.socket.off('drain', done);
+        leave();
+        resolve();
+      };
+      this.socket.on('drain', done);
+      leave = this.whenClosed(done);
+    });
+  }
+
   private fail(err: Error): void {
     if (this.ended) return;
     this.ended = err;
     this.onClosed(err);
+    const waiters = [...this.closeWaiters];
+    this.closeWaiters.clear();
+    for (const w of waiters) w();
     const w = this.want;
     this.want = null;
     w?.reject(err);

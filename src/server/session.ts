@@ -11,19 +11,15 @@ import type { Channel } from '../model/channel';
 import type { Device } from '../model/device';
 import { atol, strtol, toUint32 } from '../util/cnumber';
 import { tracer } from '../util/trace';
-import {
-  decodePackedValues,
-  encodePackedValues,
-  intReply,
-  parseWireMask,
-  payloadReply,
-} from './ascii-replies';
+import { decodePackedValues, encodePackedValues } from '../iiod-protocol/ascii';
+import { intReply, parseWireMask, payloadReply } from './ascii-replies';
 import { OutputWriter, SessionBuffers, setBuffersCount, type SessionHost } from './buffer-ops';
 import {
   attrList,
   findChannel,
   findDevice,
   getTrigger,
+  MAX_ATTR_WRITE,
   NEG,
   negErrno,
   readAttr,
@@ -36,6 +32,7 @@ import {
 import { HELP_TEXT, parseLine, type Command, type Resolver } from './protocol';
 import { SocketReader } from './reader';
 import type { InputClient } from './streams';
+import { BinarySession } from './binary-session';
 
 export type { SessionHost } from './buffer-ops';
 
@@ -45,8 +42,6 @@ const trace = tracer('server');
 export const SERVER_VERSION = '0.24.iiokit \n';
 /** Longest command line taken; longer ones are answered -EINVAL and skipped. */
 const MAX_LINE = 16 * 1024;
-/** Largest attribute value accepted by WRITE (iiod answers -ENOMEM when malloc fails). */
-const MAX_ATTR_WRITE = 1024 * 1024;
 
 /**
  * One client connection speaking iiod's ASCII protocol: commands are read and answered
@@ -59,6 +54,8 @@ export class Session {
   private readonly buffers: SessionBuffers;
   private timeoutMs = 0;
   private ended = false;
+  /** Set once the client switched to the binary protocol (`BINARY`). */
+  private binary: BinarySession | null = null;
 
   constructor(
     private readonly host: SessionHost,
@@ -80,7 +77,17 @@ export class Session {
 
   /** Readers this session has open (for statistics). */
   get inputClients(): InputClient[] {
-    return this.buffers.inputClients;
+    return this.binary ? this.binary.inputClients : this.buffers.inputClients;
+  }
+
+  /** The protocol the connection speaks now. */
+  get protocol(): 'ascii' | 'binary' {
+    return this.binary ? 'binary' : 'ascii';
+  }
+
+  /** Whether the connection has buffer `index` of `dev` open (binary protocol). */
+  hasBinaryBuffer(dev: Device, index: number): boolean {
+    return this.binary?.hasBuffer(dev, index) ?? false;
   }
 
   /** Serves the connection until the client leaves, sends EXIT, or the server closes it. */
@@ -103,6 +110,10 @@ export class Session {
         if (trace.enabled)
           trace(`${this.peer}: ${r.line.trimEnd()}${cmd.op === 'error' ? ' (syntax error)' : ''}`);
         if (cmd.op === 'exit') break;
+        if (cmd.op === 'binary') {
+          await this.switchToBinary();
+          break;
+        }
         try {
           await this.execute(cmd);
         } catch (err) {
@@ -117,22 +128,36 @@ export class Session {
     }
   }
 
-  /** Releases everything the session opened and closes the connection. */
+  /**
+   * `BINARY`: answered `0` in ASCII, then frames (libiio 1.0). Buffers opened in ASCII
+   * are closed first, as iiod closes them when its ASCII interpreter ends.
+   */
+  private async switchToBinary(): Promise<void> {
+    await this.int(0);
+    await this.buffers.closeAll();
+    this.binary = new BinarySession(this.host, this.socket, this.reader, this.peer, this);
+    this.host.switchedToBinary(this);
+    trace(`${this.peer}: switched to the binary protocol`);
+    await this.binary.run();
+  }
+
+  /**
+   * Closes the connection and releases everything the session opened: the socket first,
+   * so a device slow to let go never keeps the connection (and its descriptor) open.
+   */
   async end(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
-    await this.buffers.closeAll();
     this.socket.destroy();
+    await this.binary?.end();
+    await this.buffers.closeAll();
     trace(`${this.peer}: closed`);
   }
 
   private async send(data: string | Buffer): Promise<void> {
     if (this.socket.destroyed) throw new IioError('EPIPE', 'the connection is closed');
     if (!this.socket.write(data)) {
-      await Promise.race([
-        new Promise<void>((r) => this.socket.once('drain', () => r())),
-        this.reader.closed,
-      ]);
+      await this.reader.drainOrEnd();
       if (this.socket.destroyed) throw new IioError('EPIPE', 'the connection is closed');
     }
   }
@@ -228,9 +253,17 @@ export class Session {
     if (name === null) {
       const list = attrList(dev, family, channel);
       if (typeof list === 'number') return this.int(list);
-      const packed = decodePackedValues(data, list.length);
-      if (!packed) return this.int(NEG.EINVAL);
-      await writeAttrs(list, packed.values);
+      let packed;
+      try {
+        packed = decodePackedValues(data, list.length, 'WRITE from the client');
+      } catch {
+        return this.int(NEG.EINVAL); // shorter than its lengths say
+      }
+      // A length ≤ 0 leaves that attribute alone.
+      await writeAttrs(
+        list,
+        packed.values.map((v) => (typeof v === 'string' ? v : null)),
+      );
       return this.int(packed.consumed);
     }
     const nul = data.indexOf(0);
@@ -254,7 +287,7 @@ export class Session {
     let first = true;
     let gen = c.generation;
     while (remaining >= c.scanBytes) {
-      await c.waitForData(this.reader.closed);
+      await c.waitForData(this.reader);
       if (this.reader.isClosed) throw new IioError('EPIPE', 'the client left during READBUF');
       if (c.hub.isClosed(c)) return this.int(NEG.EBADF);
       if (c.error) return this.int(negErrno(c.error));
@@ -277,12 +310,7 @@ export class Session {
       this.socket.uncork();
       c.sentBytes += len;
       remaining -= len;
-      if (!ok) {
-        await Promise.race([
-          new Promise<void>((r) => this.socket.once('drain', () => r())),
-          this.reader.closed,
-        ]);
-      }
+      if (!ok) await this.reader.drainOrEnd();
     }
     if (remaining > 0) await this.int(0);
   }

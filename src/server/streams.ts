@@ -5,6 +5,13 @@ import { ChannelMask } from '../model/channel-mask';
 import type { Device } from '../model/device';
 import { DemuxPlan } from './demux';
 
+/** A connection's end, as waits see it (SocketReader). */
+export interface ConnectionEnd {
+  readonly isClosed: boolean;
+  /** Calls `cb` once when the connection ends; the returned function unregisters it. */
+  whenClosed(cb: () => void): () => void;
+}
+
 /** Settings shared by a server's streams. */
 export interface StreamSettings {
   /** Send each client only its channels (iiod -D); else the whole scan with its mask. */
@@ -52,10 +59,16 @@ export class InputClient {
   droppedScans = 0;
   sentBytes = 0;
 
+  /**
+   * @param ownLayout always send this reader its own channels, whatever the server's
+   * `demux` setting: a binary-protocol reader's layout is fixed when it opens (OPEN_BUFFER
+   * answers its mask), there is no mask in front of each block to announce another.
+   */
   constructor(
     readonly hub: InputHub,
     readonly mask: ChannelMask,
     readonly samples: number,
+    readonly ownLayout = false,
   ) {
     this.channels = mask.indices().map((i) => hub.device.channels[i]);
     this.wireMask = mask;
@@ -114,13 +127,21 @@ export class InputClient {
     w?.();
   }
 
-  /** Resolves when data, an error or a layout change is there (or `abort` fires). */
-  async waitForData(abort: Promise<unknown>): Promise<void> {
-    let aborted = false;
-    const onAbort = abort.then(() => (aborted = true));
-    while (!this.queue.length && !this.error && !aborted) {
+  /**
+   * Resolves when data, an error or a layout change is there, or the connection ends.
+   * Each wait registers with the connection and leaves again: a promise of the
+   * connection's end raced on every block would keep one reaction per block alive for
+   * as long as the connection lives.
+   */
+  async waitForData(conn: ConnectionEnd): Promise<void> {
+    while (!this.queue.length && !this.error && !conn.isClosed) {
       const gen = this.generation;
-      await Promise.race([new Promise<void>((r) => (this.wake = r)), onAbort]);
+      let leave = (): void => undefined;
+      await new Promise<void>((r) => {
+        this.wake = r;
+        leave = conn.whenClosed(r);
+      });
+      leave();
       if (this.generation !== gen) return;
       if (this.hub.isClosed(this)) return;
     }
@@ -314,7 +335,7 @@ export class InputHub {
     const b = this.buffer;
     if (!b) return;
     for (const c of this.clients) {
-      if (this.settings.demux) {
+      if (this.settings.demux || c.ownLayout) {
         // A reader's own layout never changes: what it has queued stays valid.
         c.plan = new DemuxPlan(b.layout, c.channels);
         c.wireMask = c.mask;

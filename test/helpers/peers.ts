@@ -144,6 +144,11 @@ export const PEERS = {
     install: 'apt-get install -y chromium',
     available: () => cached('chromium', () => existsSync('/usr/bin/chromium')),
   },
+  zstd: {
+    name: 'zstd (the command)',
+    install: 'apt-get install -y zstd',
+    available: () => cached('zstd', () => !!which('zstd')),
+  },
   socat: {
     name: 'socat',
     install: 'apt-get install -y socat',

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import makeMdns from 'multicast-dns';
 import type { Answer } from 'dns-packet';
 import { createContext, serveContext, type Context } from '../../src';
-import { externalIPv4, PEERS, requirePeer } from '../helpers/peers';
-import { freePort } from './server-helpers';
+import { join } from 'node:path';
+import { externalIPv4, libiioMain, PEERS, requirePeer } from '../helpers/peers';
+import { freePort, runAsync } from './server-helpers';
 
 describe('iiokit serve --advertise: DNS-SD (_iio._tcp)', function () {
   this.timeout(20000);
@@ -23,6 +24,7 @@ describe('iiokit serve --advertise: DNS-SD (_iio._tcp)', function () {
     const server = await serveContext(ctx, {
       port: 0,
       bind: '0.0.0.0',
+      allow: [`${iface}/32`],
       advertise: { name: 'iiokit test', interface: iface, mdnsPort },
     });
     const browser = makeMdns({
@@ -62,6 +64,17 @@ describe('iiokit serve --advertise: DNS-SD (_iio._tcp)', function () {
       assert.equal(found.port, server.port);
       assert.match(found.target, /\.local$/);
       assert.ok(found.address, 'the host address comes along');
+      // What was found is served to libiio main's client, in the binary protocol.
+      requirePeer(this, PEERS.iiodMain);
+      const main = libiioMain()!;
+      const info = await runAsync(
+        join(main.dir, 'bin/iio_info'),
+        ['-u', `ip:${found.address}:${found.port}`],
+        { env: main.env },
+      );
+      assert.equal(info.status, 0, info.stderr);
+      assert.match(info.stdout.toString(), /IIO context has 4 devices/);
+      assert.ok(server.stats().binary >= 1, 'the connection switched to binary');
       const goodbye = new Promise<boolean>((resolve) => {
         const t = setTimeout(() => resolve(false), 5000);
         browser.on('response', (r) => {

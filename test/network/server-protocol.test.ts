@@ -3,7 +3,8 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createContext, serveContext, type Context, type ServerHandle } from '../../src';
 import { HELP_TEXT, parseLine } from '../../src/server/protocol';
-import { PEERS, requirePeer } from '../helpers/peers';
+import { libiioMain, PEERS, requirePeer } from '../helpers/peers';
+import { startMainIiod, type RunningIiod } from './helpers/iiod';
 import { converse, prng, runAsync, startIiod } from './server-helpers';
 
 const XML = join(__dirname, '../../../test/fixtures/xml/libiio-adis16488.xml');
@@ -79,7 +80,6 @@ describe('server protocol: the same replies as libiio 0.24 iiod, line for line',
       ' VERSION\r\n',
       'Version\n',
       'VERSION\rVERSION\n',
-      'BINARY\r\n',
       'READ nodev name\r\n',
       'READ iio:device0 INPUT nochannel raw\r\n',
       'READ iio:device0 OUTPUT accel_x raw\r\n',
@@ -158,6 +158,51 @@ describe('server protocol: the same replies as libiio 0.24 iiod, line for line',
     const devices = (s: string): string =>
       s.slice(s.indexOf('IIO context has 1 devices')).replace(/ERROR: [^\n]*/g, 'ERR');
     assert.equal(devices(r.stdout.toString()), devices(x.stdout.toString()));
+  });
+});
+
+describe("server protocol: BINARY answered as libiio main's iiod answers it", function () {
+  this.timeout(60000);
+  let ctx: Context;
+  let ours: ServerHandle;
+  let theirs: RunningIiod;
+  const FIXTURE = join(__dirname, '../../../test/fixtures/xml/adxl345.xml');
+
+  before(async function () {
+    requirePeer(this, PEERS.iiodMain);
+    ctx = await createContext(`xml:${FIXTURE}`);
+    ours = await serveContext(ctx, { port: 0 });
+    theirs = await startMainIiod(libiioMain()!, `emu:${FIXTURE}`);
+  });
+  after(async () => {
+    await ours?.close();
+    await ctx?.close();
+    await theirs?.stop();
+  });
+
+  // NOP (opcode 32) on client id 0, by hand: a binary command after the switch.
+  const NOP = Buffer.from([0, 0, 32, 0, 0, 0, 0, 0]);
+
+  it('the same bytes back for the switch, a repeated BINARY, and lines that are not BINARY', async () => {
+    for (const sent of [
+      Buffer.concat([Buffer.from('BINARY\r\n'), NOP]),
+      Buffer.concat([Buffer.from('binary\n'), NOP]),
+      Buffer.concat([Buffer.from('BINARY\r\nBINARY\r\n'), NOP]),
+      Buffer.from(' BINARY\r\n'),
+      Buffer.from('BINARY now\r\n'),
+      Buffer.from('Binary\r\n'),
+    ]) {
+      const [a, b] = await Promise.all([
+        converse(theirs.port, sent, 300, 5000),
+        converse(ours.port, sent, 300, 5000),
+      ]);
+      assert.ok(a.reply.length > 0, `iiod answered ${JSON.stringify(sent.toString('latin1'))}`);
+      assert.equal(
+        b.reply.toString('hex'),
+        a.reply.toString('hex'),
+        `replies to ${JSON.stringify(sent.toString('latin1'))}`,
+      );
+    }
   });
 });
 

@@ -4,7 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createContext } from '../../src/create-context';
+import { libiioMain, PEERS, requirePeer } from '../helpers/peers';
+import { everyConnectionBinary, startWireTap } from '../network/helpers/wire-tap';
+import { runAsync } from '../network/server-helpers';
 import type { IioContextNode } from '../../src/nodes/common';
 import {
   IIO_NODES,
@@ -336,6 +340,22 @@ describe('nodes: iio-context serving its context', function () {
     const remote = await createContext(`ip:127.0.0.1:${port}`);
     assert.equal(await remote.device('adxl345').channel('accel_x').readAttr('raw'), want);
     await remote.close();
+    // libiio main's iio_attr speaks the binary protocol to it (a tap shows the switch).
+    requirePeer(this, PEERS.iiodMain);
+    const main = libiioMain()!;
+    const tap = await startWireTap(port);
+    try {
+      const r = await runAsync(
+        join(main.dir, 'bin/iio_attr'),
+        ['-u', tap.uri, '-c', 'adxl345', 'accel_x', 'raw'],
+        { env: main.env },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.toString().trim(), want);
+      assert.equal(everyConnectionBinary(tap), null);
+    } finally {
+      await tap.close();
+    }
     await helper.unload();
     const refused = await iiodCommand(port, 'VERSION\r\n').catch(
       (e: NodeJS.ErrnoException) => e.code,

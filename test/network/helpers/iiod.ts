@@ -127,6 +127,8 @@ export interface FakeDevice {
   readonly sink?: string;
   /** Extra sysfs attribute files (name → value) in the device directory. */
   readonly attrs?: Readonly<Record<string, string>>;
+  /** Attribute files bind-mounted read-only: writes fail with EROFS, even for root. */
+  readonly readOnlyAttrs?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -189,7 +191,7 @@ while True:
         os.close(fd)
 `;
 
-function fakeSetup(devices: readonly FakeDevice[], dir: string): string {
+export function fakeSetup(devices: readonly FakeDevice[], dir: string): string {
   const lines = [
     'set -e',
     'mount -t tmpfs none /sys/bus && mkdir -p /sys/bus/iio/devices',
@@ -201,6 +203,10 @@ function fakeSetup(devices: readonly FakeDevice[], dir: string): string {
     lines.push(`mkdir -p ${D}/scan_elements ${D}/buffer`);
     lines.push(`echo ${d.name} > ${D}/name`);
     for (const [k, v] of Object.entries(d.attrs ?? {})) lines.push(`echo '${v}' > ${D}/${k}`);
+    for (const [k, v] of Object.entries(d.readOnlyAttrs ?? {})) {
+      lines.push(`echo '${v}' > ${D}/${k}`);
+      lines.push(`mount --bind ${D}/${k} ${D}/${k} && mount -o remount,ro,bind ${D}/${k}`);
+    }
     d.channels.forEach((c, i) => {
       lines.push(`echo 0 > ${D}/scan_elements/${c}_en`);
       lines.push(`echo ${i} > ${D}/scan_elements/${c}_index`);
@@ -322,5 +328,61 @@ export async function startFakeIiod(devices: readonly FakeDevice[]): Promise<Fak
         c.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
         c.on('close', (status) => resolve({ stdout, status }));
       }),
+  };
+}
+
+/** libiio main's iiod and our server, side by side on the same fake devices. */
+export interface FakePair {
+  /** libiio main's iiod (`-u local:`). */
+  readonly iiod: { readonly port: number; readonly uri: string };
+  /** `iiokit serve -u local:` (this checkout's bin/iiokit.js). */
+  readonly ours: { readonly port: number; readonly uri: string };
+  /** Both servers' output and the setup's, for failure messages. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts libiio main's iiod and `iiokit serve -u local:` in one private mount namespace
+ * holding the fake devices: both serve the very same sysfs files and FIFOs through their
+ * local backends. Needs root, libiio main and our native addon.
+ */
+export async function startFakePair(
+  devices: readonly FakeDevice[],
+  main: { iiod: string; env: NodeJS.ProcessEnv },
+  extraServeArgs: readonly string[] = [],
+): Promise<FakePair> {
+  const [p1, p2] = [await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'iiokit-pair-'));
+  const script = join(dir, 'ns.sh');
+  const cli = join(__dirname, '../../../../bin/iiokit.js');
+  writeFileSync(join(dir, 'counter.py'), COUNTER_PY);
+  writeFileSync(
+    script,
+    [
+      fakeSetup(devices, dir),
+      `stdbuf -o0 -e0 ${main.iiod} -p ${p1} &`,
+      `${process.execPath} ${cli} serve -u local: -p ${p2} ${extraServeArgs.join(' ')} &`,
+      'while :; do sleep 3600; done',
+    ].join('\n'),
+  );
+  const { proc, log } = spawnGroup(
+    'unshare',
+    ['-m', '--propagation', 'private', 'bash', script],
+    main.env,
+  );
+  const stop = stopper(proc);
+  try {
+    await waitForPort(p1);
+    await waitForPort(p2);
+  } catch (err) {
+    await stop();
+    throw new Error(`the servers did not start: ${(err as Error).message}\n${log()}`);
+  }
+  return {
+    iiod: { port: p1, uri: `ip:127.0.0.1:${p1}` },
+    ours: { port: p2, uri: `ip:127.0.0.1:${p2}` },
+    log,
+    stop,
   };
 }
