@@ -81,7 +81,7 @@ export function wireDeviceList(devices: readonly Device[]): readonly Device[] {
 
 /** A device's or channel's event attributes (libiio 1.0's `events/` files), if it has any. */
 function eventAttrsOf(x: Device | Channel): readonly Attr[] {
-  return (x as { readonly eventAttrs?: readonly Attr[] }).eventAttrs ?? [];
+  return x.eventAttrs;
 }
 
 /** The attribute an attribute command addresses: device, kind, channel or buffer, index. */

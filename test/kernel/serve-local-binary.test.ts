@@ -10,7 +10,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createContext, serveContext, type Context, type ServerHandle } from '../../src';
 import { libiioMain, PEERS, requirePeer, type LibiioMain } from '../helpers/peers';
-import { dropNonIioDevices } from '../helpers/sysfs-snapshot';
 import { BinaryConversation, header } from '../network/helpers/binary-client';
 import { startMainIiod, type RunningIiod } from '../network/helpers/iiod';
 import { everyConnectionBinary, startWireTap, type WireTap } from '../network/helpers/wire-tap';
@@ -76,10 +75,9 @@ describe(`serve local: on Linux ${KERNEL}: libiio main over binary, ours = libii
     const [t, o] = await both('iio_info', []);
     assert.equal(t.status, 0, t.stderr);
     assert.equal(o.status, 0, o.stderr);
-    let theirs = t.stdout.toString();
-    // Until local: lists them (issue 13, "smaller"), iiod's extra entries are set aside.
-    if (!/\tiio_evgen:/.test(o.stdout.toString())) theirs = dropNonIioDevices(theirs).text;
-    assert.equal(sameOutput(o.stdout.toString()), sameOutput(theirs));
+    // local: lists every entry of /sys/bus/iio/devices, iio_evgen included, as iiod does
+    assert.match(o.stdout.toString(), /\tiio_evgen:/);
+    assert.equal(sameOutput(o.stdout.toString()), sameOutput(t.stdout.toString()));
     assert.equal(o.stderr, t.stderr);
   });
 
