@@ -1,4 +1,5 @@
 import { IioError } from '../errors';
+import { strtoul } from '../util/cnumber';
 import { serveContext, IIOD_PORT, type ServeOptions } from '../server';
 import {
   clampNumber,
@@ -59,8 +60,15 @@ export function serveMain(argv: readonly string[], io: CliIo): Promise<number> {
     let demux = true;
     let maxClients: number | undefined;
     for (const o of opts.own) {
-      if (o.opt === 'p') port = clampNumber(err, 'port', o.arg, 0, 65535);
-      else if (o.opt === 'b') bind = o.arg;
+      if (o.opt === 'p') {
+        const p = parsePort(o.arg ?? '');
+        if (p === undefined) {
+          // iiod's message and status
+          err.line('iiokit serve: invalid port number');
+          return 1;
+        }
+        port = p;
+      } else if (o.opt === 'b') bind = o.arg;
       else if (o.opt === 'A') allow.push(o.arg ?? '');
       else if (o.opt === 'N') advertise = o.arg ? { name: o.arg } : true;
       else if (o.opt === 'w') demux = false;
@@ -89,22 +97,36 @@ export function serveMain(argv: readonly string[], io: CliIo): Promise<number> {
     const who = allow.length ? `loopback and ${allow.join(', ')}` : 'loopback only';
     err.line(`iiokit serve: serving ${ctx.uri} at ${server.uri} (${who})`);
     err.flush();
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
-    const s = server.stats();
-    await server.close();
-    await ctx.close();
-    err.line(
-      `iiokit serve: stopped after ${s.accepted} connections (${s.refused} refused), ` +
-        `${s.droppedScans} scans dropped for slow readers`,
-    );
+    // Our handlers stay installed until the devices are restored: a local: buffer's exit
+    // guard only acts on a signal nobody else handles (it would re-raise it, and the
+    // process would die of it, status 143, before "stopped after" is said).
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    let stop: () => void = () => undefined;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const onSignal = (): void => stop();
+    for (const sig of signals) process.on(sig, onSignal);
+    try {
+      await stopped;
+      const s = server.stats();
+      await server.close();
+      await ctx.close();
+      err.line(
+        `iiokit serve: stopped after ${s.accepted} connections (${s.refused} refused), ` +
+          `${s.droppedScans} scans dropped for slow readers`,
+      );
+    } finally {
+      for (const sig of signals) process.off(sig, onSignal);
+    }
     return 0;
   });
+}
+
+/**
+ * iiod's `-p`: a decimal number 0..65535 and nothing else (strtoul base 10 up to the end
+ * of the argument); undefined otherwise.
+ */
+export function parsePort(text: string): number | undefined {
+  const r = strtoul(text, 10);
+  if (r.end === 0 || r.end !== text.length || r.erange || r.value > 0xffffn) return undefined;
+  return Number(r.value);
 }

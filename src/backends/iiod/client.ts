@@ -238,9 +238,10 @@ export class IiodBackend implements Backend, StreamHost {
     };
   }
 
-  private async sendRemoteTimeout(): Promise<void> {
+  /** Tells the server a timeout (`value`, default the context's) under the current one. */
+  private async sendRemoteTimeout(value = this.timeout): Promise<void> {
     const r = await this.control.run('set timeout', { uri: this.uri }, (c) =>
-      this.dialect.sendTimeout(c, this.timeout),
+      this.dialect.sendTimeout(c, value),
     );
     this.remoteTimeoutSent = true;
     if (r < 0) throw IioError.fromErrno(r, { uri: this.uri, op: 'set timeout' });
@@ -382,8 +383,13 @@ export class IiodBackend implements Backend, StreamHost {
         `timeout must be a non-negative integer of ms, not ${timeoutMs}`,
       );
     }
-    this.timeout = timeoutMs;
-    await this.sendRemoteTimeout();
+    // As libiio: the server is told under the timeout in force, then the new one applies
+    // (`-T 1` must not time out its own TIMEOUT command).
+    try {
+      await this.sendRemoteTimeout(timeoutMs);
+    } finally {
+      this.timeout = timeoutMs;
+    }
   }
 
   async close(): Promise<void> {
