@@ -39,6 +39,8 @@ export class Connection {
       return e;
     });
     this.reader.trackActivity = transport.idleTimeouts === true;
+    // a server flooding us with what nobody asked for loses its connection
+    this.reader.onOverflow = (e) => this.kill(IioError.wrap(e));
     transport.attach(this.reader);
   }
 
