@@ -265,6 +265,22 @@ export class IiodBackend implements Backend, StreamHost {
     return this.timeout;
   }
 
+  async deviceRate(device: DeviceInfo): Promise<number | undefined> {
+    const rateOf = async (dev: DeviceInfo): Promise<number | undefined> => {
+      const attr = dev.attrs.find((a) => a.name === 'sampling_frequency');
+      if (!attr) return undefined;
+      const v = Number((await this.readAttr({ kind: 'device', device: dev, attr })).trim());
+      return Number.isFinite(v) && v > 0 ? v : undefined;
+    };
+    const own = await rateOf(device).catch(() => undefined);
+    if (own !== undefined) return own;
+    const trig = await this.getTrigger(device).catch(() => null);
+    const t = trig && this.currentDevice(trig);
+    const tdev =
+      t ?? (trig ? (this.latest ?? this.info).devices.find((d) => d.name === trig) : undefined);
+    return tdev ? rateOf(tdev).catch(() => undefined) : undefined;
+  }
+
   runShared<T>(op: string, ctx: IioErrorContext, body: (c: Connection) => Promise<T>): Promise<T> {
     return this.control.run(op, ctx, body);
   }
