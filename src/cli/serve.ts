@@ -14,7 +14,7 @@ import type { CliIo } from './io';
 export const SERVE_TOOL: ToolSpec = {
   name: 'iiokit serve',
   command: 'serve',
-  optstring: 'p:b:A:N::wM:',
+  optstring: 'p:b:A:N::wM:m:',
   longs: [
     { name: 'port', arg: 'required', val: 'p' },
     { name: 'bind', arg: 'required', val: 'b' },
@@ -22,6 +22,7 @@ export const SERVE_TOOL: ToolSpec = {
     { name: 'advertise', arg: 'optional', val: 'N' },
     { name: 'whole-scan', arg: 'none', val: 'w' },
     { name: 'max-clients', arg: 'required', val: 'M' },
+    { name: 'max-memory', arg: 'required', val: 'm' },
   ],
   usage: [
     '\n\t\t\tServe a context to libiio clients (iiod protocol 0.2x)',
@@ -30,7 +31,8 @@ export const SERVE_TOOL: ToolSpec = {
     'Also accept clients from this address or CIDR (repeatable;\n\t\t\tloopback is always accepted).',
     'Announce the server on DNS-SD (_iio._tcp), optionally\n\t\t\tunder the given name.',
     'Send each reader the whole scan of every channel open on\n\t\t\tthe device (as iiod without -D).',
-    'Most clients served at once (default 64).',
+    'Most clients served at once (default 64); when full, the\n\t\t\tlongest idle makes room.',
+    'MiB that buffers and device streams may hold in all\n\t\t\t(default 512); past it OPEN answers -ENOMEM.',
   ],
 };
 
@@ -59,6 +61,7 @@ export function serveMain(argv: readonly string[], io: CliIo): Promise<number> {
     let advertise: ServeOptions['advertise'];
     let demux = true;
     let maxClients: number | undefined;
+    let memoryBytes: number | undefined;
     for (const o of opts.own) {
       if (o.opt === 'p') {
         const p = parsePort(o.arg ?? '');
@@ -73,6 +76,8 @@ export function serveMain(argv: readonly string[], io: CliIo): Promise<number> {
       else if (o.opt === 'N') advertise = o.arg ? { name: o.arg } : true;
       else if (o.opt === 'w') demux = false;
       else if (o.opt === 'M') maxClients = clampNumber(err, 'max-clients', o.arg, 1, 100000);
+      else if (o.opt === 'm')
+        memoryBytes = clampNumber(err, 'max-memory', o.arg, 1, 1024 * 1024) * 1024 * 1024;
     }
     const ctx = await openContext(opts, err);
     let server;
@@ -84,6 +89,7 @@ export function serveMain(argv: readonly string[], io: CliIo): Promise<number> {
         advertise,
         demux,
         maxClients,
+        memoryBytes,
         log: (m) => {
           err.line(`iiokit serve: ${m}`);
           err.flush();
