@@ -84,6 +84,8 @@ class OutageCounter {
   /** The last delivered scan's timestamp (ns), and the period seen between scans. */
   private lastTs?: bigint;
   private periodNs?: number;
+  private spanNs = 0;
+  private spanScans = 0;
   /** When the scans received last arrived (Date.now()). */
   private lastDataAt = 0;
   /** Streaming since the last (re)open: the first chunk's arrival, and scans since it. */
@@ -157,7 +159,13 @@ class OutageCounter {
     if (this.ts && n > 0) {
       const first = this.stamp(data, 0);
       const last = this.stamp(data, n - 1);
-      if (n > 1 && last > first) this.periodNs = Number(last - first) / (n - 1);
+      // the mean period within blocks (never across a gap between them), over the whole
+      // stream: one block's is at the mercy of a jittery timer
+      if (n > 1 && last > first) {
+        this.spanNs += Number(last - first);
+        this.spanScans += n - 1;
+        this.periodNs = this.spanNs / this.spanScans;
+      }
       this.lastTs = last;
     }
     return lost;
