@@ -2,7 +2,7 @@
  * `iiokit readdev`: libiio 0.24's iio_readdev. Captures raw scans from a device's buffer
  * and writes them to stdout exactly as the kernel lays them out.
  */
-import { errnoOrEio, IioError, strerror } from '../errors';
+import { errnoOrEio, strerror } from '../errors';
 import type { IioBuffer } from '../model/buffer';
 import type { ToolSpec } from './common';
 import type { CliIo } from './io';
@@ -37,6 +37,9 @@ export const READDEV_TOOL: ToolSpec = {
   ],
 };
 
+/** The ways a server (or the link to it) goes away, as the tools say them. */
+const CONNECTION_LOSS = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ECONNABORTED', 'ENODEV']);
+
 const READDEV: StreamTool = {
   tool: READDEV_TOOL,
   isOutput: false,
@@ -44,14 +47,89 @@ const READDEV: StreamTool = {
   noChannels: 'No input channels found.',
 };
 
-/** The ways a server (or the link to it) goes away, as the tools say them. */
-const CONNECTION_LOSS = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ECONNABORTED', 'ENODEV']);
+/**
+ * stdout as the capture's sink. Blocks are written one after another without waiting for
+ * each write to finish: the next block is read while the last one is still being written
+ * (a pipe to a slower reader), and each block goes back to the pool in its own write's
+ * callback, once the stream has its bytes. write()'s answer is the backpressure: when the
+ * stream's queue is full the capture waits for 'drain'. An error of the stream (EPIPE: the
+ * reader went away) is caught here and ends the capture, instead of an unhandled 'error'.
+ */
+class StdoutSink {
+  private pending = 0;
+  private drains = 0;
+  /** Closed, or the capture was stopped (SIGINT): nothing is waited for any more. */
+  private over = false;
+  private failure: (Error & { code?: string }) | undefined;
+  private wake: (() => void) | undefined;
+  private readonly onError = (e: Error): void => {
+    this.failure ??= e;
+    this.notify();
+  };
+  private readonly onDrain = (): void => {
+    this.drains++;
+    this.notify();
+  };
+  private readonly onClose = (): void => this.abort();
 
-/** Writes and waits until the stream took it (so the block may be released). */
-function writeAll(stream: NodeJS.WritableStream, data: Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.write(data, (e?: Error | null) => (e ? reject(e) : resolve()));
-  });
+  constructor(private readonly out: NodeJS.WritableStream) {
+    out.on('error', this.onError);
+    out.on('drain', this.onDrain);
+    out.on('close', this.onClose);
+  }
+
+  get error(): (Error & { code?: string }) | undefined {
+    return this.failure;
+  }
+
+  /** Stops waiting: for room, for callbacks (a stopped capture does not wait for a stalled reader). */
+  abort(): void {
+    this.over = true;
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private until(done: () => boolean): Promise<void> {
+    const ready = (): boolean => done() || this.failure !== undefined || this.over;
+    if (ready()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (ready()) resolve();
+        else this.wake = check;
+      };
+      this.wake = check;
+    });
+  }
+
+  /**
+   * Queues `data`; `written` runs once the stream is done with it. Resolves at once, or
+   * once the stream has room again.
+   */
+  write(data: Uint8Array, written: () => void): Promise<void> {
+    this.pending++;
+    const ok = this.out.write(data, (e?: Error | null) => {
+      this.pending--;
+      if (e) this.failure ??= e;
+      written();
+      this.notify();
+    });
+    if (ok) return Promise.resolve();
+    const seen = this.drains;
+    return this.until(() => this.drains !== seen);
+  }
+
+  /** Waits for every write's callback (unless stopped or failed), then lets go of the stream. */
+  async close(): Promise<void> {
+    await this.until(() => this.pending === 0);
+    this.out.off('error', this.onError);
+    this.out.off('drain', this.onDrain);
+    this.out.off('close', this.onClose);
+  }
 }
 
 export function readdevMain(argv: readonly string[], io: CliIo): Promise<number> {
@@ -62,10 +140,11 @@ export function readdevMain(argv: readonly string[], io: CliIo): Promise<number>
 
 /**
  * The capture loop, with iio_readdev's exit statuses: 0 when the samples asked for are
- * written, on a signal, when stdout closes, and — as libiio, which says "Unable to refill
- * buffer" and stops — when a refill fails. What libiio cannot see we say on stderr: scans
- * lost (an overrun, an outage) with their count, and, when the server went away, how many
- * scans were written before it (stop, the default) or that the capture resumed (-R).
+ * written, on a signal, when stdout closes or fails, and — as libiio, which says "Unable
+ * to refill buffer" and stops — when a refill fails. What libiio cannot see we say on
+ * stderr: scans lost (an overrun, an outage) with their count, and, when the server went
+ * away, how many scans were written before it (stop, the default) or that the capture
+ * resumed (-R).
  */
 async function capture(
   buffer: IioBuffer,
@@ -79,13 +158,12 @@ async function capture(
   let stopped = false;
   let written = 0;
   let lost = 0;
+  const sink = new StdoutSink(stdout);
   const unhook = onTerminate(() => {
     stopped = true;
     buffer.cancel();
+    sink.abort();
   });
-  // A reader that went away (EPIPE) fails the write, never the process.
-  const onStdoutError = (): void => undefined;
-  stdout.on('error', onStdoutError);
   const meter = opts.benchmark ? throughputMeter() : undefined;
   try {
     for await (const block of buffer.stream()) {
@@ -97,20 +175,23 @@ async function capture(
         );
         err.flush();
       }
-      try {
-        if (meter) {
-          meter(data.length);
-          continue;
-        }
-        if (left && data.length > left * scanBytes) data = data.subarray(0, left * scanBytes);
-        // An fd-backed stream (process.stdout) has handed the bytes to the kernel when its
-        // callback runs, so the block can go back to the pool; any other Writable may still
-        // hold the Buffer (buffered, piped on), so it gets a copy.
-        await writeAll(stdout, fdBacked ? data : Buffer.from(data));
-      } finally {
-        // Released only once stdout has the bytes: the block was never copied.
+      if (meter) {
+        meter(data.length);
         block.release();
+        continue;
       }
+      if (left && data.length > left * scanBytes) data = data.subarray(0, left * scanBytes);
+      if (fdBacked) {
+        // An fd-backed stream (process.stdout) has handed the bytes to the kernel when its
+        // callback runs: the block goes back to the pool then, never copied.
+        await sink.write(data, () => block.release());
+      } else {
+        // Any other Writable may keep the Buffer (buffered, piped on): it gets a copy.
+        const copy = Buffer.from(data);
+        block.release();
+        await sink.write(copy, () => undefined);
+      }
+      if (sink.error) break;
       written += data.length / scanBytes;
       if (left) {
         left -= data.length / scanBytes;
@@ -119,11 +200,9 @@ async function capture(
       if (stopped) break;
     }
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    // stdout closed (iio_readdev: SIGPIPE, then status 0)
-    if (code === 'EPIPE' && !(e instanceof IioError)) return 0;
     if (!stopped) {
       err.line(`Unable to refill buffer: ${strerror(errnoOrEio(e))}`);
+      const code = (e as { code?: string }).code;
       if (code && CONNECTION_LOSS.has(code)) {
         err.line(
           `iiokit readdev: the connection to the server was lost after ${written} scans; stopped (-R resumes, counting the scans lost)`,
@@ -132,8 +211,13 @@ async function capture(
     }
   } finally {
     unhook();
-    stdout.off('error', onStdoutError);
+    await sink.close();
   }
+  // The reader of our stdout went away (`| head -c N`): done, as iio_readdev is. Another
+  // write error (a full disk) is said, but ends with 0 too: iio_readdev stops there
+  // without a word and with status 0.
+  const e = sink.error;
+  if (e && e.code !== 'EPIPE') err.line(`Unable to write to stdout: ${strerror(errnoOrEio(e))}`);
   if (lost > 0) err.line(`iiokit readdev: ${lost} scans lost in all, ${written} written`);
   // libiio's iio_readdev ends with status 0 after a failed refill too.
   return 0;
