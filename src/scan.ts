@@ -1,3 +1,5 @@
+import { IioError } from './errors';
+
 /** A context that a scan found. */
 export interface ContextInfoEntry {
   readonly uri: string;
@@ -18,7 +20,8 @@ export function registerScanner(name: string, scanner: ContextScanner): void {
 }
 
 /**
- * Lists reachable contexts. `filter` is libiio's backend list: `ip`, `usb`,
+ * Lists reachable contexts. Rejects with ENODEV when the filter names a backend that
+ * cannot scan (as libiio does). `filter` is libiio's backend list: `ip`, `usb`,
  * `ip:usb`, `local,usb` (default: all).
  */
 export async function scanContexts(filter?: string): Promise<ContextInfoEntry[]> {
@@ -33,10 +36,18 @@ export async function scanContexts(filter?: string): Promise<ContextInfoEntry[]>
         })
         .filter((w) => w.name)
     : [...scanners.keys()].map((name) => ({ name }));
+  // libiio's scan refuses a backend it does not know (ENODEV), rather than finding nothing
+  const unknown = wanted.find(({ name }) => !scanners.has(name));
+  if (unknown) {
+    throw new IioError(
+      'ENODEV',
+      `no backend "${unknown.name}" to scan (known: ${[...scanners.keys()].join(', ')})`,
+      { op: 'scan' },
+    );
+  }
   const results = await Promise.all(
     wanted.map(async ({ name, args }) => {
-      const s = scanners.get(name);
-      if (!s) return [];
+      const s = scanners.get(name)!;
       try {
         return await s(args);
       } catch {

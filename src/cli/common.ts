@@ -169,14 +169,17 @@ export function parseCommon(argv: readonly string[], tool: ToolSpec, err: Out): 
 /**
  * Opens the context the options name, printing libiio's messages on failure
  * (`Unable to create IIO context <uri>: <strerror>`). Throws CliExit(1) on failure.
+ * As libiio, the context is created with its backend's own timeout and `-T` applies
+ * once it exists (`-T 1` limits the requests, not the connection set-up).
  */
-export async function openContext(opts: CommonOptions, err: Out): Promise<Context> {
+export async function openContext(
+  opts: CommonOptions,
+  err: Out,
+  backendOptions: Readonly<Record<string, unknown>> = {},
+): Promise<Context> {
   let ctx: Context;
   try {
-    ctx = await createContext(
-      opts.uri,
-      opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {},
-    );
+    ctx = await createContext(opts.uri, backendOptions);
   } catch (e) {
     const ie = IioError.wrap(e);
     if (opts.uri)
@@ -188,12 +191,52 @@ export async function openContext(opts: CommonOptions, err: Out): Promise<Contex
     else err.line(`  (${ie.message})`);
     throw new CliExit(1);
   }
-  if (opts.timeoutMs !== undefined && !ctx.supportsTimeout) {
-    err.line(`IIO contexts set timeout failed : ${strerror(ERRNO.ENOSYS)}`);
-    await ctx.close();
-    throw new CliExit(1);
+  if (opts.timeoutMs !== undefined) {
+    let errno = 0;
+    if (!ctx.supportsTimeout) errno = ERRNO.ENOSYS;
+    else {
+      try {
+        await ctx.setTimeout(opts.timeoutMs);
+      } catch (e) {
+        errno = IioError.wrap(e).errno || ERRNO.EIO;
+      }
+    }
+    if (errno) {
+      err.line(`IIO contexts set timeout failed : ${strerror(errno)}`);
+      await ctx.close();
+      throw new CliExit(1);
+    }
   }
   return ctx;
+}
+
+/**
+ * libiio's tools create the context while reading the common options, before their own:
+ * a failure is said first, and their own options are still checked after it. Resolves
+ * undefined when the context could not be created (the message is printed).
+ */
+export async function openContextFirst(
+  opts: CommonOptions,
+  err: Out,
+  backendOptions: Readonly<Record<string, unknown>> = {},
+): Promise<Context | undefined> {
+  try {
+    return await openContext(opts, err, backendOptions);
+  } catch (e) {
+    if (e instanceof CliExit) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * What libiio's tools do with an option getopt refused: getopt's own message on stderr
+ * (`iio_info: invalid option -- 'Z'`, with our tool name), then `Unknown argument '?'`
+ * on stdout (the tools print the `?` getopt returned, not the option); status 1.
+ */
+export function refuseOption(out: Out, err: Out, tool: ToolSpec, errors: readonly string[]): 1 {
+  for (const e of errors) err.line(`iiokit ${tool.command}: ${e}`);
+  out.line("Unknown argument '?'");
+  return 1;
 }
 
 /** Runs a tool body with stdout/stderr buffered and CliExit turned into a status. */

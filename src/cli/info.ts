@@ -4,7 +4,14 @@ import type { Attr } from '../model/attr';
 import type { Context } from '../model/context';
 import { CHANNEL_TYPES, LIBIIO_0X_TYPE_COUNT } from '../names/tables';
 import { LIBRARY_VERSION } from '../version';
-import { openContext, parseCommon, printUsage, runTool, type ToolSpec } from './common';
+import {
+  openContextFirst,
+  parseCommon,
+  printUsage,
+  refuseOption,
+  runTool,
+  type ToolSpec,
+} from './common';
 import type { CliIo, Out } from './io';
 import { infoLibiio1, takeLibiioOption } from './info-libiio1';
 import { printScan } from './scan';
@@ -122,32 +129,32 @@ export function infoMain(args: readonly string[], io: CliIo): Promise<number> {
       printUsage(out, INFO_TOOL);
       return 0;
     }
-    for (const o of opts.own) {
-      if (o.opt === 's') {
-        await printScan(out, err, undefined);
-        return 0;
-      }
-      if (o.opt === '?') {
-        out.line(`Unknown argument '${o.arg ?? '?'}'`);
-        return 1;
-      }
-    }
     if (opts.scan) {
       // libiio: the scan runs inside handle_common_opts, which then yields no context,
       // so iio_info ends with EXIT_FAILURE after listing (unlike -s).
       await printScan(out, err, opts.scan.arg);
       return 1;
     }
-    if (opts.operands.length) {
-      err.line('Incorrect number of arguments.\n');
-      printUsage(out, INFO_TOOL);
-      return 1;
-    }
-    const ctx = await openContext(opts, err);
+    // As iio_info: the context first, then its own options and arguments.
+    const ctx = await openContextFirst(opts, err);
     try {
+      for (const o of opts.own) {
+        if (o.opt === 's') {
+          await printScan(out, err, undefined);
+          return 0;
+        }
+        if (o.opt === '?') return refuseOption(out, err, INFO_TOOL, opts.errors);
+      }
+      if (opts.operands.length) {
+        // libiio's usage() exits with status 0, even here.
+        err.line('Incorrect number of arguments.\n');
+        printUsage(out, INFO_TOOL);
+        return 0;
+      }
+      if (!ctx) return 1;
       await printContextInfo(ctx, out);
     } finally {
-      await ctx.close();
+      await ctx?.close();
     }
     return 0;
   });

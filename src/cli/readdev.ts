@@ -6,18 +6,25 @@ import { errnoOrEio, strerror } from '../errors';
 import type { IioBuffer } from '../model/buffer';
 import type { ToolSpec } from './common';
 import type { CliIo } from './io';
-import { onTerminate, runStreamTool, throughputMeter, type StreamTool } from './stream-common';
+import {
+  onTerminate,
+  runStreamTool,
+  throughputMeter,
+  type StreamOptions,
+  type StreamTool,
+} from './stream-common';
 
 export const READDEV_TOOL: ToolSpec = {
   name: 'iio_readdev',
   command: 'readdev',
-  optstring: '+t:b:s:B',
+  optstring: '+t:b:s:BR',
   longs: [
     { name: 'trigger', arg: 'required', val: 't' },
     { name: 'buffer-size', arg: 'required', val: 'b' },
     { name: 'samples', arg: 'required', val: 's' },
     { name: 'auto', arg: 'none', val: 'a' },
     { name: 'benchmark', arg: 'none', val: 'B' },
+    { name: 'resume', arg: 'none', val: 'R' },
   ],
   usage: [
     '[-t <trigger>] [-b <buffer-size>][-s <samples>] <iio_device> [<channel> ...]',
@@ -26,8 +33,12 @@ export const READDEV_TOOL: ToolSpec = {
     'Number of samples to capture, 0 = infinite. Default is 0.',
     'Scan for available contexts and if only one is available use it.',
     'Benchmark throughput.\n\t\t\tStatistics will be printed on the standard input.',
+    'When the server goes away, wait for it and go on (the scans\n\t\t\tlost are counted on stderr) instead of stopping.',
   ],
 };
+
+/** The ways a server (or the link to it) goes away, as the tools say them. */
+const CONNECTION_LOSS = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ECONNABORTED', 'ENODEV']);
 
 const READDEV: StreamTool = {
   tool: READDEV_TOOL,
@@ -123,32 +134,47 @@ class StdoutSink {
 
 export function readdevMain(argv: readonly string[], io: CliIo): Promise<number> {
   return runStreamTool(argv, io, READDEV, (buffer, opts, err) =>
-    capture(buffer, io.stdout, opts.samples, opts.benchmark, err),
+    capture(buffer, io.stdout, opts, err),
   );
 }
 
+/**
+ * The capture loop, with iio_readdev's exit statuses: 0 when the samples asked for are
+ * written, on a signal, when stdout closes or fails, and — as libiio, which says "Unable
+ * to refill buffer" and stops — when a refill fails. What libiio cannot see we say on
+ * stderr: scans lost (an overrun, an outage) with their count, and, when the server went
+ * away, how many scans were written before it (stop, the default) or that the capture
+ * resumed (-R).
+ */
 async function capture(
   buffer: IioBuffer,
   stdout: NodeJS.WritableStream,
-  samples: number,
-  benchmark: boolean,
+  opts: StreamOptions,
   err: { line(s: string): void; flush(): void },
 ): Promise<number> {
   const scanBytes = buffer.scanBytes;
   const fdBacked = typeof (stdout as { fd?: unknown }).fd === 'number';
-  let left = samples;
+  let left = opts.samples;
   let stopped = false;
+  let written = 0;
+  let lost = 0;
   const sink = new StdoutSink(stdout);
   const unhook = onTerminate(() => {
     stopped = true;
     buffer.cancel();
     sink.abort();
   });
-  let status = 0;
-  const meter = benchmark ? throughputMeter() : undefined;
+  const meter = opts.benchmark ? throughputMeter() : undefined;
   try {
     for await (const block of buffer.stream()) {
       let data = block.data;
+      if (block.lost > 0) {
+        lost += block.lost;
+        err.line(
+          `iiokit readdev: ${block.lost} scans lost after scan ${written}${opts.resume ? ' (resumed after the outage)' : ''}`,
+        );
+        err.flush();
+      }
       if (meter) {
         meter(data.length);
         block.release();
@@ -166,6 +192,7 @@ async function capture(
         await sink.write(copy, () => undefined);
       }
       if (sink.error) break;
+      written += data.length / scanBytes;
       if (left) {
         left -= data.length / scanBytes;
         if (left <= 0) break;
@@ -175,17 +202,23 @@ async function capture(
   } catch (e) {
     if (!stopped) {
       err.line(`Unable to refill buffer: ${strerror(errnoOrEio(e))}`);
-      status = 1;
+      const code = (e as { code?: string }).code;
+      if (code && CONNECTION_LOSS.has(code)) {
+        err.line(
+          `iiokit readdev: the connection to the server was lost after ${written} scans; stopped (-R resumes, counting the scans lost)`,
+        );
+      }
     }
   } finally {
     unhook();
     await sink.close();
   }
-  // The reader of our stdout went away (`| head -c N`): done, as iio_readdev is.
+  // The reader of our stdout went away (`| head -c N`): done, as iio_readdev is. Another
+  // write error (a full disk) is said, but ends with 0 too: iio_readdev stops there
+  // without a word and with status 0.
   const e = sink.error;
-  if (e && e.code !== 'EPIPE') {
-    err.line(`Unable to write to stdout: ${strerror(errnoOrEio(e))}`);
-    status = 1;
-  }
-  return status;
+  if (e && e.code !== 'EPIPE') err.line(`Unable to write to stdout: ${strerror(errnoOrEio(e))}`);
+  if (lost > 0) err.line(`iiokit readdev: ${lost} scans lost in all, ${written} written`);
+  // libiio's iio_readdev ends with status 0 after a failed refill too.
+  return 0;
 }

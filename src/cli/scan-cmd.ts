@@ -1,3 +1,4 @@
+import { errnoOrEio, strerror } from '../errors';
 import { scanContexts } from '../scan';
 import { runTool } from './common';
 import { getopt } from './getopt';
@@ -39,7 +40,15 @@ export function scanMain(argv: readonly string[], io: CliIo): Promise<number> {
       out.line(USAGE);
       return 1;
     }
-    const found = await scanContexts(res.operands[0]);
+    let found;
+    try {
+      found = await scanContexts(res.operands[0]);
+    } catch (e) {
+      // as iio_info -S: an unknown backend is a failed scan, status 1
+      err.line(`Scanning for IIO contexts failed: ${strerror(errnoOrEio(e))}`);
+      if (process.env.IIOKIT_DEBUG) err.line(String(e));
+      return 1;
+    }
     if (json) {
       out.line(JSON.stringify(found, null, 2));
       return 0;

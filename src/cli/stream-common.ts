@@ -10,9 +10,10 @@ import type { Context } from '../model/context';
 import type { Device } from '../model/device';
 import {
   clampNumber,
-  openContext,
+  openContextFirst,
   parseCommon,
   printUsage,
+  refuseOption,
   runTool,
   type ToolSpec,
 } from './common';
@@ -154,6 +155,8 @@ export interface StreamOptions {
   readonly samples: number;
   readonly cyclic: boolean;
   readonly benchmark: boolean;
+  /** readdev: resume after a lost server (counting the gap) instead of stopping. */
+  readonly resume: boolean;
 }
 
 /**
@@ -173,31 +176,44 @@ export function runStreamTool(
       printUsage(out, tool);
       return 0;
     }
+    // As libiio's tools: the context first (its failure is said first), then their own
+    // options, whose clamping messages and getopt errors follow.
+    // readdev stops when the server goes away (libiio's iio_readdev: "Broken pipe")
+    // unless -R asked to resume: only then may an ip:/usb:/serial: context reconnect.
+    const resumes = opts.own.some((o) => o.opt === 'R');
+    const ctx = await openContextFirst(
+      opts,
+      err,
+      spec.isOutput || resumes ? {} : { reconnect: false },
+    );
     let trigger: string | undefined;
     let bufferSize = 256;
     let samples = 0;
     let cyclic = false;
     let benchmark = false;
+    let resume = false;
     for (const o of opts.own) {
       if (o.opt === 't') trigger = o.arg;
       else if (o.opt === 'b') bufferSize = clampNumber(err, 'buffer size', o.arg, 1, SIZE_MAX);
       else if (o.opt === 's') samples = clampNumber(err, 'number of samples', o.arg, 0, SIZE_MAX);
       else if (o.opt === 'c') cyclic = true;
       else if (o.opt === 'B') benchmark = true;
+      else if (o.opt === 'R') resume = true;
       else if (o.opt === '?') {
-        out.line(`Unknown argument '${o.arg ?? '?'}'`);
-        return 1;
+        await ctx?.close();
+        return refuseOption(out, err, tool, opts.errors);
       }
     }
-    const ctx = await openContext(opts, err);
+    if (!ctx) return 1;
     let restoreTrigger: (() => Promise<void>) | null = null;
     let buffer: IioBuffer | undefined;
     try {
       const [devName, ...chanNames] = opts.operands;
       if (devName === undefined) {
         printExamples(ctx, out, `iiokit ${tool.command}`, spec.isOutput);
+        // libiio's usage() exits with status 0, even here.
         printUsage(out, tool);
-        return 1;
+        return 0;
       }
       if (benchmark && cyclic) {
         err.line('Cannot benchmark in cyclic mode.');
@@ -234,7 +250,7 @@ export function runStreamTool(
         if (process.env.IIOKIT_DEBUG) err.line(String(e));
         return 1;
       }
-      return await transfer(buffer, { bufferSize, samples, cyclic, benchmark }, err);
+      return await transfer(buffer, { bufferSize, samples, cyclic, benchmark, resume }, err);
     } finally {
       out.flush();
       if (buffer) await buffer.close().catch((e) => err.line(String(e)));

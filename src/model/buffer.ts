@@ -6,6 +6,18 @@ import type { Channel } from './channel';
 import type { ChannelMask } from './channel-mask';
 import type { Device } from './device';
 
+/**
+ * The largest block a buffer may have (`samples` × bytes per scan), whatever the backend:
+ * past it createBuffer() is EINVAL. A block is one allocation (a Node Buffer, a kernel
+ * block, a DMABUF); 256 MiB is beyond any real block size and below what 32-bit boards
+ * can allocate at all.
+ */
+export const MAX_BLOCK_BYTES = 256 * 1024 * 1024;
+/** The most blocks (`blocks`, libiio's kernel buffers count) a buffer may have. */
+export const MAX_BUFFER_BLOCKS = 1024;
+/** The most bytes a buffer's blocks may hold in all (`blocks` × block bytes). */
+export const MAX_BUFFER_BYTES = 1024 * 1024 * 1024;
+
 export interface BufferOptions {
   /** Channels to capture or play (Channel objects or ids); default: those enabled. */
   readonly channels?: ReadonlyArray<Channel | string>;

@@ -1,7 +1,14 @@
 import type { Backend } from './backend';
 import { IioError } from '../errors';
 import { Attr, findAttr, findAvailableAttr, type AttrValue, type AvailableValues } from './attr';
-import { IioBuffer, type BufferOptions } from './buffer';
+import { computeScanLayout } from '../format/layout';
+import {
+  IioBuffer,
+  MAX_BLOCK_BYTES,
+  MAX_BUFFER_BLOCKS,
+  MAX_BUFFER_BYTES,
+  type BufferOptions,
+} from './buffer';
 import { Channel } from './channel';
 import { ChannelMask } from './channel-mask';
 import type { Context } from './context';
@@ -16,6 +23,46 @@ function checkRegisterArg(what: string, n: number, dev: Device): void {
       device: dev.id,
       uri: dev.context.uri,
     });
+  }
+}
+
+/** `n` bytes as the limits are stated (`256 MiB`, `1 GiB`). */
+function sizeText(n: number): string {
+  return n >= 1 << 30 ? `${n / (1 << 30)} GiB` : `${n / (1 << 20)} MiB`;
+}
+
+/**
+ * The model's bounds on a buffer's size, the same for every backend (a backend that
+ * cannot tell — emu: would wait forever for a block of 1e12 scans — is never asked).
+ */
+function checkBufferSize(
+  dev: Device,
+  samples: number,
+  channels: readonly Channel[],
+  blocks: number | undefined,
+): void {
+  const where = { device: dev.id, uri: dev.context.uri, op: 'open buffer' };
+  const scanBytes = computeScanLayout(
+    channels.map((c) => ({ key: c.number, index: c.index, format: c.format! })),
+  ).scanBytes;
+  const blockBytes = samples * scanBytes;
+  if (blockBytes > MAX_BLOCK_BYTES) {
+    throw new IioError(
+      'EINVAL',
+      `a block of ${samples} samples × ${scanBytes} bytes exceeds the limit of ${sizeText(MAX_BLOCK_BYTES)} per block`,
+      where,
+    );
+  }
+  if (blocks === undefined) return;
+  if (!Number.isInteger(blocks) || blocks < 1 || blocks > MAX_BUFFER_BLOCKS) {
+    throw new IioError('EINVAL', `blocks must be 1..${MAX_BUFFER_BLOCKS}, not ${blocks}`, where);
+  }
+  if (blocks * blockBytes > MAX_BUFFER_BYTES) {
+    throw new IioError(
+      'EINVAL',
+      `${blocks} blocks of ${blockBytes} bytes exceed the limit of ${sizeText(MAX_BUFFER_BYTES)} per buffer`,
+      where,
+    );
   }
 }
 
@@ -343,6 +390,7 @@ export class Device {
         uri: this.context.uri,
       });
     }
+    checkBufferSize(this, samples, chosen, options.blocks);
     // The trigger asked for is put back as it was when the buffer closes.
     let restoreTrigger: (() => Promise<void>) | undefined;
     if (options.trigger !== undefined) {

@@ -31,13 +31,7 @@ import { ChannelMask } from '../model/channel-mask';
 import type { Device } from '../model/device';
 import { tracer } from '../util/trace';
 import { MAX_SKIP, type Chunk, type FrameIo } from './binary-frames';
-import {
-  MAX_BUFFER_BYTES,
-  scanBytesOf,
-  SessionBuffers,
-  streamChannels,
-  type SessionHost,
-} from './buffer-ops';
+import { scanBytesOf, SessionBuffers, streamChannels, type SessionHost } from './buffer-ops';
 import { NEG, negErrno } from './device-ops';
 import type { InputClient, OutputClient } from './streams';
 
@@ -105,6 +99,26 @@ export class BinaryBuffers {
 
   get inputClients(): InputClient[] {
     return this.ops.inputClients;
+  }
+
+  /** Scans this connection's readers lost to falling behind, closed readers included. */
+  get droppedScans(): number {
+    return this.ops.droppedScans;
+  }
+
+  /** Bytes this connection's buffers have reserved from the server's budget. */
+  get reservedBytes(): number {
+    return this.ops.budget.reserved;
+  }
+
+  /** Whether any buffer is open. */
+  get hasOpen(): boolean {
+    return this.entries.size > 0;
+  }
+
+  /** Whether an output buffer is open (a DAC playing: never evicted for being quiet). */
+  get hasOutput(): boolean {
+    return [...this.entries.values()].some((e) => e.isOutput);
   }
 
   has(dev: Device, index: number): boolean {
@@ -275,7 +289,10 @@ export class BinaryBuffers {
     const { block } = parseBlockCode(h.code);
     if (e.blocks.has(block)) return NEG.EEXIST;
     if (size < e.scanBytes) return NEG.EINVAL;
-    if (size > MAX_BUFFER_BYTES || this.blockBytes + size > MAX_CONNECTION_BLOCK_BYTES) {
+    if (
+      size > this.host.limits.maxBufferBytes ||
+      this.blockBytes + size > MAX_CONNECTION_BLOCK_BYTES
+    ) {
       trace(`${this.peer}: a block of ${size} bytes refused (${this.blockBytes} held)`);
       return NEG.ENOMEM;
     }

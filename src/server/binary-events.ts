@@ -91,6 +91,11 @@ class EventStream {
 export class BinaryEvents {
   private readonly streams = new Map<number, EventStream>();
 
+  /** Whether an event stream is open. */
+  get hasOpen(): boolean {
+    return this.streams.size > 0;
+  }
+
   constructor(
     private readonly io: FrameIo,
     private readonly devices: () => readonly Device[],

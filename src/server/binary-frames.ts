@@ -39,6 +39,11 @@ export class FrameIo {
     return this.reader.readBytes(n);
   }
 
+  /** The next frame's header: the client may take its time before it starts one. */
+  readCommand(n: number): Promise<Buffer> {
+    return this.reader.readBytes(n, true);
+  }
+
   /** A little-endian u64 (a length, a size), as a number when it is a safe integer, else Infinity. */
   async readU64(): Promise<number> {
     const v = (await this.reader.readBytes(8)).readBigUInt64LE(0);

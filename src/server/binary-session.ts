@@ -150,6 +150,26 @@ export class BinarySession {
     return this.buffers.inputClients;
   }
 
+  /** Scans this connection's readers lost, closed ones included. */
+  get droppedScans(): number {
+    return this.buffers.droppedScans;
+  }
+
+  /** Bytes this connection's buffers have reserved. */
+  get reservedBytes(): number {
+    return this.buffers.reservedBytes;
+  }
+
+  /** Whether a buffer or an event stream is open. */
+  get hasOpen(): boolean {
+    return this.buffers.hasOpen || this.events.hasOpen;
+  }
+
+  /** Whether an output buffer is open. */
+  get hasOutput(): boolean {
+    return this.buffers.hasOutput;
+  }
+
   /** Whether this connection has buffer `index` of `dev` open. */
   hasBuffer(dev: Device, index: number): boolean {
     return this.buffers.has(dev, index);
@@ -160,7 +180,7 @@ export class BinarySession {
     for (;;) {
       let head: Buffer;
       try {
-        head = await this.io.readBytes(HEADER_BYTES);
+        head = await this.io.readCommand(HEADER_BYTES);
       } catch {
         return;
       }

@@ -7,22 +7,35 @@
  * 0.x; a binary framing can call the same functions.
  */
 import { computeScanLayout } from '../format/layout';
+import { MAX_BUFFER_BLOCKS } from '../model/buffer';
 import type { Channel } from '../model/channel';
 import type { ChannelMask } from '../model/channel-mask';
 import type { Context } from '../model/context';
 import type { Device } from '../model/device';
+import { tracer } from '../util/trace';
 import { NEG, negErrno, type NegErrno } from './device-ops';
-import { InputClient, OutputClient, type InputHub, type StreamSettings } from './streams';
+import { DEFAULT_DEVICE_BLOCKS, MemoryBudget, type Reservation, type ServerLimits } from './limits';
+import {
+  BudgetError,
+  InputClient,
+  OutputClient,
+  type InputHub,
+  type StreamSettings,
+} from './streams';
 
-/** Largest buffer accepted by an open, in bytes (and largest block, binary protocol). */
-export const MAX_BUFFER_BYTES = 256 * 1024 * 1024;
+const trace = tracer('server');
+
 /** Largest cyclic block gathered from one write. */
-const MAX_CYCLIC_BYTES = 64 * 1024 * 1024;
+export const MAX_CYCLIC_BYTES = 64 * 1024 * 1024;
 
 /** What a session needs from its server: the context and the state sessions share. */
 export interface SessionHost {
   readonly ctx: Context;
   readonly settings: StreamSettings;
+  /** The server's bounds (limits.ts). */
+  readonly limits: ServerLimits;
+  /** The whole server's memory budget; each connection's draws from it. */
+  readonly memory: MemoryBudget;
   hubFor(device: Device): InputHub;
   /** The session writing to each output device (one at a time). */
   readonly writers: Map<Device, object>;
@@ -69,8 +82,8 @@ export function scanBytesOf(channels: readonly Channel[]): number {
 }
 
 type Entry =
-  | { readonly kind: 'in'; readonly client: InputClient }
-  | { readonly kind: 'out'; readonly client: OutputClient };
+  | { readonly kind: 'in'; readonly client: InputClient; readonly reserved: Reservation }
+  | { readonly kind: 'out'; readonly client: OutputClient; readonly reserved: Reservation };
 
 /** Sets the kernel buffer count the next buffer of a device gets. */
 export function setBuffersCount(
@@ -79,7 +92,9 @@ export function setBuffersCount(
   count: number,
 ): 0 | NegErrno {
   if (!dev) return NEG.ENODEV;
-  if (count < 1) return NEG.EINVAL;
+  // at most what the model lets a buffer have (every stream's blocks count against the
+  // server's memory budget as well)
+  if (count < 1 || count > MAX_BUFFER_BLOCKS) return NEG.EINVAL;
   host.bufferCounts.set(dev, count);
   return 0;
 }
@@ -88,6 +103,10 @@ export function setBuffersCount(
 export class SessionBuffers {
   /** Per device, what this session opened (most recent last, as iiod's list head). */
   private readonly opens = new Map<Device, Entry[]>();
+  /** What this connection's buffers may hold (drawn from the server's budget too). */
+  readonly budget: MemoryBudget;
+  /** Scans lost by readers already closed (a count must outlive its reader). */
+  private closedDropped = 0;
 
   /**
    * @param owner the session, as the host's `writers` names it.
@@ -98,11 +117,42 @@ export class SessionBuffers {
     private readonly host: SessionHost,
     private readonly owner: object,
     private readonly ownLayout = false,
-  ) {}
+  ) {
+    this.budget = new MemoryBudget(host.limits.connectionBytes, host.memory);
+  }
 
   /** Readers open (for statistics). */
   get inputClients(): InputClient[] {
     return [...this.opens.values()].flat().flatMap((e) => (e.kind === 'in' ? [e.client] : []));
+  }
+
+  /** Scans this connection's readers lost, closed ones included. */
+  get droppedScans(): number {
+    return this.inputClients.reduce((n, c) => n + c.droppedScans, this.closedDropped);
+  }
+
+  /** Whether any buffer is open. */
+  get hasOpen(): boolean {
+    return this.opens.size > 0;
+  }
+
+  /** Whether an output buffer is open (a DAC playing: never evicted for being quiet). */
+  get hasOutput(): boolean {
+    return [...this.opens.values()].some((l) => l.some((e) => e.kind === 'out'));
+  }
+
+  /**
+   * Reserves what a buffer of `samples` scans of `scanBytes` may hold on this connection
+   * (and the server); undefined, after a trace line, when it does not fit.
+   */
+  private reserve(dev: Device, bytes: number): Reservation | undefined {
+    const r = this.budget.reserve(bytes);
+    if (!r) {
+      trace(
+        `${dev.id}: an open needing ${bytes} bytes refused: connection ${this.budget.reserved}/${this.budget.limit}, server ${this.host.memory.reserved}/${this.host.memory.limit} bytes reserved`,
+      );
+    }
+    return r;
   }
 
   /**
@@ -121,37 +171,47 @@ export class SessionBuffers {
     if (typeof picked === 'number') return picked;
     const { wire, channels, isOutput } = picked;
     if (samples <= 0) return NEG.EINVAL;
-    const scanEstimate = channels.reduce(
-      (n, c) => n + ((c.format?.length ?? 8) / 8) * (c.format?.repeat ?? 1),
-      0,
-    );
-    if (samples * Math.max(1, scanEstimate) > MAX_BUFFER_BYTES) return NEG.ENOMEM;
+    const blockBytes = samples * Math.max(1, scanBytesOf(channels));
+    // iiod answers -ENOMEM when it cannot allocate what was asked for
+    if (blockBytes > this.host.limits.maxBufferBytes) return NEG.ENOMEM;
     const list = this.opens.get(dev) ?? [];
+    const blocks = this.host.bufferCounts.get(dev);
     if (isOutput) {
       if (this.host.writers.get(dev)) return NEG.EBUSY;
+      // its device blocks, and what one write gathers before it is pushed
+      const reserved = this.reserve(
+        dev,
+        blockBytes * (blocks ?? DEFAULT_DEVICE_BLOCKS) + (cyclic ? MAX_CYCLIC_BYTES : blockBytes),
+      );
+      if (!reserved) return NEG.ENOMEM;
       this.host.writers.set(dev, this.owner);
       try {
-        const blocks = this.host.bufferCounts.get(dev);
         const buffer = await dev.createBuffer(samples, {
           channels,
           cyclic,
           ...(blocks ? { blocks } : {}),
         });
-        list.push({ kind: 'out', client: new OutputClient(buffer, samples, cyclic) });
+        list.push({ kind: 'out', client: new OutputClient(buffer, samples, cyclic), reserved });
       } catch (err) {
+        reserved.release();
         this.host.writers.delete(dev);
         return negErrno(err);
       }
     } else {
       // Input buffers cannot be cyclic (libiio's local backend answers EPERM).
       if (cyclic) return NEG.EPERM;
+      // its queue, and the one block kept beyond it (the device stream reserves its own)
+      const reserved = this.reserve(dev, this.host.limits.queueBytes + blockBytes);
+      if (!reserved) return NEG.ENOMEM;
       const client = new InputClient(this.host.hubFor(dev), wire, samples, this.ownLayout);
       try {
         await client.hub.add(client);
       } catch (err) {
+        reserved.release();
+        if (err instanceof BudgetError) trace(`${dev.id}: ${err.message}`);
         return negErrno(err);
       }
-      list.push({ kind: 'in', client });
+      list.push({ kind: 'in', client, reserved });
     }
     this.opens.set(dev, list);
     return 0;
@@ -202,10 +262,16 @@ export class SessionBuffers {
   }
 
   private async release(dev: Device, e: Entry): Promise<void> {
-    if (e.kind === 'in') await e.client.hub.remove(e.client).catch(() => undefined);
-    else {
-      await e.client.buffer.close().catch(() => undefined);
-      if (this.host.writers.get(dev) === this.owner) this.host.writers.delete(dev);
+    try {
+      if (e.kind === 'in') {
+        await e.client.hub.remove(e.client).catch(() => undefined);
+        this.closedDropped += e.client.droppedScans;
+      } else {
+        await e.client.buffer.close().catch(() => undefined);
+        if (this.host.writers.get(dev) === this.owner) this.host.writers.delete(dev);
+      }
+    } finally {
+      e.reserved.release();
     }
   }
 }

@@ -5,10 +5,12 @@ import { IIOD_PORT } from '../iiod-protocol/wire';
 import type { Context } from '../model/context';
 import type { Device } from '../model/device';
 import { AllowList, normalizeAddress } from './allow';
+import { DEFAULT_LIMITS, MemoryBudget, type ServerLimits } from './limits';
 import { Session, type SessionHost } from './session';
 import { InputHub, type StreamClientStats, type StreamSettings } from './streams';
 
 export { IIOD_PORT };
+export { DEFAULT_LIMITS, type ServerLimits } from './limits';
 
 /** How serveContext() listens and streams. */
 export interface ServeOptions {
@@ -37,8 +39,26 @@ export interface ServeOptions {
   readonly queueBytes?: number;
   /** Longest block when the device's rate is known, in seconds of data (default 0.25). */
   readonly maxBlockSeconds?: number;
-  /** Connections served at once (default 64); more are refused. */
+  /**
+   * Connections served at once (default 64). When full, the connection idle the longest
+   * (no command running, nothing of one received, no output buffer) is closed to make
+   * room; with none idle, the new one is refused.
+   */
   readonly maxClients?: number;
+  /** Largest buffer one OPEN may ask for, in bytes (default 64 MiB); more is -ENOMEM. */
+  readonly maxBufferBytes?: number;
+  /** What one connection's buffers may reserve in all (default 256 MiB); past it -ENOMEM. */
+  readonly connectionBytes?: number;
+  /** What every buffer and device stream may reserve in all (default 512 MiB); past it -ENOMEM. */
+  readonly memoryBytes?: number;
+  /**
+   * A command line must be whole within this of its first byte, a payload must progress
+   * and a reply must be read at least this often, or the connection is closed (default
+   * 30 s; 0: never).
+   */
+  readonly commandTimeoutMs?: number;
+  /** A connection with nothing open and no command for this long is closed (default 0: never). */
+  readonly idleTimeoutMs?: number;
   /** Receives one line per notable event (refused peers, errors). */
   readonly log?: (message: string) => void;
 }
@@ -49,6 +69,10 @@ export interface ServerClientStats {
   /** The protocol it speaks: libiio 0.x's ASCII, or 1.0's binary after `BINARY`. */
   readonly protocol: 'ascii' | 'binary';
   readonly streams: readonly StreamClientStats[];
+  /** Bytes this connection's buffers have reserved. */
+  readonly reservedBytes: number;
+  /** Waiting for a command with nothing open (the server may close it to make room). */
+  readonly idle: boolean;
 }
 
 /** What a running server has done. */
@@ -60,6 +84,12 @@ export interface ServerStats {
   readonly refused: number;
   /** Connections that switched to the binary protocol (`BINARY`) since the server started. */
   readonly binary: number;
+  /** Idle connections closed to make room for a new one. */
+  readonly evicted: number;
+  /** Connections closed for a stalled command or reply, or for being idle too long. */
+  readonly timedOut: number;
+  /** Bytes reserved by open buffers and device streams, and the limit. */
+  readonly memory: { readonly reserved: number; readonly limit: number };
   readonly clients: readonly ServerClientStats[];
   /** Device streams open now. */
   readonly streams: ReadonlyArray<{
@@ -89,6 +119,8 @@ type Advertisement = { stop(): Promise<void> };
 
 class IiodServer implements ServerHandle, SessionHost {
   readonly settings: StreamSettings;
+  readonly limits: ServerLimits;
+  readonly memory: MemoryBudget;
   readonly writers = new Map<Device, object>();
   readonly bufferCounts = new Map<Device, number>();
   private readonly hubs = new Map<Device, InputHub>();
@@ -96,6 +128,9 @@ class IiodServer implements ServerHandle, SessionHost {
   private accepted = 0;
   private refused = 0;
   private binary = 0;
+  private evicted = 0;
+  private timedOut = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
   private droppedBefore = 0;
   private advertisement: Advertisement | null = null;
   private closed = false;
@@ -109,13 +144,57 @@ class IiodServer implements ServerHandle, SessionHost {
     private readonly options: ServeOptions,
   ) {
     const blocks = this.bufferCounts;
+    this.limits = resolveLimits(options);
+    this.memory = new MemoryBudget(this.limits.memoryBytes);
     this.settings = {
       demux: options.demux ?? true,
-      queueBytes: options.queueBytes ?? 4 * 1024 * 1024,
+      queueBytes: this.limits.queueBytes,
       maxBlockSeconds: options.maxBlockSeconds ?? 0.25,
       blocksFor: (d) => blocks.get(d),
+      budget: this.memory,
     };
     server.on('connection', (s) => this.accept(s));
+    const idleMs = this.limits.idleTimeoutMs;
+    if (idleMs > 0) {
+      this.idleTimer = setInterval(() => this.closeIdle(idleMs), Math.max(100, idleMs / 4));
+      this.idleTimer.unref();
+    }
+  }
+
+  /** Closes the connections idle (nothing open, no command) for longer than `ms`. */
+  private closeIdle(ms: number): void {
+    const now = Date.now();
+    for (const s of this.sessions) {
+      if (s.idle && now - s.lastActivity > ms) {
+        this.log(`${s.peer}: idle for ${ms} ms: closed`);
+        void s.evict('idle');
+      }
+    }
+  }
+
+  /**
+   * Makes room for a new client when the server is full: the connection idle the longest
+   * goes — one with nothing open first, else one whose readers sit unread. Connections
+   * running a command or holding an output buffer are never taken. False when none can go.
+   */
+  private makeRoom(): boolean {
+    let best: Session | undefined;
+    const rank = (s: Session): [number, number] => [s.idle ? 0 : 1, s.lastActivity];
+    for (const s of this.sessions) {
+      if (!s.evictable) continue;
+      if (!best) best = s;
+      else {
+        const [a, at] = rank(s);
+        const [b, bt] = rank(best);
+        if (a < b || (a === b && at < bt)) best = s;
+      }
+    }
+    if (!best) return false;
+    this.evicted++;
+    this.log(`${best.peer}: closed to make room for a new client (the longest idle)`);
+    this.sessions.delete(best);
+    void best.evict('evicted');
+    return true;
   }
 
   get uri(): string {
@@ -154,9 +233,9 @@ class IiodServer implements ServerHandle, SessionHost {
       socket.destroy();
       return;
     }
-    if (this.sessions.size >= (this.options.maxClients ?? 64)) {
+    if (this.sessions.size >= this.limits.maxClients && !this.makeRoom()) {
       this.refused++;
-      this.log(`refused ${peer}: too many clients`);
+      this.log(`refused ${peer}: too many clients (${this.limits.maxClients}), none idle`);
       socket.destroy();
       return;
     }
@@ -169,7 +248,8 @@ class IiodServer implements ServerHandle, SessionHost {
       .run()
       .catch((err: unknown) => this.log(`${peer}: ${(err as Error).message}`))
       .finally(() => {
-        for (const c of session.inputClients) this.droppedBefore += c.droppedScans;
+        this.droppedBefore += session.droppedScans;
+        if (session.endedBy === 'stalled' || session.endedBy === 'idle') this.timedOut++;
         this.sessions.delete(session);
       });
   }
@@ -179,13 +259,19 @@ class IiodServer implements ServerHandle, SessionHost {
       peer: s.peer,
       protocol: s.protocol,
       streams: s.inputClients.map((c) => c.stats),
+      reservedBytes: s.reservedBytes,
+      idle: s.idle,
     }));
-    const live = clients.reduce((n, c) => n + c.streams.reduce((m, s) => m + s.droppedScans, 0), 0);
+    let live = 0;
+    for (const s of this.sessions) live += s.droppedScans;
     return {
       connections: this.sessions.size,
       accepted: this.accepted,
       refused: this.refused,
       binary: this.binary,
+      evicted: this.evicted,
+      timedOut: this.timedOut,
+      memory: { reserved: this.memory.reserved, limit: this.memory.limit },
       clients,
       streams: [...this.hubs.values()]
         .filter((h) => h.isStreaming)
@@ -202,11 +288,35 @@ class IiodServer implements ServerHandle, SessionHost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.idleTimer) clearInterval(this.idleTimer);
     const stopping = new Promise<void>((r) => this.server.close(() => r()));
     await this.advertisement?.stop().catch(() => undefined);
     await Promise.all([...this.sessions].map((s) => s.end()));
     await stopping;
   }
+}
+
+/** ServeOptions' bounds with their defaults, checked (EINVAL names a bad one). */
+function resolveLimits(o: ServeOptions): ServerLimits {
+  const limits: ServerLimits = {
+    maxClients: o.maxClients ?? DEFAULT_LIMITS.maxClients,
+    queueBytes: o.queueBytes ?? DEFAULT_LIMITS.queueBytes,
+    maxBufferBytes: o.maxBufferBytes ?? DEFAULT_LIMITS.maxBufferBytes,
+    connectionBytes: o.connectionBytes ?? DEFAULT_LIMITS.connectionBytes,
+    memoryBytes: o.memoryBytes ?? DEFAULT_LIMITS.memoryBytes,
+    commandTimeoutMs: o.commandTimeoutMs ?? DEFAULT_LIMITS.commandTimeoutMs,
+    idleTimeoutMs: o.idleTimeoutMs ?? DEFAULT_LIMITS.idleTimeoutMs,
+  };
+  for (const [k, v] of Object.entries(limits)) {
+    const positive = k === 'maxClients' || k.endsWith('Bytes');
+    if (!Number.isSafeInteger(v) || v < (positive ? 1 : 0)) {
+      throw new IioError(
+        'EINVAL',
+        `bad ${k} ${v}: expected an integer ${positive ? '> 0' : '>= 0'}`,
+      );
+    }
+  }
+  return limits;
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
@@ -246,7 +356,9 @@ export async function serveContext(
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new IioError('EINVAL', `bad port ${port}: expected 0..65535`);
   }
-  const server = createServer({ noDelay: true, keepAlive: true });
+  // allowHalfOpen: a client that sends its commands and shuts its side down still gets
+  // the replies (the session ends the connection after the last one).
+  const server = createServer({ noDelay: true, keepAlive: true, allowHalfOpen: true });
   const handle = new IiodServer(ctx, server, allow, options);
   const binds = options.bind
     ? [options.bind]

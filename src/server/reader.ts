@@ -1,12 +1,22 @@
 import type { Socket } from 'node:net';
 import { IioError } from '../errors';
 
-/** Bytes buffered before the socket is paused (TCP then pushes back on the client). */
-const HIGH_WATER = 4 * 1024 * 1024;
+/**
+ * Bytes buffered before the socket is paused (TCP then pushes back on the client): one
+ * command line or WRITE value is far less, and a WRITEBUF payload is taken 1 MiB at a time.
+ */
+export const HIGH_WATER = 1024 * 1024;
 
 type Want =
   | { kind: 'line'; max: number; resolve: (v: LineResult) => void; reject: (e: Error) => void }
-  | { kind: 'bytes'; n: number; resolve: (v: Buffer) => void; reject: (e: Error) => void }
+  | {
+      kind: 'bytes';
+      n: number;
+      /** The start of a command (a binary frame's header): no deadline until it begins. */
+      command: boolean;
+      resolve: (v: Buffer) => void;
+      reject: (e: Error) => void;
+    }
   | { kind: 'some'; max: number; resolve: (v: Buffer) => void; reject: (e: Error) => void };
 
 /** A line, or the news that it was longer than allowed (its bytes were discarded). */
@@ -16,6 +26,12 @@ export type LineResult = { readonly line: string } | { readonly tooLong: true };
  * Pulls lines and exact byte counts out of a socket for a sequential command loop,
  * with bounded memory: at most HIGH_WATER bytes wait unread, an over-long line is
  * discarded up to its newline rather than stored.
+ *
+ * With `stallMs`, a client that starts something must finish it: a command line must
+ * be complete within `stallMs` of its first byte (a byte every few seconds does not keep
+ * it alive), and a payload being read must progress at least every `stallMs`; otherwise
+ * reads fail with ETIMEDOUT and the connection is dropped. Waiting for the next command
+ * with nothing received is not a stall (that is an idle client).
  */
 export class SocketReader {
   private chunks: Buffer[] = [];
@@ -24,17 +40,28 @@ export class SocketReader {
   private ended: Error | null = null;
   private discarding = false;
   private paused = false;
+  private stallTimer: NodeJS.Timeout | undefined;
+  private stallKind: 'line' | 'payload' | undefined;
   private onClosed: (e: Error) => void = () => undefined;
   private readonly closeWaiters = new Set<() => void>();
   /** Resolves when the connection ends (for waits that should stop on hang-up). */
   readonly closed: Promise<Error>;
+  /** Date.now() of the last bytes received (the server evicts the longest idle). */
+  lastDataAt = Date.now();
+  private highWater = HIGH_WATER;
+  /** The connection was dropped because a command or payload stalled. */
+  stalled = false;
 
-  constructor(private readonly socket: Socket) {
+  constructor(
+    private readonly socket: Socket,
+    private readonly stallMs = 0,
+  ) {
     this.closed = new Promise<Error>((resolve) => (this.onClosed = resolve));
     socket.on('data', (d: Buffer) => {
+      this.lastDataAt = Date.now();
       this.chunks.push(d);
       this.size += d.length;
-      if (this.size > HIGH_WATER && !this.paused) {
+      if (this.size > this.highWater && !this.paused) {
         this.paused = true;
         socket.pause();
       }
@@ -79,7 +106,36 @@ export class SocketReader {
     });
   }
 
+  /**
+   * Lets up to `bytes` wait unread (at least HIGH_WATER) before the socket is paused:
+   * a WRITEBUF reads ahead of a slow device so that a client that left is noticed (its
+   * FIN comes after the bytes it sent) while they are still queued, not after they played.
+   */
+  setReadAhead(bytes: number): void {
+    this.highWater = Math.max(HIGH_WATER, bytes);
+    if (this.paused && this.size < this.highWater / 2) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Bytes received and not read yet (part of a command line, pipelined commands). */
+  get buffered(): number {
+    return this.size;
+  }
+
+  /** True while a read waits for a command line and nothing of it has arrived. */
+  get awaitingCommand(): boolean {
+    return this.awaitsCommandStart(this.want) && this.size === 0;
+  }
+
+  /** A command line, or the header of a binary frame: the client's turn to begin. */
+  private awaitsCommandStart(w: Want | null): boolean {
+    return w?.kind === 'line' || (w?.kind === 'bytes' && w.command);
+  }
+
   private fail(err: Error): void {
+    this.clearStall();
     if (this.ended) return;
     this.ended = err;
     this.onClosed(err);
@@ -97,8 +153,8 @@ export class SocketReader {
   }
 
   /** Reads exactly n bytes. */
-  readBytes(n: number): Promise<Buffer> {
-    return this.wait({ kind: 'bytes', n } as const);
+  readBytes(n: number, command = false): Promise<Buffer> {
+    return this.wait({ kind: 'bytes', n, command } as const);
   }
 
   /** Reads between 1 and max bytes, whatever has arrived. */
@@ -106,7 +162,12 @@ export class SocketReader {
     return this.wait({ kind: 'some', max } as const);
   }
 
-  private wait<T>(w: { kind: Want['kind']; max?: number; n?: number }): Promise<T> {
+  private wait<T>(w: {
+    kind: Want['kind'];
+    max?: number;
+    n?: number;
+    command?: boolean;
+  }): Promise<T> {
     if (this.want) return Promise.reject(new IioError('EBUSY', 'a read is already pending'));
     return new Promise<T>((resolve, reject) => {
       this.want = { ...w, resolve, reject } as unknown as Want;
@@ -133,7 +194,7 @@ export class SocketReader {
       }
     }
     this.size -= n;
-    if (this.paused && this.size < HIGH_WATER / 2) {
+    if (this.paused && this.size < this.highWater / 2) {
       this.paused = false;
       this.socket.resume();
     }
@@ -152,9 +213,52 @@ export class SocketReader {
     return -1;
   }
 
+  private clearStall(): void {
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    this.stallKind = undefined;
+  }
+
+  /**
+   * After serve() left a read pending: a line that has begun gets one deadline from its
+   * first byte; a payload gets a new one each time bytes arrive.
+   */
+  private armStall(): void {
+    const w = this.want;
+    if (!(this.stallMs > 0) || !w || this.ended) return;
+    const command = this.awaitsCommandStart(w);
+    if (command) {
+      if (this.size === 0 && !this.discarding) {
+        this.clearStall();
+        return;
+      }
+      if (this.stallKind === 'line') return;
+    }
+    this.clearStall();
+    this.stallKind = command ? 'line' : 'payload';
+    const what =
+      w.kind === 'line' ? 'a command line' : command ? 'a command' : 'the data of a command';
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined;
+      this.stalled = true;
+      this.fail(
+        new IioError('ETIMEDOUT', `${what} did not arrive within ${this.stallMs} ms`, {
+          op: 'receive',
+        }),
+      );
+      this.socket.destroy();
+    }, this.stallMs);
+  }
+
   private serve(): void {
     const w = this.want;
     if (!w) return;
+    this.serveWant(w);
+    if (this.want === w) this.armStall();
+    else this.clearStall();
+  }
+
+  private serveWant(w: Want): void {
     if (w.kind === 'line') {
       for (;;) {
         const nl = this.newline(this.discarding ? Infinity : w.max);

@@ -31,7 +31,7 @@ import {
 } from './device-ops';
 import { HELP_TEXT, parseLine, type Command, type Resolver } from './protocol';
 import { SocketReader } from './reader';
-import type { InputClient } from './streams';
+import type { InputClient, OutputClient } from './streams';
 import { BinarySession } from './binary-session';
 
 export type { SessionHost } from './buffer-ops';
@@ -42,6 +42,13 @@ const trace = tracer('server');
 export const SERVER_VERSION = '0.24.iiokit \n';
 /** Longest command line taken; longer ones are answered -EINVAL and skipped. */
 const MAX_LINE = 16 * 1024;
+/**
+ * How far a WRITEBUF reads ahead of a slow device: more than a client's socket buffers
+ * hold (Linux's default maximum is 4 MiB to send plus 6 MiB to receive).
+ */
+const WRITE_READ_AHEAD = 32 * 1024 * 1024;
+/** How long the last replies of a client that is done may take to reach it. */
+const FLUSH_MS = 5000;
 
 /**
  * One client connection speaking iiod's ASCII protocol: commands are read and answered
@@ -56,13 +63,29 @@ export class Session {
   private ended = false;
   /** Set once the client switched to the binary protocol (`BINARY`). */
   private binary: BinarySession | null = null;
+  /** A command is being carried out (its reply may still be streaming). */
+  private executing = false;
+  /** Date.now() of the last reply sent. */
+  private lastReplyAt = Date.now();
+  /** The WRITEBUF under way: its output and the bytes still due. */
+  private writing: { readonly output: OutputClient; remaining: number } | undefined;
+  /** Why the server ended this connection (eviction, a timeout), for statistics. */
+  endedBy: 'evicted' | 'idle' | 'stalled' | undefined;
 
   constructor(
     private readonly host: SessionHost,
     private readonly socket: Socket,
     readonly peer: string,
   ) {
-    this.reader = new SocketReader(socket);
+    this.reader = new SocketReader(socket, host.limits.commandTimeoutMs);
+    // a push waiting for a slow DAC learns at once that its client left
+    void this.reader.closed.then(() => {
+      try {
+        this.checkWriterLeft();
+      } catch {
+        // the WRITEBUF loop says it
+      }
+    });
     this.buffers = new SessionBuffers(host, this);
     this.resolver = {
       findDevice: (w) => findDevice(host.ctx, w),
@@ -90,6 +113,44 @@ export class Session {
     return this.binary?.hasBuffer(dev, index) ?? false;
   }
 
+  /** Scans this connection's readers lost to falling behind, closed readers included. */
+  get droppedScans(): number {
+    return this.buffers.droppedScans + (this.binary?.droppedScans ?? 0);
+  }
+
+  /** What this connection's buffers have reserved (bytes). */
+  get reservedBytes(): number {
+    return this.buffers.budget.reserved + (this.binary?.reservedBytes ?? 0);
+  }
+
+  /**
+   * Waiting for a command with nothing of it received and no command running: the
+   * server may close it to make room (`evictable`) or after `idleTimeoutMs` (`idle`).
+   * A connection with an output buffer is never taken for idle: a cyclic DAC plays on
+   * while its client is quiet.
+   */
+  get evictable(): boolean {
+    const hasOutput = this.buffers.hasOutput || (this.binary?.hasOutput ?? false);
+    return !this.ended && !this.executing && this.reader.awaitingCommand && !hasOutput;
+  }
+
+  /** Evictable and with nothing open at all. */
+  get idle(): boolean {
+    return this.evictable && !this.buffers.hasOpen && !(this.binary?.hasOpen ?? false);
+  }
+
+  /** When this connection last received or sent anything (Date.now()). */
+  get lastActivity(): number {
+    return Math.max(this.reader.lastDataAt, this.lastReplyAt);
+  }
+
+  /** Closes the connection for the server (to make room, or idle too long). */
+  evict(why: 'evicted' | 'idle'): Promise<void> {
+    this.endedBy ??= why;
+    trace(`${this.peer}: closed (${why})`);
+    return this.end();
+  }
+
   /** Serves the connection until the client leaves, sends EXIT, or the server closes it. */
   async run(): Promise<void> {
     trace(`${this.peer}: connected`);
@@ -114,6 +175,7 @@ export class Session {
           await this.switchToBinary();
           break;
         }
+        this.executing = true;
         try {
           await this.execute(cmd);
         } catch (err) {
@@ -121,10 +183,13 @@ export class Session {
           // A failure outside the protocol's own error paths: answer it, keep serving.
           this.host.log(`${this.peer}: ${(err as Error).message}`);
           await this.int(negErrno(err)).catch(() => undefined);
+        } finally {
+          this.executing = false;
         }
       }
     } finally {
-      await this.end();
+      if (this.reader.stalled) this.endedBy ??= 'stalled';
+      await this.end(true);
     }
   }
 
@@ -144,22 +209,57 @@ export class Session {
   /**
    * Closes the connection and releases everything the session opened: the socket first,
    * so a device slow to let go never keeps the connection (and its descriptor) open.
+   * `flush`: the client is done (EXIT, or it half-closed after its last command): what
+   * was written still reaches it — for a while, if it does not read it.
    */
-  async end(): Promise<void> {
+  async end(flush = false): Promise<void> {
     if (this.ended) return;
     this.ended = true;
-    this.socket.destroy();
+    if (flush && !this.socket.destroyed && this.socket.writable) {
+      const timer = setTimeout(() => this.socket.destroy(), FLUSH_MS);
+      this.socket.once('close', () => clearTimeout(timer));
+      this.socket.end();
+    } else this.socket.destroy();
     await this.binary?.end();
     await this.buffers.closeAll();
     trace(`${this.peer}: closed`);
   }
 
+  /**
+   * Waits until the socket has taken what was written. A peer that reads nothing for
+   * the command timeout is dropped: a client that stopped reading must not hold its
+   * connection (a slot, a reader of the device) forever.
+   */
+  private async drained(): Promise<void> {
+    const stallMs = this.host.limits.commandTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.reader.drainOrEnd(),
+        ...(stallMs > 0
+          ? [
+              new Promise<void>((r) => {
+                timer = setTimeout(() => {
+                  this.endedBy ??= 'stalled';
+                  trace(`${this.peer}: read nothing for ${stallMs} ms: closed`);
+                  this.socket.destroy();
+                  r();
+                }, stallMs);
+              }),
+            ]
+          : []),
+      ]);
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    this.lastReplyAt = Date.now();
+    if (this.socket.destroyed) throw new IioError('EPIPE', 'the connection is closed');
+  }
+
   private async send(data: string | Buffer): Promise<void> {
     if (this.socket.destroyed) throw new IioError('EPIPE', 'the connection is closed');
-    if (!this.socket.write(data)) {
-      await this.reader.drainOrEnd();
-      if (this.socket.destroyed) throw new IioError('EPIPE', 'the connection is closed');
-    }
+    this.lastReplyAt = Date.now();
+    if (!this.socket.write(data)) await this.drained();
   }
 
   private int(value: number): Promise<void> {
@@ -310,7 +410,8 @@ export class Session {
       this.socket.uncork();
       c.sentBytes += len;
       remaining -= len;
-      if (!ok) await this.reader.drainOrEnd();
+      this.lastReplyAt = Date.now();
+      if (!ok) await this.drained();
     }
     if (remaining > 0) await this.int(0);
   }
@@ -324,12 +425,39 @@ export class Session {
     if (typeof w === 'number') return this.int(w);
     await this.int(0);
     const writer = new OutputWriter(w, nb);
-    let remaining = nb;
-    while (remaining > 0) {
-      const data = await this.reader.readSome(Math.min(remaining, 1024 * 1024));
-      remaining -= data.length;
-      await writer.add(data);
+    const writing = { output: w, remaining: nb };
+    this.writing = writing;
+    // Read ahead of the device (from this connection's budget): a client that leaves
+    // mid-write has little in flight once its process is gone (its socket buffers), and
+    // its FIN is seen as soon as that is read, not when it has played.
+    const ahead = this.buffers.budget.reserve(Math.min(nb, WRITE_READ_AHEAD));
+    if (ahead) this.reader.setReadAhead(ahead.bytes);
+    try {
+      while (writing.remaining > 0) {
+        const data = await this.reader.readSome(Math.min(writing.remaining, 1024 * 1024));
+        writing.remaining -= data.length;
+        this.checkWriterLeft();
+        await writer.add(data);
+        this.checkWriterLeft();
+      }
+    } finally {
+      this.writing = undefined;
+      this.reader.setReadAhead(0);
+      ahead?.release();
     }
     return this.int(await writer.finish());
+  }
+
+  /**
+   * The client has stopped sending (FIN or gone) before the WRITEBUF's bytes are all
+   * here: they never will be. What it sent is not played for nobody — the push under way
+   * is cancelled, the rest dropped — and the session ends, releasing the device. A client
+   * that half-closes after sending every byte still has its write carried out.
+   */
+  private checkWriterLeft(): void {
+    const w = this.writing;
+    if (!w || !this.reader.isClosed || w.remaining <= this.reader.buffered) return;
+    w.output.buffer.cancel();
+    throw new IioError('EPIPE', 'the client left during WRITEBUF', { op: 'WRITEBUF' });
   }
 }

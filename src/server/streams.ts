@@ -3,7 +3,9 @@ import type { IioBuffer } from '../model/buffer';
 import type { Channel } from '../model/channel';
 import { ChannelMask } from '../model/channel-mask';
 import type { Device } from '../model/device';
+import { computeScanLayout } from '../format/layout';
 import { DemuxPlan } from './demux';
+import { DEFAULT_DEVICE_BLOCKS, type MemoryBudget, type Reservation } from './limits';
 
 /** A connection's end, as waits see it (SocketReader). */
 export interface ConnectionEnd {
@@ -22,7 +24,12 @@ export interface StreamSettings {
   readonly maxBlockSeconds: number;
   /** Kernel buffers count per device (SET BUFFERS_COUNT), if set. */
   blocksFor(device: Device): number | undefined;
+  /** The server's memory budget: each device stream reserves what its blocks hold. */
+  readonly budget?: MemoryBudget;
 }
+
+/** An open refused because the server's memory budget has no room for it (-ENOMEM). */
+export class BudgetError extends IioError {}
 
 /** A queued piece of stream data and what to do once it is sent or dropped. */
 interface Item {
@@ -209,6 +216,8 @@ export class InputHub {
   /** add/remove run one at a time: a reopen must not race another. */
   private lock: Promise<unknown> = Promise.resolve();
   private kickFn: (() => void) | null = null;
+  /** What the open stream holds, reserved from the server's budget. */
+  private reservation: Reservation | undefined;
   blocksRead = 0;
 
   constructor(
@@ -229,8 +238,13 @@ export class InputHub {
     return !this.clients.has(client);
   }
 
-  queueLimit(client: InputClient): number {
-    return Math.max(this.settings.queueBytes, 4 * client.samples * (client.scanBytes || 1));
+  /**
+   * The same for every reader, whatever block size it asked for (a client must not choose
+   * how much of the server's memory it holds): past it the oldest blocks go, but the
+   * newest block is always kept, however large.
+   */
+  queueLimit(_client: InputClient): number {
+    return this.settings.queueBytes;
   }
 
   /** Wakes the pump when a reader made room. */
@@ -257,6 +271,8 @@ export class InputHub {
       await this.reconfigure(false);
     } catch (err) {
       this.clients.delete(client);
+      // Refused before the stream was touched: the others go on as they were.
+      if (err instanceof BudgetError) throw err;
       // Keep serving the others with what they had.
       if (this.clients.size) await this.reconfigure(true).catch(() => undefined);
       throw err;
@@ -281,6 +297,19 @@ export class InputHub {
     this.gen++;
     this.kick();
     if (b) await b.close().catch(() => undefined);
+    this.reservation?.release();
+    this.reservation = undefined;
+  }
+
+  /** What a stream of `samples` scans of `union` holds at most (its device blocks). */
+  private streamBytes(union: ChannelMask, samples: number): number {
+    const scan = computeScanLayout(
+      union.indices().map((i) => {
+        const c = this.device.channels[i];
+        return { key: i, index: c.index, format: c.format! };
+      }),
+    ).scanBytes;
+    return samples * scan * (this.settings.blocksFor(this.device) ?? DEFAULT_DEVICE_BLOCKS);
   }
 
   /** How many scans per block: the readers' largest, capped to maxBlockSeconds of data. */
@@ -315,13 +344,30 @@ export class InputHub {
       this.planClients();
       return;
     }
+    const budget = this.settings.budget;
+    const bytes = this.streamBytes(union, samples);
+    if (budget && !budget.fits(bytes - (this.reservation?.bytes ?? 0))) {
+      throw new BudgetError(
+        'ENOMEM',
+        `a stream of ${samples} scans (${bytes} bytes in its blocks) does not fit in the server's memory limit of ${budget.limit} bytes (${budget.reserved} reserved)`,
+        { device: this.device.id, op: 'open buffer' },
+      );
+    }
     await this.stop();
+    this.reservation = budget?.reserve(bytes);
     const channels = union.indices().map((i) => this.device.channels[i]);
     const blocks = this.settings.blocksFor(this.device);
-    const buffer = await this.device.createBuffer(samples, {
-      channels,
-      ...(blocks ? { blocks } : {}),
-    });
+    let buffer: IioBuffer;
+    try {
+      buffer = await this.device.createBuffer(samples, {
+        channels,
+        ...(blocks ? { blocks } : {}),
+      });
+    } catch (err) {
+      this.reservation?.release();
+      this.reservation = undefined;
+      throw err;
+    }
     this.buffer = buffer;
     this.mask = buffer.mask;
     this.samples = samples;
@@ -372,6 +418,9 @@ export class InputHub {
         const block = next.value;
         this.blocksRead++;
         const readers = [...this.clients].filter((c) => c.plan);
+        // scans the device lost (it overran while every reader was full, or the link of
+        // an ip: context was down): a gap in every reader's stream, counted as theirs
+        if (block.lost) for (const c of readers) c.droppedScans += block.lost;
         const passthrough = readers.filter((c) => c.plan!.identity);
         const done = shared(() => block.release(), passthrough.length);
         for (const c of readers) {

@@ -91,7 +91,7 @@ while True:
   it('readdev times out like iio_readdev when the device sends nothing', () => {
     const r = runInNamespace(`${SHOW}
       ${IIOKIT} readdev -T 300 -b 64 -s 100 fakeadc 2>&1 >/dev/null; echo "ours=$?"
-      iio_readdev -T 300 -b 64 -s 100 fakeadc 2>&1 >/dev/null | grep -v High-speed; echo "libiio"
+      iio_readdev -T 300 -b 64 -s 100 fakeadc 2>&1 >/dev/null | grep -v High-speed; echo "libiio=\${PIPESTATUS[0]}"
     `);
     const lines = r.stdout.split('\n');
     assert.equal(
@@ -99,8 +99,10 @@ while True:
       'Unable to refill buffer: Connection timed out (110)',
       r.stdout + r.stderr,
     );
-    assert.equal(lines[1], 'ours=1');
     assert.equal(lines[2], lines[0], 'the same message as libiio');
+    // and the same status: iio_readdev ends with 0 after a failed refill
+    assert.equal(lines[3], 'libiio=0', r.stdout);
+    assert.equal(lines[1], 'ours=0');
   });
 
   it('writedev writes exactly stdin to the device, like iio_writedev', () => {

@@ -250,14 +250,14 @@ describe('ip: survives what libiio does not: a killed or hung iiod', function ()
       for await (const b of buf.stream()) {
         checkCounter(b.data, [0, 1, 2, 3]);
         blocks++;
-        // blocks read before the kill may still be queued: count from the first block
-        // that reports the outage
-        if (restarted && (lostAfter > 0 || b.lost > 0)) {
+        // blocks read before the kill may still be queued (at most MAX_READY + two
+        // pipelined requests' worth, 36 here): 50 after the restart were read anew
+        if (restarted) {
           lostAfter += b.lost;
           afterRestart++;
         }
         b.release();
-        if (afterRestart >= 5 || blocks > 2000) break;
+        if (afterRestart >= 50 || blocks > 2000) break;
         if (blocks === 10) {
           fake.killIiod('SIGKILL');
           // once the loss is known (however long a loaded machine takes to notice),
@@ -265,7 +265,7 @@ describe('ip: survives what libiio does not: a killed or hung iiod', function ()
           if (!events.includes('disconnected')) await once(ctx, 'disconnected');
           await assert.rejects(
             ctx.device('fakeadc').readAttr('sampling_frequency'),
-            (e: IioError) => ['ENOTCONN', 'ECONNRESET', 'ECONNREFUSED'].includes(e.code),
+            (e: IioError) => ['ENOTCONN', 'EPIPE', 'ECONNRESET', 'ECONNREFUSED'].includes(e.code),
           );
           await fake.restartIiod();
           restarted = true;
@@ -273,8 +273,12 @@ describe('ip: survives what libiio does not: a killed or hung iiod', function ()
       }
     })();
     await reader;
-    assert.ok(afterRestart >= 5);
-    assert.ok(lostAfter > 0, 'the outage is counted as lost scans');
+    assert.ok(afterRestart >= 50);
+    // What the outage cost is counted from the device's clock (its rate, or timestamps):
+    // this device runs only while read, as fast as it is read, whatever its
+    // sampling_frequency says (its counter even goes on across the restart when the FIFO
+    // stayed open), so no count is right or wrong here. kill9-resume.test.ts checks the
+    // count against a device with a clock of its own.
     assert.ok(buf.lost >= lostAfter);
     assert.deepEqual(events.slice(0, 2), ['disconnected', 'reconnected changed=false']);
     assert.equal(await ctx.device('fakeadc').readAttr('sampling_frequency'), '1000');

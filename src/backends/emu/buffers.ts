@@ -8,6 +8,9 @@ import type { EmuChannel, EmuDevice } from './device';
 import { elementWriter, type ElementWriter } from './element-writer';
 
 /** A sleep that cancel() or close() can cut short. */
+/** setTimeout's limit: a longer wait is done in steps (a longer one would fire at once). */
+const MAX_SLEEP_MS = 2 ** 31 - 1;
+
 class Sleeper {
   private timer: NodeJS.Timeout | null = null;
   private rejectFn: ((err: Error) => void) | null = null;
@@ -25,7 +28,7 @@ class Sleeper {
           this.rejectFn = null;
           resolve();
         },
-        Math.max(0, Math.ceil(ms)),
+        Math.min(MAX_SLEEP_MS, Math.max(0, Math.ceil(ms))),
       );
     });
   }
@@ -141,6 +144,11 @@ export class EmuInputBuffer implements BackendBuffer {
       const timeout = this.options.timeoutMs();
       if (timeout > 0 && now() + wait - started > timeout) {
         wait = started + timeout - now();
+        if (wait > MAX_SLEEP_MS) {
+          await this.sleeper.sleep(MAX_SLEEP_MS);
+          if (this.closed) throw new IioError('EBADF', 'the buffer is closed', this.ctx('read'));
+          continue;
+        }
         await this.sleeper.sleep(wait);
         throw new IioError(
           'ETIMEDOUT',

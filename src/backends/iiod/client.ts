@@ -241,9 +241,10 @@ export class IiodBackend implements Backend, StreamHost {
     };
   }
 
-  private async sendRemoteTimeout(): Promise<void> {
+  /** Tells the server a timeout (`value`, default the context's) under the current one. */
+  private async sendRemoteTimeout(value = this.timeout): Promise<void> {
     const r = await this.control.run('set timeout', { uri: this.uri }, (c) =>
-      this.dialect.sendTimeout(c, this.timeout),
+      this.dialect.sendTimeout(c, value),
     );
     this.remoteTimeoutSent = true;
     if (r < 0) throw IioError.fromErrno(r, { uri: this.uri, op: 'set timeout' });
@@ -265,6 +266,22 @@ export class IiodBackend implements Backend, StreamHost {
 
   timeoutMs(): number {
     return this.timeout;
+  }
+
+  async deviceRate(device: DeviceInfo): Promise<number | undefined> {
+    const rateOf = async (dev: DeviceInfo): Promise<number | undefined> => {
+      const attr = dev.attrs.find((a) => a.name === 'sampling_frequency');
+      if (!attr) return undefined;
+      const v = Number((await this.readAttr({ kind: 'device', device: dev, attr })).trim());
+      return Number.isFinite(v) && v > 0 ? v : undefined;
+    };
+    const own = await rateOf(device).catch(() => undefined);
+    if (own !== undefined) return own;
+    const trig = await this.getTrigger(device).catch(() => null);
+    const t = trig && this.currentDevice(trig);
+    const tdev =
+      t ?? (trig ? (this.latest ?? this.info).devices.find((d) => d.name === trig) : undefined);
+    return tdev ? rateOf(tdev).catch(() => undefined) : undefined;
   }
 
   runShared<T>(op: string, ctx: IioErrorContext, body: (c: Connection) => Promise<T>): Promise<T> {
@@ -430,8 +447,13 @@ export class IiodBackend implements Backend, StreamHost {
         `timeout must be a non-negative integer of ms, not ${timeoutMs}`,
       );
     }
-    this.timeout = timeoutMs;
-    await this.sendRemoteTimeout();
+    // As libiio: the server is told under the timeout in force, then the new one applies
+    // (`-T 1` must not time out its own TIMEOUT command).
+    try {
+      await this.sendRemoteTimeout(timeoutMs);
+    } finally {
+      this.timeout = timeoutMs;
+    }
   }
 
   async close(): Promise<void> {

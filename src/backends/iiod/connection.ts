@@ -4,11 +4,15 @@ import { MAX_LINE, ProtocolError } from '../../iiod-protocol/wire';
 import { ByteReader } from './reader';
 import type { Transport } from './transport';
 
-/** Why a connection ended, as the error its pending and later reads get. */
+/**
+ * Why a connection ended, as the error its pending and later reads get: the socket's
+ * error (ECONNRESET for a reset), or EPIPE when the server simply closed it — what
+ * libiio reports there (its tools print "Broken pipe").
+ */
 export function connectionLost(where: string, cause?: Error): IioError {
   if (cause instanceof IioError) return cause;
   const e = cause ? IioError.wrap(cause) : undefined;
-  const code = e && e.code !== 'EIO' ? e.code : 'ECONNRESET';
+  const code = e && e.code !== 'EIO' ? e.code : 'EPIPE';
   return new IioError(
     code,
     `the connection to iiod (${where}) was lost${e ? `: ${e.detail}` : ''}`,
@@ -35,6 +39,8 @@ export class Connection {
       return e;
     });
     this.reader.trackActivity = transport.idleTimeouts === true;
+    // a server flooding us with what nobody asked for loses its connection
+    this.reader.onOverflow = (e) => this.kill(IioError.wrap(e));
     transport.attach(this.reader);
   }
 

@@ -16,6 +16,7 @@ import type { BlockQueue } from '../../model/block-queue';
 import type { RawBlock } from '../../model/backend';
 import { ChannelMask } from '../../model/channel-mask';
 import type { DeviceInfo } from '../../model/info';
+import { channelKindOf } from '../../names/channel-type';
 import type { Connection } from './connection';
 
 /** How many READBUF requests a dedicated connection keeps queued ahead. */
@@ -55,12 +56,147 @@ export interface ReadbufOptions {
   readonly onRelease?: () => void;
 }
 
+/** Where a block's scans carry a 64-bit nanosecond timestamp, if they do. */
+interface TimestampSlot {
+  readonly offset: number;
+  readonly bigEndian: boolean;
+}
+
+/** The timestamp channel of a layout, when it has one in 64 bits (IIO's own). */
+function timestampSlot(dev: DeviceInfo, layout: ScanLayout): TimestampSlot | undefined {
+  for (const s of layout.slots) {
+    const c = dev.channels[s.key];
+    if (!c || channelKindOf(c.id).type !== 'timestamp' || c.format?.length !== 64) continue;
+    if (c.format.repeat > 1 || c.format.shift !== 0) continue;
+    return { offset: s.offset, bigEndian: c.format.isBigEndian };
+  }
+  return undefined;
+}
+
+/**
+ * What an outage cost, in scans: measured from the timestamps when the scans carry
+ * them, else from the device's rate (its `sampling_frequency`, or its trigger's), else
+ * from the rate the scans arrived at while they were flowing — never over a time that
+ * includes an outage (issue 15: dividing by the time since the first block, outages
+ * included, was 50% off).
+ */
+class OutageCounter {
+  /** The last delivered scan's timestamp (ns), and the period seen between scans. */
+  private lastTs?: bigint;
+  private periodNs?: number;
+  private spanNs = 0;
+  private spanScans = 0;
+  /** When the scans received last arrived (Date.now()). */
+  private lastDataAt = 0;
+  /** Streaming since the last (re)open: the first chunk's arrival, and scans since it. */
+  private flowSince = 0;
+  private flowScans = 0;
+  private flowRate = 0;
+  /** An outage not yet charged: the device rate, the first chunk after it. */
+  private outage?: { rate?: number; firstChunk?: { at: number; scans: number } };
+  /** Taken when the outage began: the flow's rate and its last scans' arrival. */
+  private flowRateBefore = 0;
+  private lastBefore = 0;
+
+  constructor(
+    private readonly ts: TimestampSlot | undefined,
+    private readonly scanBytes: number,
+  ) {}
+
+  /** Scans arrived (a chunk of a READBUF reply, in our layout). */
+  chunk(scans: number, at = Date.now()): void {
+    if (!scans) return;
+    if (this.outage && !this.outage.firstChunk) this.outage.firstChunk = { at, scans };
+    if (!this.flowSince) this.flowSince = at;
+    else {
+      this.flowScans += scans;
+      const s = (at - this.flowSince) / 1000;
+      // over less than half a second it is mostly the first burst (what the device
+      // buffered before the first read): not trusted
+      if (s >= 0.5) this.flowRate = this.flowScans / s;
+    }
+    this.lastDataAt = at;
+  }
+
+  private stamp(data: Buffer, scan: number): bigint {
+    const off = scan * this.scanBytes + this.ts!.offset;
+    return this.ts!.bigEndian ? data.readBigInt64BE(off) : data.readBigInt64LE(off);
+  }
+
+  /**
+   * The connection was lost: what follows is charged to the next block. The flow before
+   * the outage (its rate, its last scans' arrival) is what a rate estimate starts from.
+   */
+  begin(): void {
+    if (!this.outage) {
+      this.flowRateBefore = this.flowRate;
+      this.lastBefore = this.lastDataAt;
+      this.outage = {};
+    }
+    this.flowSince = 0;
+    this.flowScans = 0;
+    this.flowRate = 0;
+  }
+
+  /** The device's rate, read once the server is back (undefined: unknown). */
+  setRate(rate: number | undefined): void {
+    if (this.outage && rate !== undefined && Number.isFinite(rate) && rate > 0)
+      this.outage.rate = rate;
+  }
+
+  /**
+   * A block is handed out: returns the scans lost before it (`partial`: those of a block
+   * dropped half-filled), and remembers its last timestamp.
+   */
+  deliver(data: Buffer, partial: number): number {
+    const n = Math.floor(data.length / this.scanBytes);
+    let lost = partial;
+    const o = this.outage;
+    if (o) {
+      this.outage = undefined;
+      lost = this.estimate(o, data, partial);
+    }
+    if (this.ts && n > 0) {
+      const first = this.stamp(data, 0);
+      const last = this.stamp(data, n - 1);
+      // the mean period within blocks (never across a gap between them), over the whole
+      // stream: one block's is at the mercy of a jittery timer
+      if (n > 1 && last > first) {
+        this.spanNs += Number(last - first);
+        this.spanScans += n - 1;
+        this.periodNs = this.spanNs / this.spanScans;
+      }
+      this.lastTs = last;
+    }
+    return lost;
+  }
+
+  private estimate(o: NonNullable<OutageCounter['outage']>, data: Buffer, partial: number): number {
+    // timestamps: the gap between the last scan handed out and this block's first
+    if (this.ts && this.lastTs !== undefined && data.length >= this.scanBytes) {
+      // the period the scans themselves show, else the device's
+      const period = this.periodNs ?? (o.rate ? 1e9 / o.rate : undefined);
+      const gap = Number(this.stamp(data, 0) - this.lastTs);
+      if (period && gap > 0) return Math.max(0, Math.round(gap / period) - 1);
+    }
+    // a rate: the scans made between the last ones received and the first chunk's first
+    // A device cannot deliver faster than it samples: when the scans flowed faster than
+    // its sampling_frequency says, that attribute is not the buffer's rate (another
+    // clock domain, a decimator), and the flow is the better measure.
+    const rate = Math.max(o.rate ?? 0, this.flowRateBefore);
+    if (!rate || !o.firstChunk || !this.lastBefore) return partial;
+    const seconds = (o.firstChunk.at - this.lastBefore) / 1000;
+    return partial + Math.max(0, Math.round(rate * seconds - o.firstChunk.scans));
+  }
+}
+
 export class ReadbufBlocks {
   readonly blockBytes: number;
   /** Scans lost since the last block handed out; the next block carries them. */
   pendingLost = 0;
-  /** Scans received (to estimate what an outage cost). */
+  /** Scans received. */
   received = 0;
+  private readonly outages: OutageCounter;
   private fill?: { buf: Buffer; used: number };
   private free: Buffer[] = [];
   private serverMask: ChannelMask;
@@ -70,6 +206,20 @@ export class ReadbufBlocks {
     this.blockBytes = o.samples * o.layout.scanBytes;
     this.serverMask = o.mask;
     this.serverLayout = o.layout;
+    this.outages = new OutageCounter(timestampSlot(o.device(), o.layout), o.layout.scanBytes);
+  }
+
+  /**
+   * The server went away: the half-filled block is dropped and what the outage costs is
+   * charged to the first block after it (see OutageCounter).
+   */
+  beginOutage(): void {
+    this.outages.begin();
+  }
+
+  /** The device's rate, read once the server is back (undefined when unknown). */
+  setDeviceRate(rate: number | undefined): void {
+    this.outages.setRate(rate);
   }
 
   /** The bytes a READBUF asks for `scans` scans in the server's current layout. */
@@ -97,7 +247,7 @@ export class ReadbufBlocks {
 
   private deliver(buf: Buffer, length: number): void {
     let released = false;
-    const lost = this.pendingLost;
+    const lost = this.outages.deliver(buf.subarray(0, length), this.pendingLost);
     this.pendingLost = 0;
     this.o.queue.push({
       data: buf.subarray(0, length),
@@ -198,7 +348,9 @@ export class ReadbufBlocks {
           await c.reader.readInto(this.fill.buf, this.fill.used, k);
           this.fill.used += k;
           left -= k;
-          this.received += Math.floor(k / scanBytes);
+          const scans = Math.floor(k / scanBytes);
+          this.received += scans;
+          this.outages.chunk(scans);
           this.completeFill();
         }
       } else {
@@ -208,6 +360,7 @@ export class ReadbufBlocks {
         const scans = Math.floor(data.length / sb);
         carry = data.length % sb ? data.subarray(scans * sb) : undefined;
         this.received += scans;
+        this.outages.chunk(scans);
         this.appendOurs(this.convert(data, scans));
       }
     }

@@ -19,9 +19,18 @@ type Pending =
     };
 
 /**
+ * Bytes received that no read has taken yet, at most. Between two reads of a reply only
+ * what one socket read brought can wait (a read chunk is 1 MiB at most); more means the
+ * server sends what nobody asked for, and a rogue server must not fill our memory.
+ */
+export const MAX_UNREAD = 16 * 1024 * 1024;
+
+/**
  * Turns a transport's chunks into the reads a protocol needs: lines, exact byte counts
  * (straight into the caller's buffer when possible: payloads are copied once), skips.
- * One read is pending at a time; the protocol layer serialises its requests.
+ * One read is pending at a time; the protocol layer serialises its requests. Unread
+ * bytes are bounded (MAX_UNREAD): past it the reader fails with a protocol error and
+ * tells its owner (`onOverflow`), who drops the connection.
  */
 export class ByteReader implements TransportSink {
   private chunks: Buffer[] = [];
@@ -34,6 +43,8 @@ export class ByteReader implements TransportSink {
   trackActivity = false;
   /** Date.now() of the last bytes received (with trackActivity). */
   lastDataAt = 0;
+  /** Told once when more than MAX_UNREAD bytes wait unread (the connection must go). */
+  onOverflow?: (error: Error) => void;
 
   constructor(
     /** Builds the error of a stream that ended (EOF: no cause). */
@@ -87,6 +98,14 @@ export class ByteReader implements TransportSink {
       break;
     }
     if (!rest.length) return;
+    if (this.available + rest.length > MAX_UNREAD) {
+      const e = new ProtocolError(
+        `more than ${MAX_UNREAD} bytes arrived that no request asked for`,
+      );
+      this.fail(e);
+      this.onOverflow?.(e);
+      return;
+    }
     // Nobody can take these bytes now (the next read is issued later): keep a copy.
     this.chunks.push(transient ? Buffer.from(rest) : rest);
     this.available += rest.length;

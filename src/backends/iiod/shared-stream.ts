@@ -111,8 +111,13 @@ export class SharedInputStream extends SharedStream {
           const lost = isConnectionLoss(e) || e.code === 'ENOTCONN';
           const rc = this.host.reconnector;
           if (lost && rc.enabled) {
-            // the context reconnects; the read waits for it (close() ends the wait)
+            // the context reconnects; the read waits for it (close() ends the wait), and
+            // the first block after it carries what the outage cost
+            this.readbuf.beginOutage();
             await rc.whenConnected().catch(() => undefined);
+            this.readbuf.setDeviceRate(
+              await this.host.deviceRate?.(this.device).catch(() => undefined),
+            );
             continue;
           }
           this.blocks.fail(e);

@@ -29,6 +29,11 @@ export interface StreamHost {
   /** The device as the (possibly reloaded) context describes it now. */
   currentDevice(id: string): DeviceInfo | undefined;
   /**
+   * The device's sampling rate (its `sampling_frequency`, else its trigger's), read from
+   * the server; undefined when it has none. What an outage cost is counted with it.
+   */
+  deviceRate?(device: DeviceInfo): Promise<number | undefined>;
+  /**
    * On links that carry one connection (a UART): runs an exchange on the control
    * connection, between the context's other requests (see shared-stream.ts).
    */

@@ -79,8 +79,6 @@ export class IiodInputStream extends DedicatedStream {
   private readonly readbuf = this.parts.readbuf;
   private running = false;
   private wake?: () => void;
-  /** When the first scans arrived (to estimate what an outage cost). */
-  private since = 0;
   private generation = 0;
   private resuming = false;
 
@@ -121,7 +119,6 @@ export class IiodInputStream extends DedicatedStream {
         }
         await this.readbuf.readReply(c, inflight[0], this.ctx('refill'));
         inflight = inflight.slice(1);
-        if (!this.since) this.since = Date.now();
       }
     } catch (err) {
       if (gen !== this.generation || this.closed) return;
@@ -144,27 +141,28 @@ export class IiodInputStream extends DedicatedStream {
   private outageOrFailure(e: IioError): void {
     const rc = this.host.reconnector;
     if (isConnectionLoss(e) && rc.enabled) {
+      this.readbuf.beginOutage();
       rc.lost(e);
-      void this.resume(Date.now());
+      void this.resume();
     } else this.blocks.fail(e);
   }
 
   /** Waits for the context to reconnect, then reopens and counts what the outage cost. */
-  private async resume(outageStart: number): Promise<void> {
+  private async resume(): Promise<void> {
     const gen = ++this.generation;
     this.running = false;
     this.resuming = true;
     // no refill deadline while the server is away: close() ends the wait
     this.blocks.disarmWaiters();
     try {
-      await this.reopenAfterOutage(gen, outageStart);
+      await this.reopenAfterOutage(gen);
     } finally {
       if (gen === this.generation) this.resuming = false;
     }
     if (this.conn) this.armRefill();
   }
 
-  private async reopenAfterOutage(gen: number, outageStart: number): Promise<void> {
+  private async reopenAfterOutage(gen: number): Promise<void> {
     const wanted = (): boolean => !this.closed && gen === this.generation;
     let c: Connection | undefined;
     try {
@@ -179,12 +177,15 @@ export class IiodInputStream extends DedicatedStream {
       return;
     }
     this.conn = c;
-    const rb = this.readbuf;
-    const elapsed = (Date.now() - outageStart) / 1000;
-    const rate = this.since ? rb.received / Math.max(0.001, (outageStart - this.since) / 1000) : 0;
-    rb.pendingLost += Math.round(rate * elapsed);
+    // the first block after the outage carries its cost (readbuf.ts, OutageCounter)
+    this.readbuf.setDeviceRate(await this.deviceRate());
     this.resuming = false;
     this.launch();
+  }
+
+  /** The device's sampling rate as the server says it now, if it says. */
+  private async deviceRate(): Promise<number | undefined> {
+    return this.host.deviceRate?.(this.device).catch(() => undefined);
   }
 
   override read(): Promise<RawBlock> {
@@ -217,6 +218,8 @@ export class IiodInputStream extends DedicatedStream {
       this.conn = undefined;
       if (c?.alive) c.kill(e);
       this.readbuf.dropFill();
+      // what the device makes until the reopen is lost: charged to the next block
+      this.readbuf.beginOutage();
       return e;
     });
   }
@@ -232,6 +235,7 @@ export class IiodInputStream extends DedicatedStream {
         return;
       }
       this.conn = c;
+      this.readbuf.setDeviceRate(await this.deviceRate());
       this.running = false;
       this.launch();
     } catch (err) {

@@ -119,7 +119,7 @@ export async function startMainIiod(
 /** One fake device: a FIFO as its /dev node and sysfs files libiio's local backend reads. */
 export interface FakeDevice {
   readonly name: string;
-  /** Scan elements, in index order: `in_voltage0` or `out_voltage0`, all le:s16/16. */
+  /** Scan elements, in index order: `in_voltage0` or `out_voltage0`, le:s16/16 (`in_timestamp`: le:s64/64). */
   readonly channels: readonly string[];
   /** Input: a shell command whose stdout feeds the FIFO (restarted when the reader closes). */
   readonly source?: string;
@@ -191,6 +191,75 @@ while True:
         os.close(fd)
 `;
 
+/**
+ * The data of a device with its own clock, for counting what an outage lost: scan s is
+ * made at t0 + s / rate whether anybody reads or not (as a real converter), so after a
+ * reader comes back the first scan it gets tells how many it missed. Channels (le, by
+ * scan index): `in_voltage0` = s & 0xffff, `in_voltage1` = s >> 16 (a 32-bit counter),
+ * `in_timestamp` (le:s64/64) = 10^12 + s × 10^9 / rate ns. Only the enabled channels are
+ * stored, in the kernel's layout; written with blocking writes of whole scans, at most
+ * 4 KiB, while the buffer stays enabled. The rate is the device's `sampling_frequency`.
+ */
+export const CLOCK_SOURCE = 'clock';
+
+const CLOCK_PY = `
+import os, struct, sys, time
+dev, fifo = sys.argv[1], sys.argv[2]
+enable = dev + '/buffer/enable'
+rate = float(open(dev + '/sampling_frequency').read())
+t0 = time.monotonic()
+def val(path):
+    return open(path).read().strip('\\0\\n ')
+names = sorted(f[:-3] for f in os.listdir(dev + '/scan_elements') if f.endswith('_en'))
+def layout():
+    els = []
+    for n in names:
+        if val(dev + '/scan_elements/' + n + '_en') != '1':
+            continue
+        idx = int(val(dev + '/scan_elements/' + n + '_index'))
+        size = 8 if 'timestamp' in n else 2
+        els.append((idx, n, size))
+    els.sort()
+    off, out, big = 0, [], 1
+    for idx, n, size in els:
+        off = (off + size - 1) // size * size
+        out.append((n, off, size))
+        off += size
+        big = max(big, size)
+    return out, (off + big - 1) // big * big
+def scan(s, lay, nbytes):
+    b = bytearray(nbytes)
+    for n, off, size in lay:
+        if n.endswith('voltage0'):
+            struct.pack_into('<H', b, off, s & 0xffff)
+        elif n.endswith('voltage1'):
+            struct.pack_into('<H', b, off, (s >> 16) & 0xffff)
+        else:
+            struct.pack_into('<q', b, off, 10**12 + int(s * 1e9 / rate))
+    return bytes(b)
+while True:
+    fd = os.open(fifo, os.O_WRONLY)
+    try:
+        while val(enable) != '1':
+            time.sleep(0.0005)
+        stamp = os.stat(enable).st_mtime_ns
+        lay, nbytes = layout()
+        per = max(1, 4096 // nbytes)
+        s = int((time.monotonic() - t0) * rate)
+        while os.stat(enable).st_mtime_ns == stamp:
+            due = int((time.monotonic() - t0) * rate)
+            if due <= s:
+                time.sleep(0.0005)
+                continue
+            k = min(per, due - s)
+            os.write(fd, b''.join(scan(s + i, lay, nbytes) for i in range(k)))
+            s += k
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+`;
+
 export function fakeSetup(devices: readonly FakeDevice[], dir: string): string {
   const lines = [
     'set -e',
@@ -210,8 +279,9 @@ export function fakeSetup(devices: readonly FakeDevice[], dir: string): string {
     d.channels.forEach((c, i) => {
       lines.push(`echo 0 > ${D}/scan_elements/${c}_en`);
       lines.push(`echo ${i} > ${D}/scan_elements/${c}_index`);
-      lines.push(`echo le:s16/16'>>'0 > ${D}/scan_elements/${c}_type`);
-      lines.push(`echo 100 > ${D}/${c}_raw`);
+      const type = c.endsWith('timestamp') ? 'le:s64/64' : 'le:s16/16';
+      lines.push(`echo ${type}'>>'0 > ${D}/scan_elements/${c}_type`);
+      if (!c.endsWith('timestamp')) lines.push(`echo 100 > ${D}/${c}_raw`);
     });
     lines.push(
       `echo 0 > ${D}/buffer/enable; echo 4096 > ${D}/buffer/length; echo 1 > ${D}/buffer/watermark`,
@@ -219,6 +289,8 @@ export function fakeSetup(devices: readonly FakeDevice[], dir: string): string {
     lines.push(`mkfifo /dev/iio:device${n}`);
     if (d.source === COUNTER_SOURCE) {
       lines.push(`python3 ${dir}/counter.py ${D} /dev/iio:device${n} 2>/dev/null &`);
+    } else if (d.source === CLOCK_SOURCE) {
+      lines.push(`python3 ${dir}/clock.py ${D} /dev/iio:device${n} 2>/dev/null &`);
     } else if (d.source) {
       lines.push(`( while :; do ${d.source} > /dev/iio:device${n} 2>/dev/null || true; done ) &`);
     }
@@ -251,6 +323,7 @@ export async function startFakeIiod(devices: readonly FakeDevice[]): Promise<Fak
   const pidFile = join(dir, 'iiod.pid');
   const iiodPid = (): number => Number(readFileSync(pidFile, 'utf8').trim());
   writeFileSync(join(dir, 'counter.py'), COUNTER_PY);
+  writeFileSync(join(dir, 'clock.py'), CLOCK_PY);
   writeFileSync(
     script,
     [
