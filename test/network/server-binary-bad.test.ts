@@ -227,6 +227,23 @@ describe('server, binary protocol: bad input', function () {
     await dac.writeAttr('sampling_frequency', 1000);
   });
 
+  it('a quiet client keeps its connection past the command timeout; a half-sent header does not', async () => {
+    const quick = await serveContext(ctx, { port: 0, commandTimeoutMs: 300 });
+    try {
+      const quiet = await BinaryConversation.open(quick.port);
+      const half = await BinaryConversation.open(quick.port);
+      half.send(header({ clientId: 0, op: OPS.NOP, dev: 0, code: 0 }).subarray(0, 5));
+      // the half-sent header is cut by the deadline that runs from its first byte
+      assert.equal(await half.closedWithin(3000), true, 'a half-sent header ends the connection');
+      assert.equal(quiet.closed, false, 'a client between two frames is not cut');
+      await nop(quiet);
+      assert.equal(quick.stats().timedOut, 1);
+      quiet.close();
+    } finally {
+      await quick.close();
+    }
+  });
+
   it('a response frame from the client is dropped with its payload, as iiod does', async () => {
     const c = await BinaryConversation.open(server.port);
     c.send(header({ clientId: 0, op: 0, dev: 0, code: 5 }), Buffer.from('junk!'));
