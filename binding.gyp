@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/dmabuf.cc",
+        "native/dmabuf_stream.cc",
         "native/pool.cc",
         "native/selftest.cc",
         "native/stream.cc",

@@ -86,6 +86,8 @@ Napi::Value Ioctls(const Napi::CallbackInfo& info) {
   set("IIO_BUFFER_DMABUF_ENQUEUE_IOCTL", kIioBufferDmabufEnqueueIoctl);
   set("DMA_HEAP_IOCTL_ALLOC", kDmaHeapIoctlAlloc);
   set("DMA_BUF_IOCTL_SYNC", kDmaBufIoctlSync);
+  set("DMA_BUF_IOCTL_EXPORT_SYNC_FILE", kDmaBufIoctlExportSyncFile);
+  set("SYNC_IOC_FILE_INFO", kSyncIocFileInfo);
   return o;
 }
 
@@ -256,7 +258,8 @@ void CallJsOne(Napi::Env env, Napi::Function cb, TsfnContext* ctx, Delivery* d) 
           }
         }
         consumed = cb.Call({Napi::Number::New(env, 0), buf, Napi::Number::New(env, d->idx),
-                            Napi::Number::New(env, d->gen)});
+                            Napi::Number::New(env, d->gen),
+                            Napi::Number::New(env, static_cast<double>(d->lost))});
         break;
       }
       case DeliveryKind::Error:
@@ -299,6 +302,8 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
             InstanceMethod<&StreamWrap::Write>("write"),
             InstanceMethod<&StreamWrap::Cancel>("cancel"),
             InstanceMethod<&StreamWrap::Close>("close"),
+            InstanceMethod<&StreamWrap::Detach>("detach"),
+            InstanceMethod<&StreamWrap::Drain>("drain"),
             InstanceMethod<&StreamWrap::Stats>("stats"),
             InstanceMethod<&StreamWrap::BlockAddresses>("blockAddresses"),
             InstanceMethod<&StreamWrap::Poke>("poke"),
@@ -338,7 +343,7 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   ~StreamWrap() override {
     unhook();
     // A leaked (never closed) stream: stop its thread before its memory goes.
-    if (stream_) stream_->close();
+    if (stream_) stream_->detachDmabufs();
   }
 
  private:
@@ -346,6 +351,7 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     auto* self = static_cast<StreamWrap*>(arg);
     self->hooked_ = false;
     self->stream_->close();
+    self->stream_->detachDmabufs();
   }
 
   void unhook() {
@@ -452,6 +458,31 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     return ids;
   }
 
+  /**
+   * DMABUF: DETACH and close the DMABUF fds, once the thread has stopped (close()) and the
+   * buffer was disabled. Returns 0 or the errno of the first DETACH that failed.
+   */
+  Napi::Value Detach(const Napi::CallbackInfo& info) {
+    unhook();
+    int r = stream_->detachDmabufs();
+    closed_ = true;
+    if (cache_) cache_->clear();
+    return Napi::Number::New(info.Env(), -r);
+  }
+
+  /** Output over DMABUF: answered (kind 2, or an error) once what was queued has been played. */
+  Napi::Value Drain(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto* job = new WriteJob;
+    job->id = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+    int r = stream_->drain(job);
+    if (r < 0) {
+      dropJob(job);
+      throw errnoError(env, -r, "drain", "stream");
+    }
+    return env.Undefined();
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     StreamStats s = stream_->stats();
@@ -473,6 +504,14 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     set("released", pool ? static_cast<double>(pool->releasedExplicitly()) : 0);
     set("finalized", pool ? static_cast<double>(pool->releasedByFinalizer()) : 0);
     o.Set("mode", Napi::String::New(env, stream_->usesDmabuf() ? "dmabuf" : "fileio"));
+    DmabufStats ds = stream_->dmabufStats();
+    set("inKernel", static_cast<double>(ds.inKernel));
+    set("enqueued", static_cast<double>(ds.enqueued));
+    set("completed", static_cast<double>(ds.completed));
+    set("transferErrors", static_cast<double>(ds.errors));
+    set("lostScans", static_cast<double>(ds.lostUnits));
+    set("starved", static_cast<double>(ds.starved));
+    set("lastTransferError", static_cast<double>(-ds.lastError));
     return o;
   }
 

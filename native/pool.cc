@@ -46,6 +46,14 @@ BlockPool::~BlockPool() {
   }
 }
 
+void BlockPool::closeDmabufFd(int idx) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (idx < 0 || static_cast<size_t>(idx) >= blocks_.size()) return;
+  Block& b = blocks_[idx];
+  if (b.fd >= 0) ::close(b.fd);
+  b.fd = -1;
+}
+
 int BlockPool::takeFree() {
   std::lock_guard<std::mutex> lk(mu_);
   if (free_.empty()) return -1;

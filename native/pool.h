@@ -47,6 +47,11 @@ class BlockPool {
   bool isDmabuf() const { return dmabuf_; }
   uint8_t* data(int idx) const { return blocks_[idx].data; }
   int dmabufFd(int idx) const { return blocks_[idx].fd; }
+  /**
+   * Closes a DMABUF block's fd (after its DETACH) and keeps the mapping, which holds the
+   * DMABUF for as long as a JS Buffer may alias it: munmap waits for the destructor.
+   */
+  void closeDmabufFd(int idx);
 
   /** Thread side: a Free block becomes Busy; -1 when none is free. */
   int takeFree();

@@ -32,30 +32,27 @@ Stream::Stream(const StreamConfig& cfg) : cfg_(cfg) {
   credit_ = static_cast<int>(cfg_.blocks);
 }
 
-Stream::~Stream() { close(); }
+Stream::~Stream() { detachDmabufs(); }
 
 bool Stream::tryDmabuf(const std::string& heapPath, dmabuf::Failure* fail) {
   if (started_) {
     *fail = {EBUSY, "already started"};
     return false;
   }
-  if (usesDmabuf()) return true;
-  std::vector<BlockPool::Dmabuf> blocks;
-  if (!dmabuf::allocate(heapPath, poolBlocks(), cfg_.blockBytes, &blocks, fail)) return false;
-  // Attach every block before the buffer is enabled: the kernel refuses attachments
-  // (EBUSY) once an enabled buffer is in file-I/O mode.
-  for (size_t i = 0; i < blocks.size(); i++) {
-    int r = dmabuf::attach(cfg_.fd, blocks[i].fd);
-    if (r < 0) {
-      for (size_t j = 0; j < i; j++) dmabuf::detach(cfg_.fd, blocks[j].fd);
-      dmabuf::release(&blocks, cfg_.blockBytes);
-      *fail = {-r, "attach"};
-      return false;
-    }
-  }
-  attached_ = blocks;
-  pool_ = BlockPool::dmabufs(blocks, cfg_.blockBytes);
-  pool_->setReturnQueue(true);
+  if (dmabuf_) return true;
+  DmabufTransfer::Config c;
+  c.bufferFd = cfg_.fd;
+  c.output = cfg_.output;
+  c.cyclic = cfg_.cyclic;
+  // Input: JS's queue plus the block being filled and the one being read. Output: the
+  // same number, so that pushes find a free DMABUF while the device plays the others.
+  c.count = poolBlocks();
+  c.blockBytes = cfg_.blockBytes;
+  c.unitBytes = cfg_.unitBytes;
+  c.timeoutMs = cfg_.timeoutMs;
+  dmabuf_ = DmabufTransfer::open(c, heapPath, fail);
+  if (!dmabuf_) return false;
+  pool_ = dmabuf_->pool();
   return true;
 }
 
@@ -81,9 +78,17 @@ int Stream::start(Sink sink) {
 }
 
 void Stream::credit(int n) {
-  std::lock_guard<std::mutex> lk(mu_);
-  credit_ += n;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    credit_ += n;
+  }
+  notifyThread();
+}
+
+void Stream::notifyThread() {
   cv_.notify_all();
+  // The DMABUF loops sleep in poll(), on the DMABUF's fence and this eventfd.
+  if (dmabuf_ && pool_) pool_->wake().raise();
 }
 
 bool Stream::release(int idx, uint32_t gen) { return pool_ && pool_->giveBack(idx, gen, false); }
@@ -98,6 +103,19 @@ int Stream::write(WriteJob* job) {
   }
   jobs_.push_back(job);
   cv_.notify_all();
+  if (dmabuf_ && pool_) pool_->wake().raise();
+  return 0;
+}
+
+int Stream::drain(WriteJob* job) {
+  if (!dmabuf_ || !cfg_.output) return -EPERM;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_ || closed_) return -EBADF;
+    job->len = 0;
+    jobs_.push_back(job);
+  }
+  notifyThread();
   return 0;
 }
 
@@ -116,12 +134,15 @@ std::vector<WriteJob*> Stream::close() {
   cancel();
   if (thread_.joinable()) thread_.join();
   closed_ = true;
-  for (auto& b : attached_) dmabuf::detach(cfg_.fd, b.fd);
-  attached_.clear();
   std::lock_guard<std::mutex> lk(mu_);
   left.assign(jobs_.begin(), jobs_.end());
   jobs_.clear();
   return left;
+}
+
+int Stream::detachDmabufs() {
+  if (!closed_) close();
+  return dmabuf_ ? dmabuf_->detach() : 0;
 }
 
 StreamStats Stream::stats() {
@@ -164,6 +185,69 @@ bool Stream::waitCredit() {
 void Stream::refundCredit() {
   std::lock_guard<std::mutex> lk(mu_);
   credit_++;
+}
+
+bool Stream::takeCredit() {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (stop_ || credit_ <= 0) return false;
+  credit_--;
+  return true;
+}
+
+void Stream::sendWritten(WriteJob* job) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.written += job->len;
+  }
+  Delivery* d = new Delivery;
+  d->kind = DeliveryKind::Written;
+  d->job = job;
+  send(d);
+}
+
+WriteJob* Stream::nextJob() {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (stop_ || jobs_.empty()) return nullptr;
+  WriteJob* job = jobs_.front();
+  jobs_.pop_front();
+  return job;
+}
+
+void Stream::returnJob(WriteJob* job) {
+  std::lock_guard<std::mutex> lk(mu_);
+  jobs_.push_front(job);
+}
+
+void Stream::noteTimeout() {
+  std::lock_guard<std::mutex> lk(mu_);
+  stats_.timeouts++;
+}
+
+int Stream::wait(int fd, short events, int64_t deadlineUs) {
+  struct pollfd fds[3] = {{fd, events, 0}, {cancel_.fd(), POLLIN, 0}, {pool_->wake().fd(), POLLIN, 0}};
+  for (;;) {
+    struct timespec ts;
+    struct timespec* timeout = nullptr;
+    if (deadlineUs >= 0) {
+      int64_t left = std::max<int64_t>(0, deadlineUs - sys::nowUs());
+      ts.tv_sec = static_cast<time_t>(left / 1000000);
+      ts.tv_nsec = static_cast<long>((left % 1000000) * 1000);
+      timeout = &ts;
+    }
+    int r = ::ppoll(fds, 3, timeout, nullptr);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (stop_ || fds[1].revents) return -ECANCELED;
+    // Ready first: the eventfd stays raised (level-triggered) for the next look.
+    if (fds[0].revents) return 1;
+    if (fds[2].revents) {
+      pool_->wake().drain();
+      return 2;
+    }
+    if (r == 0) return 0;
+  }
 }
 
 bool Stream::send(Delivery* d) {
@@ -319,17 +403,12 @@ int Stream::writeAll(const uint8_t* p, size_t len, int64_t deadline, const char*
 void Stream::run() {
   // A name for top/perf/gdb (at most 15 characters).
   ::pthread_setname_np(::pthread_self(), cfg_.output ? "iiokit-out" : "iiokit-in");
-  if (cfg_.output) {
-    if (usesDmabuf())
-      runOutputDmabuf();
-    else
-      runOutput();
-  } else {
-    if (usesDmabuf())
-      runInputDmabuf();
-    else
-      runInput();
-  }
+  if (dmabuf_)
+    dmabuf_->run(*this);
+  else if (cfg_.output)
+    runOutput();
+  else
+    runInput();
   struct timespec cpu;
   if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
     std::lock_guard<std::mutex> lk(mu_);
@@ -400,105 +479,6 @@ void Stream::runInput() {
   ::free(fresh);
 }
 
-void Stream::runInputDmabuf() {
-  const size_t size = cfg_.blockBytes;
-  std::deque<int> inKernel;
-  std::vector<bool> cpuOwned(pool_->count(), false);
-  auto toKernel = [&](int i) -> int {
-    int fd = pool_->dmabufFd(i);
-    if (cpuOwned[i]) {
-      int r = sys::dmaBufSync(fd, kDmaBufSyncEnd | kDmaBufSyncRead);
-      if (r < 0) return r;
-      cpuOwned[i] = false;
-    }
-    int r = dmabuf::enqueue(cfg_.fd, fd, size, false);
-    if (r < 0) return r;
-    inKernel.push_back(i);
-    return 0;
-  };
-  for (int i; (i = pool_->takeFree()) >= 0;) {
-    int r = toKernel(i);
-    if (r < 0) {
-      sendError(-r, "enqueue");
-      return;
-    }
-  }
-  while (!stop_) {
-    int back;
-    while (pool_->popReturned(&back)) {
-      int r = toKernel(back);
-      if (r < 0) {
-        sendError(-r, "enqueue");
-        return;
-      }
-    }
-    if (inKernel.empty()) {
-      int w = waitFd(-1, 0, -1, true);
-      if (w == -ECANCELED) return;
-      if (w < 0) {
-        sendError(-w, "poll");
-        return;
-      }
-      continue;
-    }
-    if (!waitCredit()) return;
-    int head = inKernel.front();
-    // The DMABUF's fence signals when the device has filled it.
-    int w = waitFd(pool_->dmabufFd(head), POLLOUT, deadline(), true);
-    if (w == 2) {
-      refundCredit();
-      continue;
-    }
-    if (w == -ECANCELED) {
-      refundCredit();
-      return;
-    }
-    if (w == 0) {
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        stats_.timeouts++;
-      }
-      sendError(ETIMEDOUT, "poll dmabuf");
-      continue;
-    }
-    if (w < 0) {
-      sendError(-w, "poll dmabuf");
-      return;
-    }
-    inKernel.pop_front();
-    int r = sys::dmaBufSync(pool_->dmabufFd(head), kDmaBufSyncStart | kDmaBufSyncRead);
-    if (r < 0) {
-      sendError(-r, "sync");
-      return;
-    }
-    cpuOwned[head] = true;
-    Delivery* d = new Delivery;
-    d->kind = DeliveryKind::Block;
-    d->len = size;
-    if (pool_->lentCount() + 1 >= pool_->count()) {
-      // Lending it would leave the device nothing to fill: copy, give it straight back.
-      d->fresh = static_cast<uint8_t*>(::malloc(size));
-      if (!d->fresh) {
-        delete d;
-        sendError(ENOMEM, "malloc");
-        return;
-      }
-      ::memcpy(d->fresh, pool_->data(head), size);
-      r = toKernel(head);
-      if (r < 0) {
-        ::free(d->fresh);
-        delete d;
-        sendError(-r, "enqueue");
-        return;
-      }
-    } else {
-      d->idx = head;
-      d->gen = pool_->lend(head);
-    }
-    send(d);
-  }
-}
-
 void Stream::runOutput() {
   for (;;) {
     WriteJob* job = nullptr;
@@ -542,77 +522,6 @@ void Stream::runOutput() {
       std::lock_guard<std::mutex> lk(mu_);
       stats_.written += job->len;
       if (cfg_.cyclic) cyclicData_.assign(job->data, job->data + job->len);
-    }
-    Delivery* d = new Delivery;
-    d->kind = DeliveryKind::Written;
-    d->job = job;
-    send(d);
-  }
-}
-
-void Stream::runOutputDmabuf() {
-  const size_t size = cfg_.blockBytes;
-  std::deque<int> inKernel;
-  for (;;) {
-    WriteJob* job = nullptr;
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [this] { return stop_ || !jobs_.empty(); });
-      if (stop_) return;
-      job = jobs_.front();
-      jobs_.pop_front();
-    }
-    if (cfg_.cyclic && job->len > size) {
-      sendError(EINVAL, "cyclic push larger than one DMABUF block", job);
-      continue;
-    }
-    size_t off = 0;
-    int err = 0;
-    const char* op = "";
-    while (off < job->len && !err) {
-      int idx = pool_->takeFree();
-      if (idx < 0) {
-        // Every block is queued: wait for the oldest one's fence (the device read it).
-        int head = inKernel.front();
-        int w = waitFd(pool_->dmabufFd(head), POLLOUT, deadline(), false);
-        if (w == 0) err = ETIMEDOUT, op = "poll dmabuf";
-        else if (w < 0) err = -w, op = "poll dmabuf";
-        else {
-          inKernel.pop_front();
-          pool_->putBack(head);
-        }
-        continue;
-      }
-      size_t n = std::min(size, job->len - off);
-      int fd = pool_->dmabufFd(idx);
-      int r = sys::dmaBufSync(fd, kDmaBufSyncStart | kDmaBufSyncWrite);
-      if (r == 0) {
-        ::memcpy(pool_->data(idx), job->data + off, n);
-        r = sys::dmaBufSync(fd, kDmaBufSyncEnd | kDmaBufSyncWrite);
-      }
-      if (r == 0) r = dmabuf::enqueue(cfg_.fd, fd, n, cfg_.cyclic);
-      if (r < 0) {
-        pool_->putBack(idx);
-        err = -r;
-        op = "enqueue";
-        break;
-      }
-      inKernel.push_back(idx);
-      off += n;
-    }
-    if (err == ECANCELED) {
-      std::lock_guard<std::mutex> lk(mu_);
-      jobs_.push_front(job);
-      return;
-    }
-    if (err) {
-      sendError(err, op, job);
-      if (err == ETIMEDOUT) continue;
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      stats_.written += job->len;
     }
     Delivery* d = new Delivery;
     d->kind = DeliveryKind::Written;

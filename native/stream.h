@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "dmabuf.h"
+#include "dmabuf_stream.h"
 #include "pool.h"
 #include "sys.h"
 
@@ -65,6 +66,7 @@ struct Delivery {
   int err = 0;
   const char* op = "";
   WriteJob* job = nullptr;  // Written / a push's Error
+  uint64_t lost = 0;         // Block: units lost just before it (DMABUF transfers that failed)
   Delivery* next = nullptr;  // a batch handed over in one wake-up of the JS thread
 };
 
@@ -81,7 +83,7 @@ struct StreamStats {
   uint64_t threadCpuUs = 0;
 };
 
-class Stream : public std::enable_shared_from_this<Stream> {
+class Stream : public std::enable_shared_from_this<Stream>, private StreamPort {
  public:
   /** Returns false when the receiver is gone: the core then disposes of the delivery. */
   using Sink = std::function<bool(Delivery*)>;
@@ -92,9 +94,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   const StreamConfig& config() const { return cfg_; }
   size_t poolBlocks() const { return cfg_.blocks + 2; }
 
-  /** Before start(): try DMABUF blocks; on failure stays on read()/write(). */
+  /** Before start() and the enable: DMABUF blocks (dmabuf_stream.h); on failure stays on read()/write(). */
   bool tryDmabuf(const std::string& heapPath, dmabuf::Failure* fail);
-  bool usesDmabuf() const { return pool_ && pool_->isDmabuf(); }
+  bool usesDmabuf() const { return dmabuf_ != nullptr; }
+  /** DMABUF counters (zeros on the read()/write() path). */
+  DmabufStats dmabufStats() const { return dmabuf_ ? dmabuf_->stats() : DmabufStats{}; }
 
   /** Makes the pool (if tryDmabuf did not) and starts the thread. 0 or -errno. */
   int start(Sink sink);
@@ -106,11 +110,18 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool release(int idx, uint32_t gen);
   /** Output: queues a job; -EBADF after stop, -EBUSY for a second cyclic push. */
   int write(WriteJob* job);
+  /** Output over DMABUF: a job (len 0) answered once everything queued before it was played. */
+  int drain(WriteJob* job);
 
   /** Wakes the thread through the eventfd and makes it stop (permanent, like libiio). */
   void cancel();
-  /** cancel() + join + detach DMABUFs. Idempotent. Undelivered jobs are returned. */
+  /** cancel() + join. Idempotent. Undelivered jobs are returned. DMABUFs stay attached. */
   std::vector<WriteJob*> close();
+  /**
+   * After close() and after the buffer was disabled (so aborted transfers have completed):
+   * DETACH the DMABUFs and close their fds. 0 or the first -errno. Idempotent.
+   */
+  int detachDmabufs();
 
   std::shared_ptr<BlockPool> pool() const { return pool_; }
   StreamStats stats();
@@ -121,18 +132,30 @@ class Stream : public std::enable_shared_from_this<Stream> {
  private:
   void run();
   void runInput();
-  void runInputDmabuf();
   void runOutput();
-  void runOutputDmabuf();
+  /** Raises what the thread sleeps on: the condition variable, and the eventfd (DMABUF). */
+  void notifyThread();
+
+  // StreamPort: the DMABUF loops' view of this stream (thread side).
+  bool stopping() override { return stop_; }
+  bool takeCredit() override;
+  void refundCredit() override;
+  void deliverBlock(Delivery* d) override { hold(d); }
+  void flushBlocks() override { flush(); }
+  void sendError(int err, const char* op, WriteJob* job) override;
+  void sendWritten(WriteJob* job) override;
+  WriteJob* nextJob() override;
+  void returnJob(WriteJob* job) override;
+  int wait(int fd, short events, int64_t deadlineUs) override;
+  void noteTimeout() override;
 
   bool waitCredit();
   /** Input: keeps a finished block back for a moment, to hand several over in one wake-up. */
   void hold(Delivery* d);
   /** Hands over every held block (before any wait, error or end). */
   void flush();
-  void refundCredit();
   bool send(Delivery* d);
-  void sendError(int err, const char* op, WriteJob* job = nullptr);
+  void sendError(int err, const char* op) { sendError(err, op, nullptr); }
   /** Reads until the block is full (or, partial, until whole units arrived). */
   int fill(uint8_t* p, size_t size, size_t* filled, int64_t deadline, const char** op);
   /** Writes everything; 0, -ETIMEDOUT, -ECANCELED or -errno. */
@@ -146,7 +169,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
 
   StreamConfig cfg_;
   std::shared_ptr<BlockPool> pool_;
-  std::vector<BlockPool::Dmabuf> attached_;
+  std::unique_ptr<DmabufTransfer> dmabuf_;
   sys::Signal cancel_;
   Sink sink_;
   std::thread thread_;

@@ -36,6 +36,13 @@ export interface RawBlock {
   readonly lost?: number;
 }
 
+/**
+ * How a buffer moves its data where the backend has a choice (`local:`): `dmabuf` is the
+ * kernel's zero-copy DMABUF interface (Linux 6.11+, DMA buffers), `fileio` read()/write()
+ * on the buffer's file, `auto` DMABUF when the kernel's buffer takes it, else read()/write().
+ */
+export type TransferMode = 'auto' | 'dmabuf' | 'fileio';
+
 export interface BufferOpenOptions {
   /** Scans per block (libiio's samples_count). */
   readonly samples: number;
@@ -49,6 +56,8 @@ export interface BufferOpenOptions {
   readonly blocks?: number;
   /** Which buffer of a multi-buffer device (default 0). */
   readonly bufferIndex?: number;
+  /** Transfer mode (default `auto`); backends without a choice ignore it. */
+  readonly transfer?: TransferMode;
 }
 
 /** An open buffer (stream) of one device. */

@@ -1,4 +1,4 @@
-import type { BackendBuffer, RawBlock } from './backend';
+import type { BackendBuffer, RawBlock, TransferMode } from './backend';
 import { IioError } from '../errors';
 import { demuxChannel, type DemuxOptions } from '../format/demux';
 import { computeScanLayout, type ScanLayout, type ScanSlot } from '../format/layout';
@@ -17,6 +17,12 @@ export interface BufferOptions {
   readonly trigger?: Device | string;
   /** Blocks in the pool / kernel buffers count (backend default if absent). */
   readonly blocks?: number;
+  /**
+   * `local:` only: `dmabuf` forces the kernel's zero-copy DMABUF interface (an error where
+   * the buffer does not take DMABUFs), `fileio` forces read()/write(), `auto` (default)
+   * uses DMABUF where the kernel's buffer takes it. Other backends ignore it.
+   */
+  readonly transfer?: TransferMode;
 }
 
 /** A block of scans from `stream()`: release it when done (or let the GC do it, late). */

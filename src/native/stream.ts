@@ -74,12 +74,13 @@ export class NativeStream {
     return new IioError(codeOf(errno), detail, this.ctx);
   }
 
-  private makeBlock(data: Buffer, block: number, gen: number): NativeBlock {
+  private makeBlock(data: Buffer, block: number, gen: number, lost: number): NativeBlock {
     let released = false;
     const handle = this.handle;
     return {
       data,
       block,
+      lost,
       release(): void {
         if (released) return;
         released = true;
@@ -92,7 +93,7 @@ export class NativeStream {
   private onDelivery(d: NativeDelivery): boolean {
     switch (d[0]) {
       case 0: {
-        const block = this.makeBlock(d[1], d[2], d[3]);
+        const block = this.makeBlock(d[1], d[2], d[3], d[4] ?? 0);
         if (this.closed) {
           block.release();
           return false;
@@ -176,6 +177,25 @@ export class NativeStream {
     });
   }
 
+  /**
+   * Output over DMABUF: resolves once everything pushed so far has been played by the
+   * device (every DMABUF's fence signalled); rejects with EIO when some transfer was
+   * aborted, ETIMEDOUT when the device played nothing for the timeout.
+   */
+  drain(): Promise<void> {
+    if (this.closed || this.ended) return Promise.reject(this.ended ?? this.cancelled());
+    const id = this.nextPush++;
+    return new Promise<void>((resolve, reject) => {
+      this.pushes.set(id, { resolve, reject });
+      try {
+        this.handle.drain(id);
+      } catch (err) {
+        this.pushes.delete(id);
+        reject(nativeError(err, { ...this.ctx, op: 'drain' }));
+      }
+    });
+  }
+
   private cancelled(): IioError {
     return new IioError('ECANCELED', 'the stream was cancelled', this.ctx);
   }
@@ -183,6 +203,17 @@ export class NativeStream {
   /** Wakes the thread through its eventfd and stops it; pending calls reject with ECANCELED. */
   cancel(): void {
     this.handle.cancel();
+  }
+
+  /**
+   * DMABUF: DETACHes the DMABUFs and closes their fds. Call it after close() and after
+   * the buffer was disabled (its aborted transfers complete then). Blocks JS still holds
+   * stay readable: their memory is unmapped only when the last Buffer over it is collected.
+   * Returns the errno code of a DETACH that failed, '' otherwise. Idempotent.
+   */
+  detach(): string {
+    const errno = this.handle.detach();
+    return errno ? codeOf(errno) : '';
   }
 
   /** Stops and joins the thread. Blocks still queued go back to the pool. Idempotent. */
@@ -204,8 +235,11 @@ export class NativeStream {
     return this.closed;
   }
 
-  stats(): NativeStreamStats {
-    return this.handle.stats();
+  /** The thread's counters, plus `waiting`: blocks handed to JS and not yet read. */
+  stats(): NativeStreamStats & { readonly waiting: number } {
+    let waiting = 0;
+    for (const item of this.queue) if (item.block) waiting++;
+    return { ...this.handle.stats(), waiting };
   }
 
   /** @internal test hooks: where the pool's blocks are, and a way to write into one. */

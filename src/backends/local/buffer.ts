@@ -19,6 +19,7 @@ import type {
   BackendEventStream,
   BufferOpenOptions,
   RawEvent,
+  TransferMode,
 } from '../../model/backend';
 
 /** What the buffer layer needs to know about one local device. */
@@ -83,9 +84,26 @@ export interface LocalTransport {
   };
 }
 
-function heapPath(): string | undefined {
-  if (process.env.IIOKIT_DMABUF === '0') return undefined;
+/** The DMA heap DMABUFs come from (`IIOKIT_DMA_HEAP` names another). */
+function heapPath(): string {
   return process.env.IIOKIT_DMA_HEAP ?? '/dev/dma_heap/system';
+}
+
+/** The transfer mode asked for: the option, else `IIOKIT_DMABUF=0` (read()/write()), else auto. */
+function transferMode(options: BufferOpenOptions): TransferMode {
+  if (options.transfer && options.transfer !== 'auto') return options.transfer;
+  return process.env.IIOKIT_DMABUF === '0' ? 'fileio' : 'auto';
+}
+
+/** Why DMABUF is not possible, in words, for the error of a forced `transfer: 'dmabuf'`. */
+function dmabufRefusal(code: string, op: string, heap: string): string {
+  if (op === 'open heap')
+    return `the DMA heap ${heap} cannot be opened (${code}); IIOKIT_DMA_HEAP names another`;
+  if (code === 'ENOTTY' || code === 'EINVAL' || code === 'ENODEV')
+    return `this kernel has no IIO DMABUF interface (${op}: ${code}; Linux 6.11+ has it)`;
+  if (code === 'EPERM')
+    return `the device's buffer does not take DMABUFs (${op}: EPERM: kfifo buffers, i.e. triggered devices, only do read()/write())`;
+  return `${op} failed with ${code}`;
 }
 
 async function readTrim(path: string): Promise<string> {
@@ -242,6 +260,8 @@ export class LocalBackendBuffer implements BackendBuffer {
    */
   async drain(): Promise<void> {
     if (this.cyclic || this.closed) return;
+    // DMABUF: data_available stays 0; the thread waits for every queued DMABUF's fence.
+    if (this.transport.dmabuf.ok) return this.stream.drain();
     let last = Number.NaN;
     let since = Date.now();
     for (;;) {
@@ -280,6 +300,8 @@ export class LocalBackendBuffer implements BackendBuffer {
     if (this.closed) return;
     this.closed = true;
     untrack(this);
+    // The thread stops first (nothing is enqueued any more), then the disable aborts what
+    // the kernel still has, and only then are the DMABUFs detached.
     this.stream.close();
     let disableError: IioError | undefined;
     try {
@@ -293,6 +315,8 @@ export class LocalBackendBuffer implements BackendBuffer {
         op: 'disable buffer',
       });
     }
+    const detach = this.stream.detach();
+    if (detach) debug(`close: DMABUF detach failed with ${detach}`);
     this.closeFds();
     for (const e of await this.journal.restore()) debug(`close: ${e.message}`);
     if (disableError) throw disableError;
@@ -319,6 +343,7 @@ export class LocalBackendBuffer implements BackendBuffer {
     } catch {
       // Best effort: the process is going away.
     }
+    this.stream.detach();
     this.closeFds();
     this.journal.restoreSync();
   }
@@ -452,20 +477,33 @@ export async function openLocalBuffer(
       where,
     );
     let dmabuf: LocalTransport['dmabuf'] = { tried: false, ok: false };
+    const mode = transferMode(options);
     const heap = heapPath();
-    if (transport.fd === 'buffer-fd' && heap) {
+    const fallback = options.isOutput ? 'write()' : 'read()';
+    if (mode === 'dmabuf' && transport.fd !== 'buffer-fd') {
+      throw new IioError(
+        transport.getFdError ?? 'ENOTTY',
+        `DMABUF transfer was asked for, but ${h.devNode} has no buffer fd (IIO_BUFFER_GET_FD_IOCTL: ${transport.getFdError}; Linux 5.11+, and DMABUF 6.11+)`,
+        { ...where, op: 'open buffer' },
+      );
+    }
+    if (mode !== 'fileio' && transport.fd === 'buffer-fd') {
       const r = stream.tryDmabuf(heap);
       dmabuf = r.ok
         ? { tried: true, ok: true }
         : { tried: true, ok: false, code: r.code, op: r.op };
       if (r.ok) debug(`${h.device.id}: DMABUF blocks from ${heap} attached`);
-      else if (DMABUF_UNSUPPORTED.has(r.code))
-        debug(
-          `${h.device.id}: DMABUF ${r.op} failed with ${r.code}: using ${options.isOutput ? 'write()' : 'read()'}`,
+      else if (mode === 'dmabuf')
+        throw new IioError(
+          r.code || 'EIO',
+          `DMABUF transfer was asked for, but ${dmabufRefusal(r.code, r.op, heap)}`,
+          { ...where, op: 'open buffer' },
         );
+      else if (DMABUF_UNSUPPORTED.has(r.code))
+        debug(`${h.device.id}: DMABUF ${r.op} failed with ${r.code}: using ${fallback}`);
       else
         debug(
-          `${h.device.id}: DMABUF ${r.op} failed unexpectedly with ${r.code}: using ${options.isOutput ? 'write()' : 'read()'}`,
+          `${h.device.id}: DMABUF ${r.op} failed unexpectedly with ${r.code}: using ${fallback}`,
         );
     }
 
@@ -509,6 +547,7 @@ export async function openLocalBuffer(
     } catch {
       // it was never enabled, or cannot be: the error below says what went wrong
     }
+    stream?.detach();
     for (const fd of fds) {
       try {
         native.close(fd);
