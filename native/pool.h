@@ -80,6 +80,13 @@ class BlockPool {
 
   /** Raised whenever a block comes back in returnQueue mode; owned here so it outlives the stream. */
   sys::Signal& wake() { return wake_; }
+  /** Raises wake() unless it was closed (any thread). */
+  void raiseWake();
+  /**
+   * Once the stream's thread has stopped: closes wake(), so that a pool kept alive by the
+   * Buffers JS still holds keeps no fd open.
+   */
+  void closeWake();
 
   size_t freeCount();
   size_t lentCount();

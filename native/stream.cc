@@ -88,7 +88,7 @@ void Stream::credit(int n) {
 void Stream::notifyThread() {
   cv_.notify_all();
   // The DMABUF loops sleep in poll(), on the DMABUF's fence and this eventfd.
-  if (dmabuf_ && pool_) pool_->wake().raise();
+  if (dmabuf_ && pool_) pool_->raiseWake();
 }
 
 bool Stream::release(int idx, uint32_t gen) { return pool_ && pool_->giveBack(idx, gen, false); }
@@ -103,7 +103,7 @@ int Stream::write(WriteJob* job) {
   }
   jobs_.push_back(job);
   cv_.notify_all();
-  if (dmabuf_ && pool_) pool_->wake().raise();
+  if (dmabuf_ && pool_) pool_->raiseWake();
   return 0;
 }
 
@@ -134,6 +134,10 @@ std::vector<WriteJob*> Stream::close() {
   cancel();
   if (thread_.joinable()) thread_.join();
   closed_ = true;
+  // The pool may outlive the stream (Buffers JS still holds), and this object lives until
+  // its JS wrapper is collected: neither keeps an eventfd open after close.
+  if (pool_) pool_->closeWake();
+  cancel_.close();
   std::lock_guard<std::mutex> lk(mu_);
   left.assign(jobs_.begin(), jobs_.end());
   jobs_.clear();

@@ -24,6 +24,7 @@ export const READDEV_TOOL: ToolSpec = {
     { name: 'samples', arg: 'required', val: 's' },
     { name: 'auto', arg: 'none', val: 'a' },
     { name: 'benchmark', arg: 'none', val: 'B' },
+    { name: 'transfer', arg: 'required', val: 'transfer' },
   ],
   usage: [
     '[-t <trigger>] [-b <buffer-size>][-s <samples>] <iio_device> [<channel> ...]',
@@ -32,6 +33,7 @@ export const READDEV_TOOL: ToolSpec = {
     'Number of samples to capture, 0 = infinite. Default is 0.',
     'Scan for available contexts and if only one is available use it.',
     'Benchmark throughput.\n\t\t\tStatistics will be printed on the standard input.',
+    "How local: buffers move data: 'dmabuf' (zero copy, Linux 6.11+\n\t\t\tDMA buffers), 'fileio' (read()/write()) or 'auto' (default).",
   ],
 };
 

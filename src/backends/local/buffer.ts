@@ -12,7 +12,13 @@ import { computeScanLayout } from '../../format/layout';
 import { ChannelMask } from '../../model/channel-mask';
 import { channelKindOf } from '../../names/channel-type';
 import type { DeviceInfo } from '../../model/info';
-import { errnoOfNative, loadNative, nativeError, type NativeAddon } from '../../native';
+import {
+  errnoOfNative,
+  loadNative,
+  nativeError,
+  type NativeAddon,
+  type NativeStreamStats,
+} from '../../native';
 import { NativeStream, type NativeBlock } from '../../native/stream';
 import type {
   BackendBuffer,
@@ -41,6 +47,27 @@ export interface LocalDeviceHandle {
 }
 
 const nodeDebug = debuglog('iiokit');
+const debugOn = (): boolean => !!process.env.IIOKIT_DEBUG || nodeDebug.enabled;
+
+/** One line of what a stream did, for the debug log at close (and the tests that read it). */
+function summary(s: NativeStreamStats): string {
+  const parts = [
+    `transfer ${s.mode}`,
+    `${s.delivered} blocks`,
+    `${s.bytes} bytes`,
+    `${s.copies} copies`,
+    `${s.written} written`,
+  ];
+  if (s.mode === 'dmabuf')
+    parts.push(
+      `${s.enqueued} enqueued`,
+      `${s.completed} completed`,
+      `${s.transferErrors} transfer errors`,
+      `${s.lostScans} scans lost`,
+      `${s.starved} starved`,
+    );
+  return parts.join(', ');
+}
 /** Debug log: `NODE_DEBUG=iiokit` (Node's convention) or `IIOKIT_DEBUG=1`. */
 function debug(msg: string): void {
   if (process.env.IIOKIT_DEBUG) process.stderr.write(`iiokit: ${msg}\n`);
@@ -303,6 +330,7 @@ export class LocalBackendBuffer implements BackendBuffer {
     // The thread stops first (nothing is enqueued any more), then the disable aborts what
     // the kernel still has, and only then are the DMABUFs detached.
     this.stream.close();
+    if (debugOn()) debug(`${this.where.device}: closed: ${summary(this.stream.stats())}`);
     let disableError: IioError | undefined;
     try {
       // Disabled before the fds close and before anything is restored: length, watermark
