@@ -195,8 +195,7 @@ export function runStreamTool(
           return 1;
         }
         transfer = o.arg;
-      }
-      else if (o.opt === '?') {
+      } else if (o.opt === '?') {
         out.line(`Unknown argument '${o.arg ?? '?'}'`);
         return 1;
       }
