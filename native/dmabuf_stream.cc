@@ -14,6 +14,14 @@
 
 namespace iiokit {
 
+namespace {
+// How long the input thread waits for JS to give a DMABUF back before it copies instead
+// (only for consumers that release blocks explicitly; see runInput). Long enough for a
+// busy event loop (a Node-RED flow under load), short enough that a consumer that kept
+// its blocks costs a hiccup, not a hang.
+constexpr int64_t kLendWaitUs = 1000000;
+}  // namespace
+
 std::unique_ptr<DmabufTransfer> DmabufTransfer::open(const Config& cfg,
                                                      const std::string& heapPath,
                                                      dmabuf::Failure* fail) {
@@ -237,10 +245,31 @@ void DmabufTransfer::runInput(StreamPort& port) {
     d->len = size;
     d->lost = lostBefore;
     lostBefore = 0;
+    if (copyWhenDry_ && pool_->releasedExplicitly() != releasedAtTimeout_) copyWhenDry_ = false;
+    if (pool_->lentCount() + 1 >= pool_->count() && !copyWhenDry_) {
+      // Lending it would leave the device nothing to fill: backpressure. Wait for JS to
+      // give a DMABUF back (the device stalls meanwhile, counted in `starved`), so that
+      // every block stays zero copy and JS never holds more than the pool.
+      r = waitForRelease(port);
+      if (r == -ECANCELED) {
+        delete d;
+        break;
+      }
+      if (r < 0) {
+        delete d;
+        port.sendError(-r, "enqueue", nullptr);
+        return;
+      }
+    }
     if (pool_->lentCount() + 1 >= pool_->count()) {
-      // Lending it would leave the device nothing to fill: JS gets a copy (counted) and
-      // the DMABUF goes back at once. A consumer that keeps blocks costs a copy, never a
-      // stall that only the garbage collector could end.
+      // None came back in time: this consumer keeps its blocks (or leaves them to the
+      // garbage collector, which may never run without allocations). From now on until it
+      // calls release() again, it gets copies (counted) and the DMABUF goes back at once:
+      // a copy, never a stall that only the collector could end.
+      if (!copyWhenDry_) {
+        copyWhenDry_ = true;
+        releasedAtTimeout_ = pool_->releasedExplicitly();
+      }
       d->fresh = static_cast<uint8_t*>(::malloc(size));
       if (!d->fresh) {
         delete d;
@@ -262,6 +291,24 @@ void DmabufTransfer::runInput(StreamPort& port) {
     port.deliverBlock(d);
   }
   port.flushBlocks();
+}
+
+int DmabufTransfer::waitForRelease(StreamPort& port) {
+  const int64_t until = sys::nowUs() + kLendWaitUs;
+  for (;;) {
+    int back;
+    bool any = false;
+    while (pool_->popReturned(&back)) {
+      int r = toKernel(back, cfg_.blockBytes, false);
+      if (r < 0) return r;
+      any = true;
+    }
+    if (any) return 0;
+    port.flushBlocks();
+    int w = port.wait(-1, 0, until);
+    if (w == 0) return 0;  // none came back in time: the caller copies
+    if (w < 0) return w;
+  }
 }
 
 void DmabufTransfer::reapOutput(StreamPort& port) {

@@ -132,6 +132,11 @@ class DmabufTransfer {
   /** The fence's verdict on a completed transfer (closes its fd): 0 or its error. */
   int verdict(Queued* q);
   void noteCompletion(int err, size_t bytes);
+  /**
+   * Input: waits (at most kLendWaitUs) until JS gives a DMABUF back, and enqueues what
+   * came back. 0 (whether or not one came), -ECANCELED or -errno.
+   */
+  int waitForRelease(StreamPort& port);
   /** Output: frees every DMABUF whose transfer is done, without waiting. */
   void reapOutput(StreamPort& port);
   int64_t deadlineFrom(int64_t startUs) const;
@@ -142,6 +147,10 @@ class DmabufTransfer {
   std::vector<bool> cpuOwned_;
   std::deque<Queued> inKernel_;
   bool detached_ = false;
+  /** Input: copy instead of waiting when the pool is dry (a wait for a release timed out). */
+  bool copyWhenDry_ = false;
+  /** Explicit releases counted when that happened: a new one turns waiting back on. */
+  uint64_t releasedAtTimeout_ = 0;
   /** Output: errors since the last drain, for the drain to report. */
   uint64_t errorsSinceDrain_ = 0;
 

@@ -333,9 +333,10 @@ describe(`kernel ${kernel}: DMABUF`, function () {
           const b = await next();
           all.push({ block: b, copy: Buffer.from(b.data) });
         }
-        // Take nothing for 1.5 s while holding two blocks: the queue (4) fills, the last
-        // DMABUF is copied rather than lent, then the device has nothing left to fill.
-        await sleep(1500);
+        // Take nothing for 2.5 s while holding two blocks: the queue (4) fills, the thread
+        // waits 1 s for a DMABUF to come back, then copies the last one rather than lend
+        // it, and the device has nothing left to fill.
+        await sleep(2500);
         const st = lb.stream.stats();
         assert.ok(st.starved >= 1, `starved ${st.starved}`);
         assert.ok(st.copies >= 1, `copies ${st.copies}`);
