@@ -27,6 +27,7 @@ import type { IioError } from '../../src/errors';
 import type { Block, IioBuffer } from '../../src/model/buffer';
 import type { Context } from '../../src/model/context';
 import { loadNative } from '../../src/native';
+import { serveContext } from '../../src/server';
 import { PatternChecker, patternScans } from '../helpers/counter-pattern';
 import { LIBIIO_MAIN, libiioMainTool } from '../helpers/libiio-main';
 import { PEERS, requirePeer } from '../helpers/peers';
@@ -518,6 +519,60 @@ describe(`kernel ${kernel}: DMABUF`, function () {
         await assertDetached(ctx, 'dma_adc');
       });
     }
+  });
+
+  describe('iiokit serve -u local:', function () {
+    before(function () {
+      if (kernel !== '6.12') this.skip();
+    });
+
+    it('libiio 0.24 reads dma_adc through our server: counter continuous, DMABUF to socket, no copy', async function () {
+      requirePeer(this, PEERS.iioInfo);
+      const server = await serveContext(ctx, { port: 0 });
+      // The buffer layer's debug line at close says how the stream went (in this process).
+      const lines: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.env.IIOKIT_DEBUG = '1';
+      process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+        lines.push(String(chunk));
+        return write(chunk, ...rest);
+      }) as typeof process.stderr.write;
+      const scans = (64 * MiB) / 4;
+      const checker = new PatternChecker();
+      try {
+        const child = spawn('iio_readdev', [
+          '-u',
+          `ip:127.0.0.1:${server.port}`,
+          '-b',
+          String(SAMPLES),
+          '-s',
+          String(scans),
+          'dma_adc',
+          'voltage0',
+          'voltage1',
+        ]);
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.stdout.on('data', (d: Buffer) => checker.check(d));
+        const status = await new Promise<number | null>((r) => child.on('close', r));
+        assert.equal(status, 0, stderr);
+        for (let i = 0; i < 100 && !lines.some((l) => l.includes('closed: transfer')); i++)
+          await sleep(50);
+      } finally {
+        process.stderr.write = write;
+        delete process.env.IIOKIT_DEBUG;
+        await server.close();
+      }
+      assert.equal(checker.bytes, scans * 4);
+      assert.equal(checker.mismatches, 0, String(checker));
+      const m = /iio:device\d+: closed: transfer (\w+), (\d+) blocks, \d+ bytes, (\d+) copies/.exec(
+        lines.join(''),
+      );
+      assert.ok(m, lines.join(''));
+      assert.equal(m[1], 'dmabuf');
+      assert.equal(Number(m[3]), 0, 'every block went from its DMABUF to the socket');
+      assert.ok(Number(m[2]) >= Math.floor(scans / SAMPLES));
+    });
   });
 
   describe('dma_dac (output)', function () {
