@@ -628,6 +628,28 @@ describe(`kernel ${kernel}: DMABUF`, function () {
       assert.equal(read(join(dac, 'buffer0', 'enable')), '0');
     });
 
+    it('library: forced write() plays whole kernel blocks; drain() says it cannot tell', async () => {
+      const buf = await ctx
+        .device('dma_dac')
+        .createBuffer(1000, { channels: CH, isOutput: true, transfer: 'fileio' });
+      try {
+        assert.equal(raw(buf).stream.stats().mode, 'fileio');
+        // length = 4 blocks: the DMA core plays two kernel blocks of 2000 scans, each once full.
+        for (let i = 0; i < 4; i++) await buf.push(patternScans(i * 1000, 1000));
+        for (let i = 0; i < 100 && Number(read(join(dac, 'scans_consumed'))) < 4000; i++)
+          await sleep(50);
+        assert.equal(Number(read(join(dac, 'scans_consumed'))), 4000);
+        assert.equal(read(join(dac, 'mismatches')), '0');
+        await assert.rejects(buf.drain(), (e: IioError) => {
+          assert.equal(e.code, 'ENOTSUP');
+          assert.match(e.message, /data_available counts free space/);
+          return true;
+        });
+      } finally {
+        await buf.close();
+      }
+    });
+
     it('library: push() and drain() over DMABUF; an aborted transfer makes drain() fail', async () => {
       const fdsBefore = fdTargets();
       const buf = await ctx

@@ -270,6 +270,11 @@ export class LocalBackendBuffer implements BackendBuffer {
     private readonly where: { uri: string; device: string },
     private readonly cyclic: boolean,
     private readonly timeoutMs: number,
+    /**
+     * Output through write() on a DMA buffer: its data_available counts free space, and a
+     * block is played only once full, so nothing tells when what was written has played.
+     */
+    private readonly drainUnknown = false,
   ) {}
 
   read(): Promise<NativeBlock> {
@@ -289,6 +294,14 @@ export class LocalBackendBuffer implements BackendBuffer {
     if (this.cyclic || this.closed) return;
     // DMABUF: data_available stays 0; the thread waits for every queued DMABUF's fence.
     if (this.transport.dmabuf.ok) return this.stream.drain();
+    if (this.drainUnknown)
+      throw new IioError(
+        'ENOTSUP',
+        'this device (a DMA buffer written with write()) cannot tell when it has played what ' +
+          'was written: its data_available counts free space, and it plays only full blocks. ' +
+          "Use transfer 'dmabuf' (Linux 6.11+)",
+        { ...this.where, op: 'drain' },
+      );
     let last = Number.NaN;
     let since = Date.now();
     for (;;) {
@@ -552,6 +565,13 @@ export async function openLocalBuffer(
       throw e;
     }
     stream.start();
+    // A kfifo output buffer reports the scans still queued (0 now); a DMA buffer's reports
+    // its free space, already > 0 before anything was written.
+    let drainUnknown = false;
+    if (options.isOutput && !dmabuf.ok) {
+      const free = Number(await readTrim(`${bufferDir}/data_available`).catch(() => '0'));
+      drainUnknown = free > 0;
+    }
     const buf = new LocalBackendBuffer(
       native,
       mask,
@@ -565,6 +585,7 @@ export async function openLocalBuffer(
       where,
       options.cyclic,
       h.timeoutMs,
+      drainUnknown,
     );
     track(buf);
     return buf;
