@@ -53,6 +53,8 @@ describe(`local: errors and operations on the real kernel (Linux ${KERNEL})`, fu
         'iio:device1=dummy1',
         'iio:device2=loopback_dac',
         'iio:device3=loopback_adc',
+        // 6.12's VM also has the DMA buffer devices (iio_dma_loopback.ko)
+        ...(KERNEL === '6.12' ? ['iio:device4=dma_adc', 'iio:device5=dma_dac'] : []),
         'trigger0=hrtimer0',
         'trigger1=hrtimer1',
         'trigger2=sysfstrig0',
