@@ -67,19 +67,58 @@ export default tseslint.config(
         'src/errors.ts',
         'src/errno-table.ts',
       ],
-      deny: ['model', 'xml', 'native', 'backends', 'discovery', 'server', 'nodes', 'cli'],
+      deny: [
+        'model',
+        'xml',
+        'iiod-protocol',
+        'native',
+        'backends',
+        'discovery',
+        'server',
+        'nodes',
+        'cli',
+      ],
     },
     {
       files: ['src/model/**'],
-      deny: ['backends', 'native', 'discovery', 'server', 'nodes', 'cli', 'create-context', 'scan'],
+      deny: [
+        'backends',
+        'native',
+        'discovery',
+        'server',
+        'nodes',
+        'cli',
+        'create-context',
+        'scan',
+        'iiod-protocol',
+      ],
     },
     {
       // The XML format reads and writes the model's plain description, nothing else of it.
       files: ['src/xml/**'],
-      deny: ['backends', 'native', 'discovery', 'server', 'nodes', 'cli', 'create-context'],
+      deny: [
+        'backends',
+        'native',
+        'discovery',
+        'server',
+        'nodes',
+        'cli',
+        'create-context',
+        'iiod-protocol',
+      ],
       extra: ['**/model/*', '!**/model/info', '!**/model/reorder'],
     },
-    { files: ['src/native/**'], deny: ['backends', 'server', 'nodes', 'cli', 'create-context'] },
+    {
+      // iiod's protocols (ASCII, binary frames), shared by our client (backends/iiod) and
+      // our server: a format like xml/, so it sees the plain description only.
+      files: ['src/iiod-protocol/**'],
+      deny: ['backends', 'native', 'discovery', 'server', 'nodes', 'cli', 'create-context', 'scan'],
+      extra: ['**/model/*', '!**/model/info'],
+    },
+    {
+      files: ['src/native/**'],
+      deny: ['backends', 'server', 'nodes', 'cli', 'create-context', 'iiod-protocol'],
+    },
     {
       files: ['src/backends/**', 'src/discovery/**'],
       deny: ['server', 'nodes', 'cli', 'create-context'],

@@ -3,7 +3,9 @@
 //
 // Exports: open/close, the two IIO fd ioctls, the ioctl numbers, a Stream class (one
 // thread per open buffer, blocks handed over through a thread-safe function), a DMA-heap
-// check and selfTest(). Everything stays on Node-API 8, so one binary serves Node 18-24.
+// check and selfTest(); and testHooks(), the test suite's entry, which answers only when
+// IIOKIT_TEST_HOOKS=1 (docs/decisions.md). Everything stays on Node-API 8, so one binary
+// serves Node 18-24.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -13,6 +15,8 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,10 +42,60 @@ Napi::Error errnoError(Napi::Env env, int err, const std::string& syscall, const
   return e;
 }
 
-int intArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (info.Length() <= i || !info[i].IsNumber())
-    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
-  return info[i].As<Napi::Number>().Int32Value();
+// ---------------------------------------------------------------------------------------
+// Checked numbers. A JS number is a double: cast straight to an int or size_t, NaN, -1 or
+// 1.5 become whatever the conversion makes of them (close(1.5) closed fd 1). Every numeric
+// argument goes through here: a TypeError when it is not a number, a RangeError naming it
+// when it is not an integer in its range.
+
+constexpr int64_t kMaxInt = 2147483647;
+/** Largest block (and DMA-heap check) accepted: 1 GiB. */
+constexpr int64_t kMaxBlockBytes = int64_t{1} << 30;
+constexpr int64_t kMaxBlocks = 1024;
+constexpr int64_t kMaxSafeInteger = (int64_t{1} << 53) - 1;
+
+std::string numberText(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.17g", d);
+  return b;
+}
+
+int64_t checkedInteger(Napi::Env env, const Napi::Value& v, const std::string& name, int64_t min,
+                       int64_t max) {
+  if (v.IsEmpty() || !v.IsNumber()) throw Napi::TypeError::New(env, name + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  // Written so that NaN fails too.
+  if (!(d >= static_cast<double>(min) && d <= static_cast<double>(max)) || std::trunc(d) != d)
+    throw Napi::RangeError::New(env, name + " must be an integer from " + std::to_string(min) +
+                                         " to " + std::to_string(max) + ", not " + numberText(d));
+  return static_cast<int64_t>(d);
+}
+
+int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min,
+               int64_t max) {
+  return checkedInteger(info.Env(), info.Length() > i ? info[i] : info.Env().Undefined(), name,
+                        min, max);
+}
+
+int fdArg(const Napi::CallbackInfo& info, size_t i, const char* name = "fd") {
+  return static_cast<int>(intArg(info, i, name, 0, kMaxInt));
+}
+
+/** An option of an options object: `dflt` when absent (undefined), else checked. */
+int64_t intOption(Napi::Env env, Napi::Object o, const char* key, int64_t dflt, int64_t min,
+                  int64_t max) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return dflt;
+  return checkedInteger(env, v, key, min, max);
+}
+
+bool flagOption(Napi::Env env, Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return false;
+  if (!v.IsBoolean()) throw Napi::TypeError::New(env, std::string(key) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
 }
 
 Napi::Value Open(const Napi::CallbackInfo& info) {
@@ -49,26 +103,27 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString())
     throw Napi::TypeError::New(env, "path must be a string");
   std::string path = info[0].As<Napi::String>();
-  int flags = intArg(info, 1, "flags");
+  int flags = static_cast<int>(intArg(info, 1, "flags", 0, kMaxInt));
   int fd = sys::openPath(path.c_str(), flags);
   if (fd < 0) throw errnoError(env, -fd, "open", path);
   return Napi::Number::New(env, fd);
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
-  int r = sys::closeFd(intArg(info, 0, "fd"));
+  int r = sys::closeFd(fdArg(info, 0));
   if (r < 0) throw errnoError(info.Env(), -r, "close", "");
   return info.Env().Undefined();
 }
 
 Napi::Value GetBufferFd(const Napi::CallbackInfo& info) {
-  int fd = sys::getBufferFd(intArg(info, 0, "fd"), intArg(info, 1, "index"));
+  int index = static_cast<int>(intArg(info, 1, "index", 0, kMaxInt));
+  int fd = sys::getBufferFd(fdArg(info, 0), index);
   if (fd < 0) throw errnoError(info.Env(), -fd, "ioctl", "IIO_BUFFER_GET_FD_IOCTL");
   return Napi::Number::New(info.Env(), fd);
 }
 
 Napi::Value GetEventFd(const Napi::CallbackInfo& info) {
-  int fd = sys::getEventFd(intArg(info, 0, "fd"));
+  int fd = sys::getEventFd(fdArg(info, 0));
   if (fd < 0) throw errnoError(info.Env(), -fd, "ioctl", "IIO_GET_EVENT_FD_IOCTL");
   return Napi::Number::New(info.Env(), fd);
 }
@@ -91,21 +146,12 @@ Napi::Value Ioctls(const Napi::CallbackInfo& info) {
   return o;
 }
 
-/** Where a Buffer's bytes live: lets tests prove that a block aliases pool memory. */
-Napi::Value AddressOf(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsBuffer())
-    throw Napi::TypeError::New(info.Env(), "a Buffer is required");
-  auto b = info[0].As<Napi::Buffer<uint8_t>>();
-  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(b.Data())));
-}
-
 Napi::Value HeapCheck(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString())
     throw Napi::TypeError::New(env, "heap path must be a string");
   std::string path = info[0].As<Napi::String>();
-  int bytes = intArg(info, 1, "bytes");
-  if (bytes <= 0) throw Napi::RangeError::New(env, "bytes must be positive");
+  int64_t bytes = intArg(info, 1, "bytes", 1, kMaxBlockBytes);
   std::vector<dmabuf::CheckStep> steps;
   bool ok = dmabuf::heapCheck(path, static_cast<size_t>(bytes), &steps);
   Napi::Object o = Napi::Object::New(env);
@@ -265,7 +311,8 @@ void CallJsOne(Napi::Env env, Napi::Function cb, TsfnContext* ctx, Delivery* d) 
       case DeliveryKind::Error:
         consumed = cb.Call({Napi::Number::New(env, 1), Napi::Number::New(env, d->err),
                             Napi::String::New(env, d->op),
-                            d->job ? Napi::Number::New(env, d->job->id) : env.Undefined()});
+                            d->job ? Napi::Number::New(env, d->job->id) : env.Undefined(),
+                            Napi::Number::New(env, static_cast<double>(d->done))});
         break;
       case DeliveryKind::Written:
         cb.Call({Napi::Number::New(env, 2), Napi::Number::New(env, d->job->id)});
@@ -280,8 +327,13 @@ void CallJsOne(Napi::Env env, Napi::Function cb, TsfnContext* ctx, Delivery* d) 
         consumed.As<Napi::Boolean>().Value())
       ctx->stream->credit(1);
   } catch (const Napi::Error& e) {
-    // Reported as an uncaught exception by Node; the stream keeps going.
-    e.ThrowAsJavaScriptException();
+    // The callback threw, so it did not queue the delivery: its place comes back (else
+    // `blocks` throws stall the thread for good), and the error goes to process
+    // 'uncaughtException' as for any throwing event handler. Left pending here, Node-API 8
+    // would drop it with a DEP0168 warning; the next delivery of the batch still runs.
+    if (!d->job && (d->kind == DeliveryKind::Block || d->kind == DeliveryKind::Error))
+      ctx->stream->credit(1);
+    napi_fatal_exception(env, e.Value());
   }
   dropJob(d->job);
   delete d;
@@ -305,8 +357,6 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
             InstanceMethod<&StreamWrap::Detach>("detach"),
             InstanceMethod<&StreamWrap::Drain>("drain"),
             InstanceMethod<&StreamWrap::Stats>("stats"),
-            InstanceMethod<&StreamWrap::BlockAddresses>("blockAddresses"),
-            InstanceMethod<&StreamWrap::Poke>("poke"),
         });
   }
 
@@ -315,30 +365,28 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     if (info.Length() < 1 || !info[0].IsObject())
       throw Napi::TypeError::New(env, "Stream options must be an object");
     Napi::Object o = info[0].As<Napi::Object>();
-    auto num = [&](const char* k, double dflt) -> double {
-      Napi::Value v = o.Get(k);
-      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
-    };
-    auto flag = [&](const char* k) -> bool {
-      Napi::Value v = o.Get(k);
-      return v.IsBoolean() && v.As<Napi::Boolean>().Value();
-    };
     StreamConfig cfg;
-    cfg.fd = static_cast<int>(num("fd", -1));
-    cfg.output = flag("output");
-    cfg.blockBytes = static_cast<size_t>(num("blockBytes", 0));
-    cfg.unitBytes = static_cast<size_t>(num("unitBytes", 1));
-    cfg.blocks = static_cast<size_t>(num("blocks", 4));
-    cfg.timeoutMs = static_cast<int>(num("timeoutMs", 0));
-    cfg.partial = flag("partial");
-    cfg.cyclic = flag("cyclic");
-    if (cfg.fd < 0) throw Napi::RangeError::New(env, "fd must be an open file descriptor");
-    if (cfg.blockBytes == 0 || cfg.unitBytes == 0 || cfg.blockBytes % cfg.unitBytes != 0)
-      throw Napi::RangeError::New(env, "blockBytes must be a positive multiple of unitBytes");
-    if (cfg.blocks < 1 || cfg.blocks > 1024)
-      throw Napi::RangeError::New(env, "blocks must be 1..1024");
+    cfg.fd = static_cast<int>(checkedInteger(env, o.Get("fd"), "fd", 0, kMaxInt));
+    cfg.output = flagOption(env, o, "output");
+    cfg.blockBytes = static_cast<size_t>(
+        checkedInteger(env, o.Get("blockBytes"), "blockBytes", 1, kMaxBlockBytes));
+    cfg.unitBytes = static_cast<size_t>(
+        intOption(env, o, "unitBytes", 1, 1, static_cast<int64_t>(cfg.blockBytes)));
+    cfg.blocks = static_cast<size_t>(intOption(env, o, "blocks", 4, 1, kMaxBlocks));
+    cfg.timeoutMs = static_cast<int>(intOption(env, o, "timeoutMs", 0, 0, kMaxInt));
+    cfg.partial = flagOption(env, o, "partial");
+    cfg.cyclic = flagOption(env, o, "cyclic");
+    // Absent: no batching (every block at once); src/native/index.ts gives the defaults.
+    cfg.batchHoldUs = intOption(env, o, "batchHoldUs", 0, 0, 10000000);
+    cfg.batchMaxBlocks = static_cast<size_t>(intOption(env, o, "batchMaxBlocks", 1, 1, kMaxBlocks));
+    if (cfg.blockBytes % cfg.unitBytes != 0)
+      throw Napi::RangeError::New(env, "blockBytes must be a multiple of unitBytes");
     stream_ = std::make_shared<Stream>(cfg);
+    if (stream_->status() < 0) throw errnoError(env, -stream_->status(), "dup", "fd");
   }
+
+  /** The core, for the test hooks. */
+  const std::shared_ptr<Stream>& core() const { return stream_; }
 
   ~StreamWrap() override {
     unhook();
@@ -404,13 +452,14 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   }
 
   Napi::Value Credit(const Napi::CallbackInfo& info) {
-    stream_->credit(intArg(info, 0, "n"));
+    // JS owes at most one place per block it was handed.
+    stream_->credit(static_cast<int>(intArg(info, 0, "n", 0, kMaxBlocks)));
     return info.Env().Undefined();
   }
 
   Napi::Value Release(const Napi::CallbackInfo& info) {
-    int idx = intArg(info, 0, "block");
-    uint32_t gen = static_cast<uint32_t>(info[1].As<Napi::Number>().Int64Value());
+    int idx = static_cast<int>(intArg(info, 0, "block", 0, kMaxInt));
+    uint32_t gen = static_cast<uint32_t>(intArg(info, 1, "gen", 0, 4294967295LL));
     bool ok = stream_->release(idx, gen);
     if (ok && cache_ && !closed_) cache_->strengthen(static_cast<size_t>(idx));
     return Napi::Boolean::New(info.Env(), ok);
@@ -418,13 +467,14 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
 
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsNumber())
-      throw Napi::TypeError::New(env, "write(buffer, id)");
+    if (info.Length() < 1 || !info[0].IsBuffer())
+      throw Napi::TypeError::New(env, "write(buffer, id): buffer must be a Buffer");
+    const double id = static_cast<double>(intArg(info, 1, "id", 0, kMaxSafeInteger));
     auto buf = info[0].As<Napi::Buffer<uint8_t>>();
     if (buf.Length() == 0 || buf.Length() % stream_->config().unitBytes != 0)
       throw Napi::RangeError::New(env, "write() needs whole units");
     auto* job = new WriteJob;
-    job->id = info[1].As<Napi::Number>().DoubleValue();
+    job->id = id;
     job->data = buf.Data();
     job->len = buf.Length();
     // Zero copy: the thread writes straight from the caller's Buffer, kept alive here.
@@ -515,30 +565,6 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     return o;
   }
 
-  Napi::Value BlockAddresses(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto pool = stream_->pool();
-    size_t n = pool ? pool->count() : 0;
-    Napi::Array a = Napi::Array::New(env, n);
-    for (size_t i = 0; i < n; i++)
-      a.Set(static_cast<uint32_t>(i),
-            Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pool->data(i)))));
-    return a;
-  }
-
-  /** Test hook: writes one byte into pool memory, for a test to see it through a Buffer. */
-  Napi::Value Poke(const Napi::CallbackInfo& info) {
-    auto pool = stream_->pool();
-    int idx = intArg(info, 0, "block");
-    int off = intArg(info, 1, "offset");
-    int val = intArg(info, 2, "value");
-    if (!pool || idx < 0 || static_cast<size_t>(idx) >= pool->count() || off < 0 ||
-        static_cast<size_t>(off) >= pool->blockBytes())
-      throw Napi::RangeError::New(info.Env(), "poke outside the pool");
-    pool->data(idx)[off] = static_cast<uint8_t>(val);
-    return info.Env().Undefined();
-  }
-
   std::shared_ptr<Stream> stream_;
   std::shared_ptr<BufferCache> cache_;
   napi_env env_ = nullptr;
@@ -546,17 +572,86 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   bool closed_ = false;
 };
 
+// ---------------------------------------------------------------------------------------
+// The test suite's entry: what lets a test prove zero copy. Not part of the interface an
+// application sees: testHooks() refuses unless IIOKIT_TEST_HOOKS=1 is set when it is
+// called (test/helpers/native-hooks.ts sets it).
+
+/** Per-env data: the Stream constructor, to recognise a Stream handed to a hook. */
+struct AddonData {
+  Napi::FunctionReference streamClass;
+};
+
+StreamWrap* streamArg(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* data = env.GetInstanceData<AddonData>();
+  if (info.Length() < 1 || !info[0].IsObject() ||
+      !info[0].As<Napi::Object>().InstanceOf(data->streamClass.Value()))
+    throw Napi::TypeError::New(env, "stream must be a Stream");
+  return StreamWrap::Unwrap(info[0].As<Napi::Object>());
+}
+
+/** Where a Buffer's bytes live: lets tests prove that a block aliases pool memory. */
+Napi::Value AddressOf(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBuffer())
+    throw Napi::TypeError::New(info.Env(), "buffer must be a Buffer");
+  auto b = info[0].As<Napi::Buffer<uint8_t>>();
+  return Napi::BigInt::New(info.Env(),
+                           static_cast<uint64_t>(reinterpret_cast<uintptr_t>(b.Data())));
+}
+
+/** The address of every pool block of a started stream. */
+Napi::Value BlockAddresses(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto pool = streamArg(info)->core()->pool();
+  size_t n = pool ? pool->count() : 0;
+  Napi::Array a = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; i++)
+    a.Set(static_cast<uint32_t>(i),
+          Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pool->data(i)))));
+  return a;
+}
+
+/** Writes one byte into pool memory, for a test to see it through a Buffer. */
+Napi::Value Poke(const Napi::CallbackInfo& info) {
+  auto pool = streamArg(info)->core()->pool();
+  int64_t idx = intArg(info, 1, "block", 0, kMaxInt);
+  int64_t off = intArg(info, 2, "offset", 0, kMaxInt);
+  int64_t val = intArg(info, 3, "value", 0, 255);
+  if (!pool || static_cast<size_t>(idx) >= pool->count() ||
+      static_cast<size_t>(off) >= pool->blockBytes())
+    throw Napi::RangeError::New(info.Env(), "poke outside the pool");
+  pool->data(static_cast<int>(idx))[off] = static_cast<uint8_t>(val);
+  return info.Env().Undefined();
+}
+
+Napi::Value TestHooks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* on = ::getenv("IIOKIT_TEST_HOOKS");
+  if (!on || std::string(on) != "1")
+    throw Napi::Error::New(env, "testHooks() is the test suite's entry: set IIOKIT_TEST_HOOKS=1");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("addressOf", Napi::Function::New<AddressOf>(env, "addressOf"));
+  o.Set("blockAddresses", Napi::Function::New<BlockAddresses>(env, "blockAddresses"));
+  o.Set("poke", Napi::Function::New<Poke>(env, "poke"));
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("abiVersion", Napi::Number::New(env, 2));
+  exports.Set("abiVersion", Napi::Number::New(env, 3));
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
   exports.Set("close", Napi::Function::New<Close>(env, "close"));
   exports.Set("getBufferFd", Napi::Function::New<GetBufferFd>(env, "getBufferFd"));
   exports.Set("getEventFd", Napi::Function::New<GetEventFd>(env, "getEventFd"));
   exports.Set("ioctls", Napi::Function::New<Ioctls>(env, "ioctls"));
-  exports.Set("addressOf", Napi::Function::New<AddressOf>(env, "addressOf"));
   exports.Set("heapCheck", Napi::Function::New<HeapCheck>(env, "heapCheck"));
   exports.Set("selfTest", Napi::Function::New<SelfTest>(env, "selfTest"));
-  exports.Set("Stream", StreamWrap::Define(env));
+  Napi::Function stream = StreamWrap::Define(env);
+  exports.Set("Stream", stream);
+  auto* data = new AddonData;
+  data->streamClass = Napi::Persistent(stream);
+  env.SetInstanceData(data);
+  exports.Set("testHooks", Napi::Function::New<TestHooks>(env, "testHooks"));
   return exports;
 }
 

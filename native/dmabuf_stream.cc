@@ -162,7 +162,7 @@ void DmabufTransfer::runInput(StreamPort& port) {
   for (int i; (i = pool_->takeFree()) >= 0;) {
     int r = toKernel(i, size, false);
     if (r < 0) {
-      port.sendError(-r, "enqueue", nullptr);
+      port.sendError(-r, "enqueue", nullptr, 0);
       return;
     }
   }
@@ -175,7 +175,7 @@ void DmabufTransfer::runInput(StreamPort& port) {
       int r = toKernel(back, size, false);
       if (r < 0) {
         port.flushBlocks();
-        port.sendError(-r, "enqueue", nullptr);
+        port.sendError(-r, "enqueue", nullptr, 0);
         return;
       }
     }
@@ -185,7 +185,7 @@ void DmabufTransfer::runInput(StreamPort& port) {
       int w = port.wait(-1, 0, -1);
       if (w == -ECANCELED) break;
       if (w < 0) {
-        port.sendError(-w, "poll", nullptr);
+        port.sendError(-w, "poll", nullptr, 0);
         return;
       }
       headSince = sys::nowUs();
@@ -210,11 +210,11 @@ void DmabufTransfer::runInput(StreamPort& port) {
       if (w == 0) {
         // The error takes the queue place; the block stays queued and is waited for again.
         port.noteTimeout();
-        port.sendError(ETIMEDOUT, "poll dmabuf", nullptr);
+        port.sendError(ETIMEDOUT, "poll dmabuf", nullptr, 0);
         headSince = sys::nowUs();
         continue;
       }
-      port.sendError(-w, "poll dmabuf", nullptr);
+      port.sendError(-w, "poll dmabuf", nullptr, 0);
       return;
     }
     headSince = sys::nowUs();
@@ -224,7 +224,7 @@ void DmabufTransfer::runInput(StreamPort& port) {
     noteCompletion(err, size);
     int r = sys::dmaBufSync(fds_[idx], kDmaBufSyncStart | kDmaBufSyncRead);
     if (r < 0) {
-      port.sendError(-r, "sync", nullptr);
+      port.sendError(-r, "sync", nullptr, 0);
       return;
     }
     cpuOwned_[idx] = true;
@@ -235,7 +235,7 @@ void DmabufTransfer::runInput(StreamPort& port) {
       port.refundCredit();
       r = toKernel(idx, size, false);
       if (r < 0) {
-        port.sendError(-r, "enqueue", nullptr);
+        port.sendError(-r, "enqueue", nullptr, 0);
         return;
       }
       continue;
@@ -257,7 +257,7 @@ void DmabufTransfer::runInput(StreamPort& port) {
       }
       if (r < 0) {
         delete d;
-        port.sendError(-r, "enqueue", nullptr);
+        port.sendError(-r, "enqueue", nullptr, 0);
         return;
       }
     }
@@ -273,7 +273,7 @@ void DmabufTransfer::runInput(StreamPort& port) {
       d->fresh = static_cast<uint8_t*>(::malloc(size));
       if (!d->fresh) {
         delete d;
-        port.sendError(ENOMEM, "malloc", nullptr);
+        port.sendError(ENOMEM, "malloc", nullptr, 0);
         return;
       }
       ::memcpy(d->fresh, pool_->data(idx), size);
@@ -281,7 +281,7 @@ void DmabufTransfer::runInput(StreamPort& port) {
       if (r < 0) {
         ::free(d->fresh);
         delete d;
-        port.sendError(-r, "enqueue", nullptr);
+        port.sendError(-r, "enqueue", nullptr, 0);
         return;
       }
     } else {
@@ -339,7 +339,7 @@ void DmabufTransfer::runOutput(StreamPort& port) {
                   : port.wait(-1, 0, -1);
       if (w == -ECANCELED) return;
       if (w < 0) {
-        port.sendError(-w, "poll dmabuf", nullptr);
+        port.sendError(-w, "poll dmabuf", nullptr, 0);
         return;
       }
       continue;
@@ -366,23 +366,23 @@ void DmabufTransfer::runOutput(StreamPort& port) {
       }
       if (w == 0) {
         port.noteTimeout();
-        port.sendError(ETIMEDOUT, "drain dmabuf", job);
+        port.sendError(ETIMEDOUT, "drain dmabuf", job, 0);
         continue;
       }
       if (w < 0) {
-        port.sendError(-w, "poll dmabuf", job);
+        port.sendError(-w, "poll dmabuf", job, 0);
         return;
       }
       if (errorsSinceDrain_) {
         errorsSinceDrain_ = 0;
-        port.sendError(EIO, "dmabuf transfer aborted", job);
+        port.sendError(EIO, "dmabuf transfer aborted", job, 0);
         continue;
       }
       port.sendWritten(job);
       continue;
     }
     if (cfg_.cyclic && job->len > size) {
-      port.sendError(EINVAL, "cyclic push larger than the buffer", job);
+      port.sendError(EINVAL, "cyclic push larger than the buffer", job, 0);
       continue;
     }
     size_t off = 0;
@@ -426,14 +426,11 @@ void DmabufTransfer::runOutput(StreamPort& port) {
       off += n;
       if (cfg_.cyclic) cyclicQueued = true;
     }
-    if (err == ECANCELED) {
-      port.returnJob(job);
-      return;
-    }
     if (err) {
       if (err == ETIMEDOUT) port.noteTimeout();
-      port.sendError(err, op, job);
-      if (err == ETIMEDOUT) continue;
+      // `off` bytes are in DMABUFs the kernel has queued: the device plays them, and the
+      // error says so (pushing them again would play them twice).
+      if (port.failJob(job, err, op, off)) continue;
       return;
     }
     port.sendWritten(job);

@@ -40,7 +40,14 @@ class StreamPort {
   virtual void deliverBlock(Delivery* d) = 0;
   /** Input: hands over whatever deliverBlock() kept back (before the loop sleeps). */
   virtual void flushBlocks() = 0;
-  virtual void sendError(int err, const char* op, WriteJob* job) = 0;
+  /** An error; for a push (`job`), `done` of its bytes were queued before it. */
+  virtual void sendError(int err, const char* op, WriteJob* job, size_t done) = 0;
+  /**
+   * Output: a push that failed after the kernel took `done` of its bytes: counted as
+   * written and reported with the error (the device plays them); on cancel with nothing
+   * taken the job goes back for close() to hand back. False: the loop must stop.
+   */
+  virtual bool failJob(WriteJob* job, int err, const char* op, size_t done) = 0;
   /** Output: a push is in the kernel's hands (or, for a drain, played). */
   virtual void sendWritten(WriteJob* job) = 0;
   /** Output: the next push or drain request, nullptr when none is queued. */

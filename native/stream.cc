@@ -1,6 +1,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -9,27 +10,23 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <system_error>
 
 #include "ioctl.h"
 
 namespace iiokit {
 
-namespace {
-// Hand-over batching: when blocks finish less than kHoldUs apart, the thread keeps them
-// back (at most kMaxHeld or half the queue, at most kHoldUs) so that one wake-up of the
-// JS thread takes several. On two cores a third runnable thread (ours, beside the
-// producer and the reader) costs more in scheduling than the hand-over itself: every
-// wake-up preempts one of them. Measured on a FIFO at 64 KiB blocks: batches of 4 gave
-// ~0.6x of `cat`, batches up to 32 ~0.94x (quiet machine). Slow streams (the usual IIO rates) are handed
-// over at once, so the added latency is bounded by kHoldUs on fast streams only.
-constexpr int64_t kHoldUs = 2000;
-constexpr size_t kMaxHeld = 32;
-}  // namespace
-
 Stream::Stream(const StreamConfig& cfg) : cfg_(cfg) {
   if (cfg_.blocks < 1) cfg_.blocks = 1;
   if (cfg_.unitBytes < 1) cfg_.unitBytes = 1;
+  if (cfg_.batchMaxBlocks < 1) cfg_.batchMaxBlocks = 1;
   credit_ = static_cast<int>(cfg_.blocks);
+  // The thread polls and reads its own duplicate: whatever the caller does with its fd
+  // (close it, even see the number reused for another file), the stream keeps the file
+  // it was given until close(). The file stays open (and an IIO device busy) until both
+  // are closed.
+  cfg_.fd = ::fcntl(cfg.fd, F_DUPFD_CLOEXEC, 0);
+  if (cfg_.fd < 0) dupError_ = -errno;
 }
 
 Stream::~Stream() { detachDmabufs(); }
@@ -40,7 +37,13 @@ bool Stream::tryDmabuf(const std::string& heapPath, dmabuf::Failure* fail) {
     return false;
   }
   if (dmabuf_) return true;
+  if (status() < 0) {
+    *fail = {-status(), "dup"};
+    return false;
+  }
   DmabufTransfer::Config c;
+  // The stream's own duplicate: the DMABUFs stay attached through it until
+  // detachDmabufs(), whatever the caller does with its fd.
   c.bufferFd = cfg_.fd;
   c.output = cfg_.output;
   c.cyclic = cfg_.cyclic;
@@ -59,21 +62,38 @@ bool Stream::tryDmabuf(const std::string& heapPath, dmabuf::Failure* fail) {
 int Stream::start(Sink sink) {
   if (started_) return -EBUSY;
   if (closed_) return -EBADF;
+  if (status() < 0) return status();
   if (cancel_.status() < 0) return cancel_.status();
-  if (!pool_) {
+  const bool madePool = !pool_;
+  if (madePool) {
     int err = 0;
     // Output through write() sends JS memory directly and needs no pool.
     pool_ = BlockPool::heap(cfg_.output ? 0 : poolBlocks(), cfg_.blockBytes, &err);
     if (!pool_) return err;
   }
-  if (pool_->wake().status() < 0) return pool_->wake().status();
+  // Whatever fails from here leaves the stream as it was, ready for another start().
+  auto undo = [&](int r) {
+    if (madePool) pool_.reset();
+    sink_ = nullptr;
+    return r;
+  };
+  if (pool_->wake().status() < 0) return undo(pool_->wake().status());
   // read()/write() run non-blocking behind poll(); DMABUF ioctls must block, since
   // O_NONBLOCK turns the kernel's reservation lock into a trylock (spurious EBUSY).
   int r = sys::setNonBlocking(cfg_.fd, !usesDmabuf());
-  if (r < 0) return r;
+  if (r < 0) return undo(r);
   sink_ = std::move(sink);
+  // std::thread throws when the system has no thread to spare (EAGAIN: RLIMIT_NPROC, a
+  // cgroup's pids.max); node-addon-api passes only Napi::Error on, anything else would
+  // reach std::terminate. started_ is set only once the thread exists.
+  try {
+    thread_ = std::thread([this] { run(); });
+  } catch (const std::system_error& e) {
+    return undo(e.code().value() > 0 ? -e.code().value() : -EAGAIN);
+  } catch (const std::exception&) {
+    return undo(-ENOMEM);
+  }
   started_ = true;
-  thread_ = std::thread([this] { run(); });
   return 0;
 }
 
@@ -138,6 +158,8 @@ std::vector<WriteJob*> Stream::close() {
   // its JS wrapper is collected: neither keeps an eventfd open after close.
   if (pool_) pool_->closeWake();
   cancel_.close();
+  // DMABUFs are detached through this fd once the buffer is disabled (detachDmabufs()).
+  if (!dmabuf_) closeOwnFd();
   std::lock_guard<std::mutex> lk(mu_);
   left.assign(jobs_.begin(), jobs_.end());
   jobs_.clear();
@@ -146,7 +168,17 @@ std::vector<WriteJob*> Stream::close() {
 
 int Stream::detachDmabufs() {
   if (!closed_) close();
-  return dmabuf_ ? dmabuf_->detach() : 0;
+  int r = dmabuf_ ? dmabuf_->detach() : 0;
+  closeOwnFd();
+  return r;
+}
+
+void Stream::closeOwnFd() {
+  if (cfg_.fd >= 0) {
+    sys::closeFd(cfg_.fd);
+    cfg_.fd = -1;
+    dupError_ = -EBADF;
+  }
 }
 
 StreamStats Stream::stats() {
@@ -274,7 +306,7 @@ bool Stream::send(Delivery* d) {
 
 void Stream::hold(Delivery* d) {
   int64_t now = sys::nowUs();
-  bool fast = lastBlockUs_ && now - lastBlockUs_ < kHoldUs;
+  bool fast = lastBlockUs_ && now - lastBlockUs_ < cfg_.batchHoldUs;
   lastBlockUs_ = now;
   if (heldTail_)
     heldTail_->next = d;
@@ -285,7 +317,7 @@ void Stream::hold(Delivery* d) {
   heldTail_ = d;
   heldCount_++;
   // Half the queue at most: JS works through one batch while the next is being filled.
-  size_t most = std::max<size_t>(1, std::min(kMaxHeld, cfg_.blocks / 2));
+  size_t most = std::max<size_t>(1, std::min(cfg_.batchMaxBlocks, cfg_.blocks / 2));
   if (!fast || cfg_.partial || heldCount_ >= most) flush();
 }
 
@@ -297,13 +329,28 @@ void Stream::flush() {
   send(d);
 }
 
-void Stream::sendError(int err, const char* op, WriteJob* job) {
+void Stream::sendError(int err, const char* op, WriteJob* job, size_t done) {
   Delivery* d = new Delivery;
   d->kind = DeliveryKind::Error;
   d->err = err;
   d->op = op;
   d->job = job;
+  d->done = done;
   send(d);
+}
+
+bool Stream::failJob(WriteJob* job, int err, const char* op, size_t done) {
+  if (err == ECANCELED && done == 0) {
+    std::lock_guard<std::mutex> lk(mu_);
+    jobs_.push_front(job);  // close() hands it back to be rejected on the JS thread
+    return false;
+  }
+  if (done) {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.written += done;
+  }
+  sendError(err, err == ECANCELED ? "cancel" : op, job, done);
+  return err == ETIMEDOUT;
 }
 
 int Stream::waitFd(int fd, short events, int64_t deadlineUs, bool alsoWake) {
@@ -345,9 +392,10 @@ int Stream::fill(uint8_t* p, size_t size, size_t* filled, int64_t deadline, cons
     if (!readAhead_ || cancel_.fd() < 0) {
       int w;
       for (;;) {
-        // Held blocks wait at most kHoldUs: wake up for them if no data comes first.
+        // Held blocks wait at most batchHoldUs: wake up for them if no data comes first.
+        const int64_t flushAt = heldSinceUs_ + cfg_.batchHoldUs;
         int64_t until = deadline;
-        if (heldHead_ && (until < 0 || heldSinceUs_ + kHoldUs < until)) until = heldSinceUs_ + kHoldUs;
+        if (heldHead_ && (until < 0 || flushAt < until)) until = flushAt;
         w = waitFd(cfg_.fd, POLLIN, until, false);
         if (w != 0 || until == deadline) break;
         flush();
@@ -380,13 +428,14 @@ int Stream::fill(uint8_t* p, size_t size, size_t* filled, int64_t deadline, cons
   return 0;
 }
 
-int Stream::writeAll(const uint8_t* p, size_t len, int64_t deadline, const char** op) {
-  size_t done = 0;
-  while (done < len) {
+int Stream::writeAll(const uint8_t* p, size_t len, int64_t deadline, const char** op,
+                     size_t* done) {
+  *done = 0;
+  while (*done < len) {
     if (stop_) return -ECANCELED;
-    ssize_t n = ::write(cfg_.fd, p + done, len - done);
+    ssize_t n = ::write(cfg_.fd, p + *done, len - *done);
     if (n > 0) {
-      done += static_cast<size_t>(n);
+      *done += static_cast<size_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -496,9 +545,10 @@ void Stream::runOutput() {
       }
     }
     const char* op = "write";
+    size_t done = 0;
     if (!job) {
       // Cyclic output on a kernel without DMABUF: repeat the block at the consumer's pace.
-      int r = writeAll(cyclicData_.data(), cyclicData_.size(), -1, &op);
+      int r = writeAll(cyclicData_.data(), cyclicData_.size(), -1, &op, &done);
       if (r == -ECANCELED) return;
       if (r < 0) {
         sendError(-r, op);
@@ -508,18 +558,9 @@ void Stream::runOutput() {
       stats_.cyclicRepeats++;
       continue;
     }
-    int r = writeAll(job->data, job->len, deadline(), &op);
-    if (r == -ECANCELED) {
-      std::lock_guard<std::mutex> lk(mu_);
-      jobs_.push_front(job);  // close() hands it back to be rejected on the JS thread
-      return;
-    }
-    if (r == -ETIMEDOUT) {
-      sendError(ETIMEDOUT, "poll", job);
-      continue;
-    }
+    int r = writeAll(job->data, job->len, deadline(), &op, &done);
     if (r < 0) {
-      sendError(-r, op, job);
+      if (failJob(job, -r, r == -ETIMEDOUT ? "poll" : op, done)) continue;
       return;
     }
     {

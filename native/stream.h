@@ -26,6 +26,7 @@
 namespace iiokit {
 
 struct StreamConfig {
+  /** The data fd. The stream works on its own duplicate of it (see Stream::Stream). */
   int fd = -1;
   bool output = false;
   /** Bytes per block (input: what a delivery holds when full; output DMABUF: block size). */
@@ -44,6 +45,15 @@ struct StreamConfig {
   bool partial = false;
   /** Output: the first push is repeated until the stream stops. */
   bool cyclic = false;
+  /**
+   * Input hand-over batching: blocks finishing less than `batchHoldUs` apart are kept
+   * back, at most `batchMaxBlocks` (and half the queue) and at most `batchHoldUs`, so that
+   * one wake-up of the JS thread takes several. The values come from TypeScript
+   * (src/native/index.ts STREAM_DEFAULTS; why: docs/native.md); these defaults hand every
+   * block over at once.
+   */
+  int64_t batchHoldUs = 0;
+  size_t batchMaxBlocks = 1;
 };
 
 enum class DeliveryKind : int { Block = 0, Error = 1, Written = 2, End = 3 };
@@ -66,7 +76,8 @@ struct Delivery {
   int err = 0;
   const char* op = "";
   WriteJob* job = nullptr;  // Written / a push's Error
-  uint64_t lost = 0;         // Block: units lost just before it (DMABUF transfers that failed)
+  size_t done = 0;          // a push's Error: bytes of it the kernel took before the error
+  uint64_t lost = 0;        // Block: units lost just before it (DMABUF transfers that failed)
   Delivery* next = nullptr;  // a batch handed over in one wake-up of the JS thread
 };
 
@@ -88,8 +99,12 @@ class Stream : public std::enable_shared_from_this<Stream>, private StreamPort {
   /** Returns false when the receiver is gone: the core then disposes of the delivery. */
   using Sink = std::function<bool(Delivery*)>;
 
+  /** Duplicates cfg.fd: check status() before use. */
   explicit Stream(const StreamConfig& cfg);
   ~Stream();
+
+  /** 0, or -errno when the fd could not be duplicated. */
+  int status() const { return cfg_.fd < 0 ? dupError_ : 0; }
 
   const StreamConfig& config() const { return cfg_; }
   size_t poolBlocks() const { return cfg_.blocks + 2; }
@@ -100,7 +115,10 @@ class Stream : public std::enable_shared_from_this<Stream>, private StreamPort {
   /** DMABUF counters (zeros on the read()/write() path). */
   DmabufStats dmabufStats() const { return dmabuf_ ? dmabuf_->stats() : DmabufStats{}; }
 
-  /** Makes the pool (if tryDmabuf did not) and starts the thread. 0 or -errno. */
+  /**
+   * Makes the pool (if tryDmabuf did not) and starts the thread. 0 or -errno; on failure
+   * (e.g. EAGAIN: no thread to spare) nothing changed and start() may be tried again.
+   */
   int start(Sink sink);
   bool started() const { return started_; }
 
@@ -115,11 +133,16 @@ class Stream : public std::enable_shared_from_this<Stream>, private StreamPort {
 
   /** Wakes the thread through the eventfd and makes it stop (permanent, like libiio). */
   void cancel();
-  /** cancel() + join. Idempotent. Undelivered jobs are returned. DMABUFs stay attached. */
+  /**
+   * cancel() + join + close the stream's fd, unless DMABUFs are attached: they stay, with
+   * the fd they were attached through, until detachDmabufs(). Idempotent. Jobs not
+   * started are returned.
+   */
   std::vector<WriteJob*> close();
   /**
    * After close() and after the buffer was disabled (so aborted transfers have completed):
-   * DETACH the DMABUFs and close their fds. 0 or the first -errno. Idempotent.
+   * DETACH the DMABUFs, close their fds and the stream's fd. 0 or the first -errno.
+   * Idempotent (close() first if it was not called).
    */
   int detachDmabufs();
 
@@ -135,6 +158,8 @@ class Stream : public std::enable_shared_from_this<Stream>, private StreamPort {
   void runOutput();
   /** Raises what the thread sleeps on: the condition variable, and the eventfd (DMABUF). */
   void notifyThread();
+  /** Closes the stream's duplicate of the data fd (idempotent). */
+  void closeOwnFd();
 
   // StreamPort: the DMABUF loops' view of this stream (thread side).
   bool stopping() override { return stop_; }
@@ -142,7 +167,8 @@ class Stream : public std::enable_shared_from_this<Stream>, private StreamPort {
   void refundCredit() override;
   void deliverBlock(Delivery* d) override { hold(d); }
   void flushBlocks() override { flush(); }
-  void sendError(int err, const char* op, WriteJob* job) override;
+  void sendError(int err, const char* op, WriteJob* job = nullptr, size_t done = 0) override;
+  bool failJob(WriteJob* job, int err, const char* op, size_t done) override;
   void sendWritten(WriteJob* job) override;
   WriteJob* nextJob() override;
   void returnJob(WriteJob* job) override;
@@ -155,11 +181,11 @@ class Stream : public std::enable_shared_from_this<Stream>, private StreamPort {
   /** Hands over every held block (before any wait, error or end). */
   void flush();
   bool send(Delivery* d);
-  void sendError(int err, const char* op) { sendError(err, op, nullptr); }
+
   /** Reads until the block is full (or, partial, until whole units arrived). */
   int fill(uint8_t* p, size_t size, size_t* filled, int64_t deadline, const char** op);
-  /** Writes everything; 0, -ETIMEDOUT, -ECANCELED or -errno. */
-  int writeAll(const uint8_t* p, size_t len, int64_t deadline, const char** op);
+  /** Writes everything; 0, -ETIMEDOUT, -ECANCELED or -errno; what was written in *done. */
+  int writeAll(const uint8_t* p, size_t len, int64_t deadline, const char** op, size_t* done);
   /**
    * Waits for events on fd (and the cancel/wake eventfds) until a deadline in µs on the
    * monotonic clock (-1 = none). 1 ready, 2 woken, 0 timeout, -ECANCELED, -errno.
@@ -168,6 +194,7 @@ class Stream : public std::enable_shared_from_this<Stream>, private StreamPort {
   int64_t deadline() const;
 
   StreamConfig cfg_;
+  int dupError_ = 0;
   std::shared_ptr<BlockPool> pool_;
   std::unique_ptr<DmabufTransfer> dmabuf_;
   sys::Signal cancel_;

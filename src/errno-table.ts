@@ -1,6 +1,7 @@
 // Generated from glibc (python3 errno/os.strerror) on Linux x86-64/arm: errno values and
-// the messages libiio prints through strerror(). Do not edit by hand.
-export const ERRNO_TABLE: ReadonlyArray<readonly [number, string, string]> = [
+// the messages libiio prints through strerror(). Do not edit by hand. (`as const` keeps
+// the names as literal types: errors.ts derives the typed ERRNO constants from them.)
+export const ERRNO_TABLE = [
   [1, 'EPERM', 'Operation not permitted'],
   [2, 'ENOENT', 'No such file or directory'],
   [3, 'ESRCH', 'No such process'],
@@ -131,4 +132,4 @@ export const ERRNO_TABLE: ReadonlyArray<readonly [number, string, string]> = [
   [130, 'EOWNERDEAD', 'Owner died'],
   [131, 'ENOTRECOVERABLE', 'State not recoverable'],
   [132, 'ERFKILL', 'Operation not possible due to RF-kill'],
-];
+] as const satisfies ReadonlyArray<readonly [number, string, string]>;

@@ -11,6 +11,17 @@ byCode.set('EWOULDBLOCK', byCode.get('EAGAIN') ?? 11);
 byCode.set('ENOTSUP', byCode.get('EOPNOTSUPP') ?? 95);
 byCode.set('EDEADLOCK', byCode.get('EDEADLK') ?? 35);
 
+/** An errno name glibc knows (`'EBUSY'`). */
+export type ErrnoCode = (typeof ERRNO_TABLE)[number][1];
+
+/**
+ * errno numbers by name, from the errno table: code says `ERRNO.EBUSY`, never a bare 16
+ * (a typo is a type error, not a silent wrong number).
+ */
+export const ERRNO: { readonly [K in ErrnoCode]: number } = Object.freeze(
+  Object.fromEntries(ERRNO_TABLE.map(([n, c]) => [c, n])) as { [K in ErrnoCode]: number },
+);
+
 /** The errno number of a code such as `'ENOENT'` (0 if unknown). */
 export function errnoOf(code: string): number {
   return byCode.get(code) ?? 0;
@@ -29,6 +40,11 @@ export function strerror(errno: number): string {
   const n = Math.abs(errno);
   const known = byNumber.get(n);
   return known ? `${known.message} (${n})` : `Unknown error ${n}`;
+}
+
+/** The errno number of any error, EIO when it carries none (libiio's fallback). */
+export function errnoOrEio(err: unknown): number {
+  return IioError.wrap(err).errno || ERRNO.EIO;
 }
 
 /** Where an error happened: every field that is known is named in the message. */

@@ -1,6 +1,7 @@
 import { createContext } from '../create-context';
-import { IioError, strerror } from '../errors';
+import { ERRNO, IioError, strerror } from '../errors';
 import type { Context } from '../model/context';
+import { strtoul } from '../util/cnumber';
 import { getopt, type LongOption, type ParsedOption } from './getopt';
 import { CliExit, Out, type CliIo } from './io';
 
@@ -71,7 +72,11 @@ export interface CommonOptions {
   readonly errors: string[];
 }
 
-/** libiio's sanitize_clamp for numeric options (strtoul base 0, clamped, warns). */
+/**
+ * libiio's sanitize_clamp for numeric options: strtoul(first 19 characters, base 0),
+ * 0 when nothing parses or it overflows (ERANGE), then clamped with a warning. A negative
+ * number wraps around to a huge one, as strtoul does, and is clamped to the max.
+ */
 export function clampNumber(
   err: Out,
   name: string,
@@ -79,28 +84,21 @@ export function clampNumber(
   min: number,
   max: number,
 ): number {
-  let v = 0;
+  let v = 0n;
   if (text !== undefined) {
-    const t = text.slice(0, 19).trim();
-    const m = /^([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(t);
-    if (m)
-      v = m[2].toLowerCase().startsWith('0x')
-        ? parseInt(m[2], 16)
-        : m[2].length > 1 && m[2].startsWith('0')
-          ? parseInt(m[2], 8)
-          : parseInt(m[2], 10);
-    // libiio parses with strtoull: a negative number wraps around to a huge one
-    if (m?.[1] === '-' && v > 0) v = Infinity;
+    // snprintf into char[20]: at most 19 bytes of the argument
+    const r = strtoul(Buffer.from(text, 'utf8').subarray(0, 19).toString('latin1'), 0);
+    v = r.end === 0 || r.erange ? 0n : r.value;
   }
-  if (v > max) {
-    v = max;
+  if (v > BigInt(max)) {
+    v = BigInt(max);
     err.line(`Clamped ${name} to max ${max}`);
   }
-  if (v < min) {
-    v = min;
+  if (v < BigInt(min)) {
+    v = BigInt(min);
     err.line(`Clamped ${name} to min ${min}`);
   }
-  return v;
+  return Number(v);
 }
 
 /** Parses the common options and the tool's own; `-S`/`-a` take the next word as libiio does. */
@@ -181,15 +179,15 @@ export async function openContext(opts: CommonOptions, err: Out): Promise<Contex
     const ie = IioError.wrap(e);
     if (opts.uri)
       err.line(
-        `Unable to create IIO context ${opts.uri.replace(/^xml:/, '')}: ${strerror(ie.errno || 5)}`,
+        `Unable to create IIO context ${opts.uri.replace(/^xml:/, '')}: ${strerror(ie.errno || ERRNO.EIO)}`,
       );
-    else err.line(`Unable to create Local IIO context : ${strerror(ie.errno || 5)}`);
+    else err.line(`Unable to create Local IIO context : ${strerror(ie.errno || ERRNO.EIO)}`);
     if (process.env.IIOKIT_DEBUG) err.line(ie.message);
     else err.line(`  (${ie.message})`);
     throw new CliExit(1);
   }
   if (opts.timeoutMs !== undefined && !ctx.supportsTimeout) {
-    err.line(`IIO contexts set timeout failed : ${strerror(38)}`);
+    err.line(`IIO contexts set timeout failed : ${strerror(ERRNO.ENOSYS)}`);
     await ctx.close();
     throw new CliExit(1);
   }

@@ -1,4 +1,4 @@
-import { IioError, strerror } from '../errors';
+import { ERRNO, errnoOrEio, IioError, strerror } from '../errors';
 import { formatScanType } from '../format/scan-type';
 import type { Attr } from '../model/attr';
 import type { Context } from '../model/context';
@@ -31,7 +31,7 @@ async function valueText(attr: Attr): Promise<string> {
     const v = await attr.read();
     return `value: ${v}`;
   } catch (e) {
-    return `ERROR: ${strerror(IioError.wrap(e).errno || 5)}`;
+    return `ERROR: ${strerror(errnoOrEio(e))}`;
   }
 }
 
@@ -40,7 +40,7 @@ async function valueText(attr: Attr): Promise<string> {
  * kernel shows zero bytes) as EIO, so iio_info prints this where a device simply has no
  * trigger. The library answers null; the CLI prints what iio_info prints.
  */
-const LOCAL_NO_TRIGGER = `ERROR: checking for trigger : ${strerror(5)}`;
+const LOCAL_NO_TRIGGER = `ERROR: checking for trigger : ${strerror(ERRNO.EIO)}`;
 
 /** Prints a context exactly as libiio 0.24's iio_info does (after its two version lines). */
 export async function printContextInfo(ctx: Context, out: Out): Promise<void> {
@@ -97,7 +97,7 @@ export async function printContextInfo(ctx: Context, out: Out): Promise<void> {
     } catch (e) {
       const ie = IioError.wrap(e);
       if (ie.code === 'ENOENT') out.line('\t\tNo trigger on this device');
-      else out.line(`ERROR: checking for trigger : ${strerror(ie.errno || 5)}`);
+      else out.line(`ERROR: checking for trigger : ${strerror(ie.errno || ERRNO.EIO)}`);
     }
   }
 }

@@ -2,17 +2,11 @@
  * `iiokit readdev`: libiio 0.24's iio_readdev. Captures raw scans from a device's buffer
  * and writes them to stdout exactly as the kernel lays them out.
  */
-import { strerror } from '../errors';
+import { errnoOrEio, strerror } from '../errors';
 import type { IioBuffer } from '../model/buffer';
 import type { ToolSpec } from './common';
 import type { CliIo } from './io';
-import {
-  errnoOf,
-  onTerminate,
-  runStreamTool,
-  throughputMeter,
-  type StreamTool,
-} from './stream-common';
+import { onTerminate, runStreamTool, throughputMeter, type StreamTool } from './stream-common';
 
 export const READDEV_TOOL: ToolSpec = {
   name: 'iio_readdev',
@@ -101,7 +95,7 @@ async function capture(
     const code = (e as { code?: string }).code;
     if (code === 'EPIPE') return 0;
     if (!stopped) {
-      err.line(`Unable to refill buffer: ${strerror(errnoOf(e))}`);
+      err.line(`Unable to refill buffer: ${strerror(errnoOrEio(e))}`);
       status = 1;
     }
   } finally {

@@ -3,7 +3,7 @@
  * (options, context, device, trigger, channels, buffer, clean-up: iio_readdev.c and
  * iio_writedev.c are the same program but for the direction), with libiio's messages.
  */
-import { IioError, strerror } from '../errors';
+import { ERRNO, errnoOrEio, strerror } from '../errors';
 import type { IioBuffer } from '../model/buffer';
 import type { Channel } from '../model/channel';
 import type { TransferMode } from '../model/backend';
@@ -23,8 +23,6 @@ import type { CliIo, Out } from './io';
 export const TOOL_TRIGGER_HZ = 100;
 /** SIZE_MAX as far as JavaScript numbers are exact. */
 export const SIZE_MAX = Number.MAX_SAFE_INTEGER;
-
-const errnoOf = (e: unknown): number => IioError.wrap(e).errno || 5;
 
 /**
  * `-t trigger`: finds it, sets it to 100 Hz (`sampling_frequency`, else `frequency`) and
@@ -53,14 +51,14 @@ export async function applyTrigger(
     try {
       await trig.writeAttr('frequency', TOOL_TRIGGER_HZ);
     } catch (e) {
-      err.line(`sample rate not set : ${strerror(errnoOf(e))}`);
+      err.line(`sample rate not set : ${strerror(errnoOrEio(e))}`);
     }
   }
   const before = await dev.getTrigger().catch(() => undefined);
   try {
     await dev.setTrigger(trig);
   } catch (e) {
-    err.line(`${setFailedText} : ${strerror(errnoOf(e))}`);
+    err.line(`${setFailedText} : ${strerror(errnoOrEio(e))}`);
   }
   return async () => {
     if (before !== undefined) await dev.setTrigger(before).catch(() => undefined);
@@ -82,7 +80,7 @@ export function chooseChannels(
   for (const n of names) {
     const c = dev.findChannel(n, isOutput);
     // libiio's iio_device_enable_channel: ENXIO when missing, EBUSY when named twice
-    const errno = !c ? 6 : chosen.includes(c) ? 16 : 0;
+    const errno = !c ? ERRNO.ENXIO : chosen.includes(c) ? ERRNO.EBUSY : 0;
     if (errno) {
       err.line(`Bad channel name "${n}" : ${strerror(errno)}`);
       return null;
@@ -242,7 +240,7 @@ export function runStreamTool(
           transfer,
         });
       } catch (e) {
-        err.line(`Unable to allocate buffer: ${strerror(errnoOf(e))}`);
+        err.line(`Unable to allocate buffer: ${strerror(errnoOrEio(e))}`);
         // libiio's line, then ours when it says more (a forced transfer mode refused)
         if (process.env.IIOKIT_DEBUG || transfer !== 'auto') err.line(String(e));
         return 1;
@@ -256,5 +254,3 @@ export function runStreamTool(
     }
   });
 }
-
-export { errnoOf };

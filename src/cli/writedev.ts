@@ -6,17 +6,11 @@
  * shorter buffer of whole scans is pushed too (libiio drops it), and before closing we
  * wait for the kernel to play what is queued (libiio disables the buffer at once).
  */
-import { strerror } from '../errors';
+import { errnoOrEio, strerror } from '../errors';
 import type { IioBuffer } from '../model/buffer';
 import type { ToolSpec } from './common';
 import type { CliIo } from './io';
-import {
-  errnoOf,
-  onTerminate,
-  runStreamTool,
-  throughputMeter,
-  type StreamTool,
-} from './stream-common';
+import { onTerminate, runStreamTool, throughputMeter, type StreamTool } from './stream-common';
 
 export const WRITEDEV_TOOL: ToolSpec = {
   name: 'iio_writedev',
@@ -119,7 +113,7 @@ async function play(
         await buffer.push(whole === data.length ? data : data.subarray(0, whole));
       } catch (e) {
         if (stopped) break;
-        err.line(`Unable to push buffer: ${strerror(errnoOf(e))}`);
+        err.line(`Unable to push buffer: ${strerror(errnoOrEio(e))}`);
         return 1;
       }
       meter?.(whole);
@@ -140,7 +134,7 @@ async function play(
     if (!cyclic && !stopped) await buffer.drain();
   } catch (e) {
     if (!stopped) {
-      err.line(`Unable to push buffer: ${strerror(errnoOf(e))}`);
+      err.line(`Unable to push buffer: ${strerror(errnoOrEio(e))}`);
       return 1;
     }
   } finally {

@@ -7,6 +7,7 @@ import { ChannelMask } from './channel-mask';
 import type { Context } from './context';
 import { decodeEvent, type IioEvent } from './event';
 import type { DeviceInfo } from './info';
+import { strtoll, toUint32 } from '../util/cnumber';
 
 /** Registers are 32-bit: anything else is refused before it reaches the kernel. */
 function checkRegisterArg(what: string, n: number, dev: Device): void {
@@ -148,19 +149,18 @@ export class Device {
     return this.registerLock(async () => {
       await reg.write(`0x${address.toString(16)}`);
       const text = (await reg.read()).trim();
-      const v = /^0[xX][0-9a-fA-F]+$/.test(text)
-        ? parseInt(text, 16)
-        : /^[0-9]+$/.test(text)
-          ? Number(text)
-          : NaN;
-      if (!Number.isFinite(v)) {
+      // libiio's iio_device_reg_read: strtoll(text, &end, 0), cast to uint32_t; refused
+      // when nothing parses or it overflows. We also refuse trailing text: the kernel
+      // prints "0x%X" alone, anything else is not a register value.
+      const r = strtoll(text, 0);
+      if (r.end === 0 || r.end !== text.length || r.erange) {
         throw new IioError('EIO', `register 0x${address.toString(16)} read back "${text}"`, {
           device: this.id,
           attr: 'direct_reg_access',
           uri: this.context.uri,
         });
       }
-      return v >>> 0;
+      return toUint32(r.value);
     });
   }
 

@@ -11,7 +11,7 @@ import { attemptLoad, type NativeStatus } from './diagnose';
 export type { NativeStatus } from './diagnose';
 
 /** The addon's interface version this TypeScript expects (native/addon.cc abiVersion). */
-export const NATIVE_ABI = 2;
+export const NATIVE_ABI = 3;
 
 /** Options of a native stream (see native/stream.h StreamConfig). */
 export interface NativeStreamOptions {
@@ -22,14 +22,58 @@ export interface NativeStreamOptions {
   readonly blockBytes: number;
   /** Reads and writes move whole units (scan bytes, or 16 for events). */
   readonly unitBytes: number;
-  /** Pool blocks, also the most deliveries queued for JS at once. */
-  readonly blocks: number;
+  /**
+   * Deliveries JS may have queued (the pool holds two more blocks). Default: about
+   * 2 MiB worth, 4..64 ({@link STREAM_DEFAULTS}).
+   */
+  readonly blocks?: number;
   /** Per block (input) or per push (output); 0 waits forever. */
   readonly timeoutMs: number;
+  /** Input: blocks finishing less than this apart (µs) are handed over together. */
+  readonly batchHoldUs?: number;
+  /** Input: the most blocks handed over in one wake-up of the JS thread. */
+  readonly batchMaxBlocks?: number;
   /** Input: hand over after every read() instead of only full blocks (events). */
   readonly partial?: boolean;
   /** Output: repeat the first push until the stream stops. */
   readonly cyclic?: boolean;
+}
+
+/**
+ * What the streaming thread is told when a stream's options do not say: hand blocks that
+ * finish less than 2 ms apart over up to 32 per wake-up of the JS thread, with a JS queue
+ * of about 2 MiB of blocks (at least 4, at most 64). Why these: docs/native.md,
+ * "Hand-over batching".
+ */
+export const STREAM_DEFAULTS = {
+  batchHoldUs: 2000,
+  batchMaxBlocks: 32,
+  queueBytes: 2 * 1024 * 1024,
+  minQueueBlocks: 4,
+  maxQueueBlocks: 64,
+} as const;
+
+/** The default JS queue, in blocks, for blocks of `blockBytes`. */
+export function defaultQueueBlocks(blockBytes: number): number {
+  const d = STREAM_DEFAULTS;
+  return Math.min(
+    d.maxQueueBlocks,
+    Math.max(d.minQueueBlocks, Math.ceil(d.queueBytes / blockBytes)),
+  );
+}
+
+/** Stream options with every default filled in: what the addon is given. */
+export type ResolvedStreamOptions = NativeStreamOptions &
+  Required<Pick<NativeStreamOptions, 'blocks' | 'batchHoldUs' | 'batchMaxBlocks'>>;
+
+/** Fills in the defaults (see {@link STREAM_DEFAULTS}). */
+export function resolveStreamOptions(o: NativeStreamOptions): ResolvedStreamOptions {
+  return {
+    ...o,
+    blocks: o.blocks ?? defaultQueueBlocks(o.blockBytes),
+    batchHoldUs: o.batchHoldUs ?? STREAM_DEFAULTS.batchHoldUs,
+    batchMaxBlocks: o.batchMaxBlocks ?? STREAM_DEFAULTS.batchMaxBlocks,
+  };
 }
 
 export interface NativeStreamStats {
@@ -69,16 +113,23 @@ export interface NativeStreamStats {
   readonly lastTransferError: number;
 }
 
-/** What the streaming thread hands over: 0 block, 1 error, 2 push written, 3 thread ended. */
+/**
+ * What the streaming thread hands over: 0 block, 1 error (of a push when it has its id;
+ * `done`: bytes of that push the kernel took before the error), 2 push written, 3 thread
+ * ended.
+ */
 export type NativeDelivery =
   | [kind: 0, data: Buffer, block: number, gen: number, lost: number]
-  | [kind: 1, errno: number, op: string, pushId: number | undefined]
+  | [kind: 1, errno: number, op: string, pushId: number | undefined, done: number]
   | [kind: 2, pushId: number]
   | [kind: 3, errno: number, op: string];
 
 export interface NativeStreamHandle {
   tryDmabuf(heapPath: string): { ok: boolean; errno: number; op: string };
-  /** The callback returns true when it took a block or error at once (credit goes back). */
+  /**
+   * The callback returns true when it took a block or error at once (credit goes back);
+   * when it throws, the credit goes back too and the error reaches 'uncaughtException'.
+   */
   start(callback: (...delivery: NativeDelivery) => boolean | void): void;
   credit(n: number): void;
   release(block: number, gen: number): boolean;
@@ -91,8 +142,6 @@ export interface NativeStreamHandle {
   /** Output over DMABUF: delivers kind 2 (or 1) with this id once what was queued has played. */
   drain(pushId: number): void;
   stats(): NativeStreamStats;
-  blockAddresses(): bigint[];
-  poke(block: number, offset: number, value: number): void;
 }
 
 export interface NativeAddon {
@@ -102,7 +151,6 @@ export interface NativeAddon {
   getBufferFd(devFd: number, index: number): number;
   getEventFd(devFd: number): number;
   ioctls(): Record<string, number>;
-  addressOf(buffer: Buffer): bigint;
   heapCheck(
     heapPath: string,
     bytes: number,

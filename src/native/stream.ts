@@ -4,14 +4,17 @@
  * backend decides what the fd is, how big a block is and when the device is enabled.
  */
 import type { RawBlock } from '../model/backend';
+import { BlockQueue } from '../model/block-queue';
 import { IioError, codeOf, strerror, type IioErrorContext } from '../errors';
 import {
   nativeError,
+  resolveStreamOptions,
   type NativeAddon,
   type NativeDelivery,
   type NativeStreamHandle,
   type NativeStreamOptions,
   type NativeStreamStats,
+  type ResolvedStreamOptions,
 } from './index';
 
 /** A block handed out by a native input stream. */
@@ -20,18 +23,14 @@ export interface NativeBlock extends RawBlock {
   readonly block: number;
 }
 
-interface Waiter {
-  resolve(b: NativeBlock): void;
-  reject(e: IioError): void;
-}
-
-type Item = { block: NativeBlock; error?: undefined } | { error: IioError; block?: undefined };
-
 export class NativeStream {
   private readonly handle: NativeStreamHandle;
-  private readonly queue: Item[] = [];
-  private readonly waiters: Waiter[] = [];
-  private readonly pushes = new Map<number, { resolve(): void; reject(e: IioError): void }>();
+  /** Deliveries waiting for read(); each one taken gives the thread a place back. */
+  private readonly queue = new BlockQueue<NativeBlock>({ onTake: (left) => this.taken(left) });
+  private readonly pushes = new Map<
+    number,
+    { resolve(): void; reject(e: IioError): void; bytes: number }
+  >();
   private nextPush = 1;
   /** Queue places given back by read() and not yet told to the thread. */
   private owed = 0;
@@ -40,17 +39,21 @@ export class NativeStream {
   private ended?: IioError;
   private closed = false;
 
+  /** The options the thread runs with, defaults filled in. */
+  readonly options: ResolvedStreamOptions;
+
   constructor(
     addon: NativeAddon,
-    readonly options: NativeStreamOptions,
+    options: NativeStreamOptions,
     private readonly ctx: IioErrorContext,
   ) {
+    this.options = resolveStreamOptions(options);
     try {
-      this.handle = new addon.Stream(options);
+      this.handle = new addon.Stream(this.options);
     } catch (err) {
       throw nativeError(err, { ...ctx, op: 'open stream' });
     }
-    this.creditBatch = Math.max(1, Math.floor(options.blocks / 4));
+    this.creditBatch = Math.max(1, Math.floor(this.options.blocks / 4));
   }
 
   /** Before start(): try DMABUF blocks (the buffer must not be enabled yet). */
@@ -68,9 +71,16 @@ export class NativeStream {
     }
   }
 
-  private error(errno: number, op: string): IioError {
-    const detail =
-      errno === 110 ? `no data within ${this.options.timeoutMs} ms` : `${op}: ${strerror(errno)}`;
+  private error(errno: number, op: string, push?: { bytes: number; done: number }): IioError {
+    let detail =
+      codeOf(errno) !== 'ETIMEDOUT'
+        ? `${op}: ${strerror(errno)}`
+        : push
+          ? `the device took no more within ${this.options.timeoutMs} ms`
+          : `no data within ${this.options.timeoutMs} ms`;
+    // What the kernel already took plays anyway: pushing it again would play it twice.
+    if (push?.done)
+      detail += `; ${push.done} of ${push.bytes} bytes were queued before that (the device plays them)`;
     return new IioError(codeOf(errno), detail, this.ctx);
   }
 
@@ -98,31 +108,19 @@ export class NativeStream {
           block.release();
           return false;
         }
-        const w = this.waiters.shift();
-        if (w) {
-          w.resolve(block);
-          return true;
-        }
-        this.queue.push({ block });
-        return false;
+        return this.queue.push(block);
       }
       case 1: {
-        const err = this.error(d[1], d[2]);
         if (d[3] !== undefined) {
           const p = this.pushes.get(d[3]);
           this.pushes.delete(d[3]);
-          p?.reject(err);
+          p?.reject(this.error(d[1], d[2], { bytes: p.bytes, done: d[4] }));
           return false;
         }
+        const err = this.error(d[1], d[2]);
         if (err.code !== 'ETIMEDOUT') this.lastError = err;
         if (this.closed) return false;
-        const w = this.waiters.shift();
-        if (w) {
-          w.reject(err);
-          return true;
-        }
-        this.queue.push({ error: err });
-        return false;
+        return this.queue.fail(err);
       }
       case 2: {
         const p = this.pushes.get(d[1]);
@@ -133,7 +131,7 @@ export class NativeStream {
       case 3: {
         this.ended =
           this.lastError ?? new IioError('ECANCELED', 'the stream was cancelled', this.ctx);
-        for (const w of this.waiters.splice(0)) w.reject(this.ended);
+        this.queue.end(this.ended);
         return false;
       }
     }
@@ -142,20 +140,17 @@ export class NativeStream {
 
   /** Input: the next block (or the error the thread met). */
   read(): Promise<NativeBlock> {
-    const item = this.queue.shift();
-    if (item) {
-      // Places are given back a few at a time (each one may wake the thread), and all of
-      // them once the queue is empty, so the thread is never kept waiting on us.
-      this.owed++;
-      if (!this.closed && (this.owed >= this.creditBatch || !this.queue.length)) {
-        this.handle.credit(this.owed);
-        this.owed = 0;
-      }
-      return item.error ? Promise.reject(item.error) : Promise.resolve(item.block);
+    return this.queue.take();
+  }
+
+  private taken(left: number): void {
+    // Places are given back a few at a time (each one may wake the thread), and all of
+    // them once the queue is empty, so the thread is never kept waiting on us.
+    this.owed++;
+    if (!this.closed && (this.owed >= this.creditBatch || !left)) {
+      this.handle.credit(this.owed);
+      this.owed = 0;
     }
-    if (this.ended) return Promise.reject(this.ended);
-    if (this.closed) return Promise.reject(this.cancelled());
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   /** Output: queues whole units; resolves once they are all written to the kernel. */
@@ -167,7 +162,7 @@ export class NativeStream {
       : Buffer.from(data.buffer, data.byteOffset, data.length);
     const id = this.nextPush++;
     return new Promise<void>((resolve, reject) => {
-      this.pushes.set(id, { resolve, reject });
+      this.pushes.set(id, { resolve, reject, bytes: buf.length });
       try {
         this.handle.write(buf, id);
       } catch (err) {
@@ -186,7 +181,7 @@ export class NativeStream {
     if (this.closed || this.ended) return Promise.reject(this.ended ?? this.cancelled());
     const id = this.nextPush++;
     return new Promise<void>((resolve, reject) => {
-      this.pushes.set(id, { resolve, reject });
+      this.pushes.set(id, { resolve, reject, bytes: 0 });
       try {
         this.handle.drain(id);
       } catch (err) {
@@ -227,27 +222,17 @@ export class NativeStream {
       this.pushes.delete(id);
       p?.reject(err);
     }
-    for (const w of this.waiters.splice(0)) w.reject(this.ended ?? err);
-    for (const item of this.queue.splice(0)) item.block?.release();
+    // later reads fail with the thread's end, or ECANCELED
+    this.queue.end(this.ended ?? err);
+    this.queue.clear();
   }
 
   get isClosed(): boolean {
     return this.closed;
   }
 
-  /** The thread's counters, plus `waiting`: blocks handed to JS and not yet read. */
+  /** The thread's counters, plus `waiting`: deliveries handed to JS and not yet read. */
   stats(): NativeStreamStats & { readonly waiting: number } {
-    let waiting = 0;
-    for (const item of this.queue) if (item.block) waiting++;
-    return { ...this.handle.stats(), waiting };
-  }
-
-  /** @internal test hooks: where the pool's blocks are, and a way to write into one. */
-  blockAddresses(): bigint[] {
-    return this.handle.blockAddresses();
-  }
-  /** @internal */
-  poke(block: number, offset: number, value: number): void {
-    this.handle.poke(block, offset, value);
+    return { ...this.handle.stats(), waiting: this.queue.size };
   }
 }

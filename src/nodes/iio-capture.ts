@@ -25,6 +25,7 @@ import {
   type CaptureOutput,
   type ChannelMeta,
 } from './capture-message';
+import { parseChannelList } from './channel-list';
 import {
   ErrorGate,
   configError,
@@ -39,12 +40,6 @@ import {
 import type { ContextState } from './context-handle';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 import type { CaptureRequest, HubBlock, HubSubscriber, StreamHub, StreamInfo } from './stream-hub';
-
-/** Parses the channel list the editor stores (array, or comma/space separated text). */
-export function parseChannelList(v: unknown): string[] {
-  const items = Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(/[\s,]+/) : [];
-  return [...new Set(items.map((s) => s.trim()).filter(Boolean))];
-}
 
 /** Status text for a rate: `12.3 kS/s`. */
 export function formatRate(samplesPerSecond: number): string {

@@ -11,7 +11,7 @@ import type { TransferMode } from '../model/backend';
 import type { IioBuffer } from '../model/buffer';
 import type { Context } from '../model/context';
 import { bool, configError, configNode, num, str, useContext, type IioContextNode } from './common';
-import { parseChannelList } from './iio-capture';
+import { parseChannelList } from './channel-list';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 
 /** Packs per-channel arrays into whole scans of `buffer`'s layout. */

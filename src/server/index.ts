@@ -85,7 +85,7 @@ type Advertisement = { stop(): Promise<void> };
 
 class IiodServer implements ServerHandle, SessionHost {
   readonly settings: StreamSettings;
-  readonly writers = new Map<Device, Session>();
+  readonly writers = new Map<Device, object>();
   readonly bufferCounts = new Map<Device, number>();
   private readonly hubs = new Map<Device, InputHub>();
   private readonly sessions = new Set<Session>();

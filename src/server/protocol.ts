@@ -5,6 +5,8 @@
  * only), then matched against the same grammar. A line that matches nothing is one
  * syntax error, answered with -EINVAL as bison's error rule does.
  */
+import { strtol } from '../util/cnumber';
+import type { AttrFamily } from './device-ops';
 
 /** How the tokenizer resolves names: devices by id/label/name, channels by id/name. */
 export interface Resolver<D, C> {
@@ -12,8 +14,8 @@ export interface Resolver<D, C> {
   findChannel(device: D, word: string, isOutput: boolean): C | null;
 }
 
-/** Which attribute family a READ/WRITE names. */
-export type AttrFamily = 'device' | 'debug' | 'buffer' | 'channel';
+/** Which attribute family a READ/WRITE names (device-ops.ts). */
+export type { AttrFamily };
 
 export type Command<D, C> =
   | { readonly op: 'empty' }
@@ -134,12 +136,6 @@ function literalAt(words: readonly string[], s: string, pos: number): number {
   return 0;
 }
 
-/** C's strtol(s, &end, 10) as the lexer uses it for VALUE (0 when nothing parses). */
-function strtol(s: string): number {
-  const m = /^\s*([+-]?\d+)/.exec(s);
-  return m ? Number(m[1]) : 0;
-}
-
 /**
  * Splits one line (including its `\n`) into tokens, carrying the lexer's start
  * condition across the line as flex does (it always ends back in INITIAL at END).
@@ -196,7 +192,11 @@ export function tokenize<D, C>(line: string, resolver: Resolver<D, C>): Token<D,
       });
     }
     if (state === 'WANT_VALUE') {
-      consider(wordLen, () => ({ kind: 'VALUE', text: word, value: strtol(word) }));
+      consider(wordLen, () => ({
+        kind: 'VALUE',
+        text: word,
+        value: Number(strtol(word, 10).value),
+      }));
     }
     consider(literalAt(['CYCLIC', 'cyclic'], line, pos), () => ({
       kind: 'CYCLIC',
@@ -351,26 +351,6 @@ export function parseTokens<D, C>(tokens: readonly Token<D, C>[]): Command<D, C>
 /** Tokenizes and parses one line (which must end with `\n`). */
 export function parseLine<D, C>(line: string, resolver: Resolver<D, C>): Command<D, C> {
   return parseTokens(tokenize(line, resolver));
-}
-
-/**
- * C's atol() on a command argument: leading blanks, an optional sign, digits up to
- * the first other character; 0 when there are none. Saturates like glibc's strtol.
- */
-export function atol(text: string): number {
-  const m = /^[ \t\n\v\f\r]*([+-]?)(\d+)/.exec(text);
-  if (!m) return 0;
-  const v = Number(m[2]);
-  const max = 2 ** 63;
-  const clamped = v >= max ? (m[1] === '-' ? max : max - 1) : v;
-  return m[1] === '-' ? -clamped : clamped;
-}
-
-/** atol() stored into a C `unsigned int` (READBUF/WRITEBUF lengths): modulo 2^32. */
-export function atolUint32(text: string): number {
-  const v = atol(text);
-  const r = v % 2 ** 32;
-  return r < 0 ? r + 2 ** 32 : r;
 }
 
 /** The text iiod's HELP prints (verbatim from libiio 0.24). */

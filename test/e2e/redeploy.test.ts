@@ -55,7 +55,6 @@ describe('e2e: redeploys through the admin API', function () {
   this.timeout(600000);
   let nr: RunningNodeRed | undefined;
 
-  before(async function () {});
   after(async () => nr?.stop());
 
   it(`${REDEPLOYS} full redeploys leave no extra fd and an empty deploy leaves nothing open`, async function () {

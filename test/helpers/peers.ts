@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { Context as MochaContext } from 'mocha';
 
 /**
@@ -31,6 +32,51 @@ export function externalIPv4(): string | undefined {
     .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
 }
 
+/** libiio main (1.0): its binaries and the environment they run in. */
+export interface LibiioMain {
+  /** The folder of ../shared/libiio-main (bin/, sbin/, lib/). */
+  readonly dir: string;
+  /** `sbin/iiod`. */
+  readonly iiod: string;
+  /** The environment its binaries need (LD_LIBRARY_PATH when the lib links were lost). */
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/**
+ * libiio main's binaries, built outside this repository (../shared/libiio-main, or
+ * LIBIIO_MAIN_DIR), or null when they are missing or do not run. A copy that lost
+ * its symbolic links keeps `lib/libiio.so.1` as a text file naming its target: the
+ * loader then gets a private folder with the link made again (LD_LIBRARY_PATH comes
+ * before the binaries' RUNPATH).
+ */
+export function libiioMain(): LibiioMain | null {
+  if (libiioMainFound !== undefined) return libiioMainFound;
+  const dir = resolve(
+    process.env.LIBIIO_MAIN_DIR ?? join(__dirname, '../../../../shared/libiio-main'),
+  );
+  const iiod = join(dir, 'sbin/iiod');
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  let found: LibiioMain | null = null;
+  try {
+    const soname = join(dir, 'lib/libiio.so.1');
+    const head = readFileSync(soname);
+    if (head.subarray(0, 4).toString('latin1') !== '\x7fELF' && head.length < 256) {
+      const target = join(dir, 'lib', head.toString('utf8').trim());
+      const lib = mkdtempSync(join(tmpdir(), 'iiokit-libiio-main-'));
+      symlinkSync(target, join(lib, 'libiio.so.1'));
+      env.LD_LIBRARY_PATH = [lib, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+    }
+    const r = spawnSync(iiod, ['-V'], { env, encoding: 'utf8', timeout: 10000 });
+    if (r.status === 0 && /^1\./.test(r.stdout.trim())) found = { dir, iiod, env };
+  } catch {
+    found = null;
+  }
+  libiioMainFound = found;
+  return found;
+}
+/** undefined: not looked for yet; null: not there. */
+let libiioMainFound: LibiioMain | null | undefined;
+
 export interface Peer {
   readonly name: string;
   readonly install: string;
@@ -48,6 +94,12 @@ export const PEERS = {
     name: 'iio_info (libiio 0.24)',
     install: 'apt-get install -y libiio-utils',
     available: () => cached('iio_info', () => !!which('iio_info')),
+  },
+  iiodMain: {
+    name: "libiio main's iiod (1.0, ../shared/libiio-main/sbin/iiod)",
+    install:
+      "put libiio main's binaries in ../shared/libiio-main (see its README) and apt-get install -y libxml2 libusb-1.0-0 libserialport0 libzstd1 libavahi-client3 libaio1",
+    available: () => libiioMain() !== null,
   },
   iiod: {
     name: 'iiod (libiio 0.24)',

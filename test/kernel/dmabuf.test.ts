@@ -27,10 +27,10 @@ import type { IioError } from '../../src/errors';
 import type { Block, IioBuffer } from '../../src/model/buffer';
 import type { Context } from '../../src/model/context';
 import { Device } from '../../src/model/device';
-import { loadNative } from '../../src/native';
 import { serveContext } from '../../src/server';
 import { PatternChecker, patternScans } from '../helpers/counter-pattern';
 import { LIBIIO_MAIN, libiioMainTool } from '../helpers/libiio-main';
+import { handleOf, nativeTestHooks } from '../helpers/native-hooks';
 import { PEERS, requirePeer } from '../helpers/peers';
 
 const kernel = process.env.IIO_VM_KERNEL ?? '6.1';
@@ -212,7 +212,7 @@ describe(`kernel ${kernel}: DMABUF`, function () {
 
     it('library: 256 MiB over DMABUF, counter continuous, every payload a DMABUF mapping', async () => {
       const fdsBefore = fdTargets();
-      const native = loadNative();
+      const hooks = nativeTestHooks();
       const buf = await ctx.device('dma_adc').createBuffer(SAMPLES, { channels: CH });
       const lb = raw(buf);
       const checker = new PatternChecker();
@@ -220,11 +220,11 @@ describe(`kernel ${kernel}: DMABUF`, function () {
       let outside = 0;
       try {
         assert.deepEqual(lb.transport.dmabuf, { tried: true, ok: true });
-        const pool = new Set(lb.stream.blockAddresses());
+        const pool = new Set(hooks.blockAddresses(handleOf(lb.stream)));
         const maps = dmabufMappings();
         assert.ok(maps.length >= pool.size, 'one mapping per DMABUF');
         for await (const b of buf.stream()) {
-          const addr = native.addressOf(b.data);
+          const addr = hooks.addressOf(b.data);
           if (!pool.has(addr) || !maps.some(([lo, hi]) => addr >= lo && addr < hi)) outside++;
           const n = Math.min(b.samples, TOTAL_SCANS - checker.scans);
           checker.check(b.data.subarray(0, n * 4));

@@ -99,8 +99,6 @@ describe('kernel: Node-RED nodes on local:', function () {
   });
 
   describe('with buffers', function () {
-    before(async function () {});
-
     it('iio-capture delivers dummy0 scans as the driver pushes them, in the layout sysfs gives', async function () {
       const dev = deviceDir('dummy0');
       const scan = scanDir(dev);

@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadNative } from '../../src/native';
 import { PatternChecker, patternScans } from '../helpers/counter-pattern';
+import { nativeTestHooks } from '../helpers/native-hooks';
 import { PEERS, requirePeer } from '../helpers/peers';
 import { IIO_NODES, helper, loadFlow, nextMessages, node, type FlowItem } from '../nodes/helpers';
 
@@ -80,7 +80,7 @@ describe(`kernel ${kernel}: Node-RED nodes on DMABUF`, function () {
       },
       { id: 'out', type: 'helper' },
     ]);
-    const native = loadNative();
+    const hooks = nativeTestHooks();
     const checker = new PatternChecker();
     let blocks = 0;
     let inDmabuf = 0;
@@ -91,7 +91,7 @@ describe(`kernel ${kernel}: Node-RED nodes on DMABUF`, function () {
           assert.equal(m.iio.seq, blocks, 'no block dropped');
           assert.equal(m.iio.dropped, 0);
           assert.equal(m.iio.lost, 0);
-          if (inDmabufMapping(native.addressOf(m.payload))) inDmabuf++;
+          if (inDmabufMapping(hooks.addressOf(m.payload))) inDmabuf++;
           const n = Math.min(m.iio.samples, scans - checker.scans);
           checker.check(m.payload.subarray(0, n * 4));
           blocks++;

@@ -11,9 +11,9 @@ import { runInNewContext } from 'node:vm';
 import { openLocalBuffer, type LocalBackendBuffer } from '../../src/backends/local/buffer';
 import { IioError } from '../../src/errors';
 import { ChannelMask } from '../../src/model/channel-mask';
-import { loadNative } from '../../src/native';
 import type { NativeBlock } from '../../src/native/stream';
 import { makeFifoDevice, type FakeDevice } from '../helpers/fifo-device';
+import { handleOf, nativeTestHooks } from '../helpers/native-hooks';
 
 const TWO_S16 = [
   { stem: 'in_voltage0', index: 0, type: 'le:s16/16>>0' },
@@ -40,7 +40,7 @@ function consume(dev: FakeDevice, n: number): Promise<Buffer> {
 }
 
 function addressIn(addrs: bigint[], b: NativeBlock): boolean {
-  return addrs.includes(loadNative().addressOf(b.data));
+  return addrs.includes(nativeTestHooks().addressOf(b.data));
 }
 
 describe('native streaming (FIFO-backed device)', function () {
@@ -104,7 +104,7 @@ describe('native streaming (FIFO-backed device)', function () {
     const b = await openInput(256, 4);
     const data = randomBytes(256 * 4 * 40);
     feed(dev, data);
-    const addrs = b.stream.blockAddresses();
+    const addrs = nativeTestHooks().blockAddresses(handleOf(b.stream));
     assert.equal(addrs.length, 4 + 2, 'queued blocks + the one filling + the one in hand');
     const got: Buffer[] = [];
     const objects = new Set<Buffer>();
@@ -132,7 +132,7 @@ describe('native streaming (FIFO-backed device)', function () {
     feed(dev, Buffer.alloc(64 * 4, 0x11));
     const blk = await b.read();
     assert.equal(blk.data[5], 0x11);
-    b.stream.poke(blk.block, 5, 0xab);
+    nativeTestHooks().poke(handleOf(b.stream), blk.block, 5, 0xab);
     assert.equal(blk.data[5], 0xab, 'the Buffer is the pool block itself, not a copy');
     blk.release();
   });
@@ -141,7 +141,7 @@ describe('native streaming (FIFO-backed device)', function () {
     const b = await openInput(16, 2);
     const data = randomBytes(64 * 40);
     feed(dev, data);
-    const addrs = b.stream.blockAddresses();
+    const addrs = nativeTestHooks().blockAddresses(handleOf(b.stream));
     const held: NativeBlock[] = [];
     while (held.length < addrs.length) held.push(await b.read());
     assert.ok(held.every((x) => x.block >= 0));

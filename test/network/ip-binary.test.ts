@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createContext, IioError } from '../../src';
 import type { IiodBackend } from '../../src/backends/iiod';
-import { OP } from '../../src/backends/iiod/binary';
+import { OP } from '../../src/iiod-protocol/binary';
 import { FAKE_XML } from './helpers/fake-server';
 
 interface Frame {

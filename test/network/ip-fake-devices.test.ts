@@ -198,9 +198,21 @@ describe('ip: against libiio 0.24 iiod serving fake FIFO-backed devices (local b
   });
 
   it('the kernel buffers count is set through SET BUFFERS_COUNT', async () => {
-    const buf = await ctx.device('fakeadc').createBuffer(64, { channels: ['voltage0'], blocks: 4 });
-    assert.equal((await buf.refill()).length, 64 * 2);
-    await buf.close();
+    // libiio's local backend sizes the kernel buffer as samples × buffers count (4 unless
+    // told): iiod's own write to the sysfs `length` file is the evidence.
+    const length = async (): Promise<string> =>
+      (await fake.exec('cat', ['/sys/bus/iio/devices/iio:device0/buffer/length'])).stdout
+        .replace(/\0/g, '') // libiio writes the C string with its NUL
+        .trim();
+    for (const blocks of [7, 3]) {
+      const buf = await ctx.device('fakeadc').createBuffer(64, { channels: ['voltage0'], blocks });
+      try {
+        assert.equal((await buf.refill()).length, 64 * 2);
+        assert.equal(await length(), String(64 * blocks), `${blocks} buffers of 64 samples`);
+      } finally {
+        await buf.close();
+      }
+    }
   });
 });
 

@@ -92,7 +92,8 @@ export async function startIiod(uri: string): Promise<{ port: number; stop(): Pr
 
 /**
  * Sends `data` on a new connection and collects the replies until they end with `until`
- * (when given), or the server is quiet for `idleMs`, or closes; then hangs up.
+ * (when given), or the server is quiet for `idleMs`, or closes; then hangs up. The first
+ * reply may take `firstMs` (default `idleMs`): a busy machine can be slow to answer at all.
  */
 export function converse(
   port: number,
@@ -100,6 +101,7 @@ export function converse(
   idleMs = 300,
   maxMs = 20000,
   until?: string,
+  firstMs = idleMs,
 ): Promise<{ reply: Buffer; closedByServer: boolean }> {
   return new Promise((resolve, reject) => {
     const s = connect({ port, host: '127.0.0.1' });
@@ -121,7 +123,7 @@ export function converse(
     const max = setTimeout(() => finish(false), maxMs);
     s.on('connect', () => {
       s.write(data);
-      arm();
+      arm(Math.max(idleMs, firstMs));
     });
     s.on('data', (d: Buffer) => {
       chunks.push(d);

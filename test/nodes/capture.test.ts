@@ -3,8 +3,6 @@
  * output shapes, zero copy, the shared per-device hub, flow control, errors and close.
  */
 import assert from 'node:assert/strict';
-import { createContext } from '../../src/create-context';
-import { demuxChannel } from '../../src/format/demux';
 import type { IioContextNode } from '../../src/nodes/common';
 import type { ChannelMeta } from '../../src/nodes/capture-message';
 import {
@@ -21,6 +19,8 @@ import {
 
 const CATCH = coreNode('common/25-catch.js');
 const ADC = 'iio:device0';
+/** The emulated ADC's `scale` (docs/emu.md): ±5 V over 16 bits, in mV. */
+const ADC_SCALE_MV = 0.15258789;
 
 function ctxNode(id = 'ctx', uri = 'emu:'): FlowItem {
   return { id, type: 'iio-context', uri, reconnect: 0 };
@@ -49,7 +49,6 @@ interface Meta {
 const meta = (m: TestMsg): Meta => m.iio as unknown as Meta;
 
 describe('nodes: iio-capture on emu:', function () {
-  before(async function () {});
   afterEach(() => helper.unload());
 
   it('sends raw scans in a Buffer with the layout to decode them', async function () {
@@ -59,8 +58,6 @@ describe('nodes: iio-capture on emu:', function () {
       { id: 'out', type: 'helper' },
     ]);
     const msgs = await nextMessages('out', 3);
-    const lib = await createContext('emu:');
-    const dev = lib.device(ADC);
     for (const m of msgs) {
       const im = meta(m);
       assert.ok(Buffer.isBuffer(m.payload));
@@ -71,27 +68,41 @@ describe('nodes: iio-capture on emu:', function () {
         im.channels.map((c) => c.id),
         ['voltage0', 'voltage2'],
       );
-      // Each channel's format/offset/scale are the device's own.
+      // Each channel's scale/offset are the device's own (docs/emu.md: 0.152587890 mV, no
+      // offset).
       for (const c of im.channels) {
-        const ch = dev.channel(c.id, false);
-        const so = await ch.readScaleOffset();
-        assert.equal(c.scale, so.scale);
-        assert.equal(c.offset, so.offset);
+        assert.equal(c.scale, ADC_SCALE_MV);
+        assert.equal(c.offset, 0);
         assert.equal(c.unit, 'mV');
       }
       assert.equal(im.device, ADC);
       assert.equal(m.topic, 'ad7606-emu');
       assert.equal(im.dropped, 0);
+      // Two s16 channels: 2-byte aligned, one after the other, no padding.
+      assert.equal(im.scanBytes, 4);
+      assert.deepEqual(
+        im.channels.map((c) => c.byteOffset),
+        [0, 2],
+      );
     }
     assert.deepEqual(
       msgs.map((m) => meta(m).seq),
       [meta(msgs[0]).seq, meta(msgs[0]).seq + 1, meta(msgs[0]).seq + 2],
     );
-    // Decoding with msg.iio gives the emulator's waveform: a 10 Hz sine on voltage0 (not flat).
+    // Decoded, the bytes are the emulator's waveforms: voltage0 a 10 Hz sine of amplitude
+    // 16000 (not flat), voltage2 a triangle of amplitude 12000.
     const im = meta(msgs[0]);
     const v0 = msgs.flatMap((m) => readColumn(m.payload as Buffer, im, 'voltage0'));
     assert.ok(Math.max(...v0) - Math.min(...v0) > 100, 'voltage0 varies');
-    await lib.close();
+    assert.ok(
+      v0.every((v) => Math.abs(v) <= 16000),
+      'voltage0 within its amplitude',
+    );
+    const v2 = msgs.flatMap((m) => readColumn(m.payload as Buffer, im, 'voltage2'));
+    assert.ok(
+      v2.every((v) => Math.abs(v) <= 12000),
+      'voltage2 within its amplitude',
+    );
   });
 
   it('sends per-channel arrays, raw and scaled, equal to decoding the same scans', async function () {
@@ -120,14 +131,19 @@ describe('nodes: iio-capture on emu:', function () {
       const rb = b.get(seq);
       const rs = s.get(seq);
       if (!rb || !rs) continue;
+      assert.equal(meta(rb).scanBytes, 2, 'one s16 channel');
       const fromBuffer = readColumn(rb.payload as Buffer, meta(rb), 'voltage1');
+      // voltage1 is a square wave of amplitude 8000: only ±8000.
+      assert.ok(
+        fromBuffer.every((v) => v === 8000 || v === -8000),
+        `voltage1: ${fromBuffer.slice(0, 8).join(' ')}`,
+      );
       const raw = (r.payload as Record<string, number[]>).voltage1;
       assert.deepEqual(raw, fromBuffer);
-      const ch = meta(rs).channels[0];
       const si = (rs.payload as Record<string, number[]>).voltage1;
       assert.deepEqual(
         si,
-        raw.map((v) => (v + ch.offset) * ch.scale),
+        raw.map((v) => v * ADC_SCALE_MV),
       );
       compared++;
     }
@@ -253,29 +269,18 @@ describe('nodes: iio-capture on emu:', function () {
 });
 
 /** Decodes one channel's raw values from a Buffer payload with only msg.iio. */
+/**
+ * One channel's raw values, decoded by hand: the emulated ADC's channels are s16
+ * little-endian (ad7606-emu), which msg.iio must say; where each one sits in the scan is
+ * checked by the tests against the kernel's layout rules.
+ */
 function readColumn(buf: Buffer, im: Meta, id: string): number[] {
   const c = im.channels.find((x) => x.id === id);
   assert.ok(c, `channel ${id} in msg.iio.channels`);
-  const m = /^(le|be):([suSU])(\d+)\/(\d+)(?:X(\d+))?>>(\d+)$/.exec(c.format);
-  assert.ok(m, `format ${c.format}`);
-  const format = {
-    isBigEndian: m[1] === 'be',
-    isSigned: m[2] === 's' || m[2] === 'S',
-    bits: Number(m[3]),
-    length: Number(m[4]),
-    repeat: m[5] ? Number(m[5]) : 1,
-    shift: Number(m[6]),
-    isFullyDefined: true,
-  };
-  const slot = {
-    key: 0,
-    index: c.index,
-    format,
-    offset: c.byteOffset,
-    size: format.length / 8,
-    bytes: format.length / 8,
-  };
-  return (demuxChannel(buf, { slots: [slot], scanBytes: im.scanBytes }, slot) as number[]).map(
-    Number,
-  );
+  assert.equal(c.format, 'le:S16/16>>0', `${id} is the ADC's s16`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  const out: number[] = [];
+  for (let off = c.byteOffset; off + 2 <= buf.length; off += im.scanBytes)
+    out.push(view.getInt16(off, true));
+  return out;
 }

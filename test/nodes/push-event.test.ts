@@ -3,7 +3,6 @@
  * accelerometer's threshold events) through the real Node-RED 4 runtime.
  */
 import assert from 'node:assert/strict';
-import { createContext } from '../../src/create-context';
 import type { IioContextNode } from '../../src/nodes/common';
 import {
   IIO_NODES,
@@ -11,6 +10,7 @@ import {
   helper,
   loadFlow,
   nextMessages,
+  node,
   type FlowItem,
   type TestMsg,
 } from './helpers';
@@ -36,7 +36,6 @@ async function captureUntil(
 }
 
 describe('nodes: iio-push and iio-event on emu:', function () {
-  before(async function () {});
   afterEach(() => helper.unload());
 
   it('plays a cyclic waveform from channel arrays: the looped-back ADC reads it', async function () {
@@ -152,16 +151,20 @@ describe('nodes: iio-push and iio-event on emu:', function () {
       { id: 'out', type: 'helper' },
     ]);
     const msgs = await nextMessages('out', 2, 20000);
-    const lib = await createContext('emu:');
-    const channelIds = lib.device(ACCEL).channels.map((c) => c.id);
-    await lib.close();
+    // Out of the box only accel_x has its thresholds enabled. Its codes, as the kernel's
+    // IIO_MOD_EVENT_CODE(IIO_ACCEL, 0, IIO_MOD_X, IIO_EV_TYPE_THRESH, dir) makes them.
+    const CODES: Record<string, string> = {
+      rising: '0x0001010300000000',
+      falling: '0x0002010300000000',
+    };
     for (const m of msgs) {
       const p = m.payload as Record<string, unknown>;
       assert.equal(p.type, 'thresh');
       assert.ok(['rising', 'falling'].includes(p.direction as string));
       assert.equal(p.channelType, 'accel');
-      assert.ok(channelIds.includes(p.channel as string), `${String(p.channel)} is a channel`);
-      assert.match(p.code as string, /^0x[0-9a-f]{16}$/);
+      assert.equal(p.modifier, 'x');
+      assert.equal(p.channel, 'accel_x');
+      assert.equal(p.code, CODES[p.direction as string]);
       assert.match(p.timestampNs as string, /^\d+$/);
       assert.ok(Math.abs((p.timestamp as number) - Date.now()) < 60000);
       assert.equal(m.topic, `${ACCEL}/${String(p.channel)}/thresh/${String(p.direction)}`);
@@ -170,22 +173,102 @@ describe('nodes: iio-push and iio-event on emu:', function () {
     }
   });
 
-  it('filters events by direction', async function () {
-    this.timeout(30000);
+  /**
+   * The accelerometer's x axis, made fast: a 10 Hz sine of amplitude 2458 sampled at
+   * 800 Hz crosses its thresholds (+1500 rising, -1500 falling, enabled out of the box) once
+   * each per period, half a period apart. So the unfiltered stream alternates rising,
+   * falling every 50 ms of sample time, and a stream that keeps one direction has one
+   * event per 100 ms: the spacing of the kernel timestamps shows that the filter passed
+   * all of one kind and dropped all of the other.
+   */
+  const PERIOD_NS = 100_000_000;
+  const SAMPLE_NS = 1_250_000;
+
+  async function eventsWith(filter: Record<string, string>, count: number): Promise<TestMsg[]> {
     await loadFlow(IIO_NODES, [
       ctxNode(),
-      {
-        id: 'ev',
-        type: 'iio-event',
-        context: 'ctx',
-        device: ACCEL,
-        direction: 'rising',
-        wires: [['out']],
-      },
+      { id: 'ev', type: 'iio-event', context: 'ctx', device: ACCEL, wires: [['out']], ...filter },
       { id: 'out', type: 'helper' },
     ]);
-    const msgs = await nextMessages('out', 2, 20000);
-    for (const m of msgs) assert.equal((m.payload as { direction: string }).direction, 'rising');
+    const cfg = helper.getNode('ctx') as unknown as IioContextNode;
+    const ctx = await cfg.handle.ready();
+    const acc = ctx.device(ACCEL);
+    await acc.writeAttr('sampling_frequency', 800);
+    await acc.channel('accel_x').writeAttr('waveform_frequency', 10);
+    // Events from before the change (sample time) are the slow signal's: left out.
+    const after = BigInt(Date.now() + 20) * 1_000_000n;
+    const got: TestMsg[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${got.length}/${count} events`)), 10000);
+      node('out').on('input', ((m: TestMsg) => {
+        if (got.length >= count) return;
+        if (BigInt((m.payload as { timestampNs: string }).timestampNs) < after) return;
+        got.push(m);
+        if (got.length === count) {
+          clearTimeout(t);
+          resolve();
+        }
+      }) as (arg: never) => void);
+    });
+    return got;
+  }
+
+  /** Each event's direction, and the sample-time gaps between consecutive ones. */
+  function shape(msgs: TestMsg[]): { directions: string[]; types: string[]; gaps: number[] } {
+    const p = msgs.map(
+      (m) => m.payload as { direction: string; type: string; timestampNs: string },
+    );
+    return {
+      directions: p.map((x) => x.direction),
+      types: p.map((x) => x.type),
+      gaps: p.slice(1).map((x, i) => Number(BigInt(x.timestampNs) - BigInt(p[i].timestampNs))),
+    };
+  }
+
+  const near = (gaps: number[], ns: number): boolean =>
+    gaps.every((g) => Math.abs(g - ns) <= 2 * SAMPLE_NS);
+
+  it('passes every event when nothing is filtered: rising and falling alternate', async function () {
+    this.timeout(30000);
+    const s = shape(await eventsWith({}, 6));
+    assert.ok(
+      s.types.every((t) => t === 'thresh'),
+      s.types.join(),
+    );
+    const first = s.directions[0];
+    const other = first === 'rising' ? 'falling' : 'rising';
+    assert.deepEqual(s.directions, [first, other, first, other, first, other]);
+    assert.ok(near(s.gaps, PERIOD_NS / 2), `gaps ${s.gaps.join(' ')} ns`);
+  });
+
+  const FILTERS: Array<Record<string, string> & { direction: string }> = [
+    { direction: 'rising' },
+    { direction: 'falling' },
+    { eventType: 'thresh', direction: 'rising' },
+    { eventType: 'thresh', direction: 'falling' },
+  ];
+  for (const filter of FILTERS) {
+    it(`filters events: ${JSON.stringify(filter)} passes all of those and nothing else`, async function () {
+      this.timeout(30000);
+      const s = shape(await eventsWith(filter, 4));
+      assert.ok(
+        s.directions.every((d) => d === filter.direction),
+        s.directions.join(),
+      );
+      assert.ok(
+        s.types.every((t) => t === 'thresh'),
+        s.types.join(),
+      );
+      // One per period: none of this direction missing, none of the other let through.
+      assert.ok(near(s.gaps, PERIOD_NS), `gaps ${s.gaps.join(' ')} ns`);
+    });
+  }
+
+  it('filters events by type: thresh (the only type the emulator raises) passes both directions', async function () {
+    this.timeout(30000);
+    const s = shape(await eventsWith({ eventType: 'thresh' }, 4));
+    assert.deepEqual(new Set(s.directions), new Set(['rising', 'falling']));
+    assert.ok(near(s.gaps, PERIOD_NS / 2), `gaps ${s.gaps.join(' ')} ns`);
   });
 
   it('stops listening and closes the context on close', async function () {

@@ -8,7 +8,8 @@ import { createContext } from '../../src/create-context';
 import { parseAvailable } from '../../src/model/attr';
 import { autoValue, checkAvailable } from '../../src/nodes/attr-select';
 import { SampleTimeline } from '../../src/nodes/capture-message';
-import { formatRate, parseChannelList } from '../../src/nodes/iio-capture';
+import { parseChannelList } from '../../src/nodes/channel-list';
+import { formatRate } from '../../src/nodes/iio-capture';
 import { valueText } from '../../src/nodes/iio-attr-write';
 import { encodeChannels } from '../../src/nodes/iio-push';
 

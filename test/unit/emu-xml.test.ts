@@ -150,18 +150,4 @@ describe('emu:file.xml brings any XML context to life', function () {
       await ctx.close();
     }
   });
-
-  it('plays output buffers (pluto TX) at the device rate', async () => {
-    const ctx = await createContext(`emu:${join(DIR, 'pluto.xml')}`, { maxRate: 100000 });
-    try {
-      const tx = ctx.devices.find((d) => d.channels.some((c) => c.isOutput && c.isScanElement))!;
-      const chans = tx.channels.filter((c) => c.isOutput && c.isScanElement);
-      const buf = await tx.createBuffer(64, { channels: chans });
-      await buf.push(Buffer.alloc(64 * buf.scanBytes));
-      await buf.drain();
-      await buf.close();
-    } finally {
-      await ctx.close();
-    }
-  });
 });

@@ -215,6 +215,57 @@ describe('emu: the default emulated context', function () {
     assert.ok(Buffer.concat(got).indexOf(pattern) >= 0, 'the capture holds the pattern, in order');
   });
 
+  it('plays DAC output at its sampling_frequency: the looped-back ramp, timed by ADC timestamps', async () => {
+    const adc = ctx.device('ad7606-emu');
+    const dac = ctx.device('ad5689-emu');
+    // Different rates, neither the default: the DAC's own must show, not the ADC's.
+    await adc.writeAttr('sampling_frequency', 10000);
+    await dac.writeAttr('sampling_frequency', 2000);
+    const dacRate = Number(await dac.readAttr('sampling_frequency'));
+    const adcRate = Number(await adc.readAttr('sampling_frequency'));
+    const cap = await adc.createBuffer(500, { channels: ['voltage0', 'timestamp'], blocks: 16 });
+    // s16 at byte 0, the s64 timestamp aligned to byte 8 (the kernel's layout).
+    assert.equal(cap.scanBytes, 16);
+    const out = await dac.createBuffer(100, { channels: ['voltage0'], isOutput: true });
+    // A ramp far below the ADC's own signal (a ±16000 sine): only the DAC makes these.
+    const N = 1000;
+    const BASE = -30000;
+    const ramp = Buffer.alloc(N * 2);
+    for (let i = 0; i < N; i++) ramp.writeInt16LE(BASE + i, i * 2);
+    // When each ramp value first shows on the ADC (ns), and how many ADC scans show it.
+    const firstSeen = new Map<number, bigint>();
+    const scans = new Map<number, number>();
+    await cap.refill();
+    const reading = (async () => {
+      for (let k = 0; k < 40 && !firstSeen.has(BASE + N - 1); k++) {
+        const data = await cap.refill();
+        for (let off = 0; off < data.length; off += 16) {
+          const v = data.readInt16LE(off);
+          if (v < BASE || v >= BASE + N) continue;
+          if (!firstSeen.has(v)) firstSeen.set(v, data.readBigInt64LE(off + 8));
+          scans.set(v, (scans.get(v) ?? 0) + 1);
+        }
+      }
+    })();
+    await out.push(ramp);
+    await reading;
+    await out.close();
+    await cap.close();
+    assert.equal(firstSeen.size, N, 'every ramp value was played and captured');
+    const span = Number(firstSeen.get(BASE + N - 1)! - firstSeen.get(BASE)!) / 1e9;
+    const played = (N - 1) / span;
+    assert.ok(
+      Math.abs(played - dacRate) / dacRate < 0.01,
+      `played at ${played} Hz, not ${dacRate}`,
+    );
+    // Each DAC sample lasts adcRate/dacRate ADC samples (the first and last may be cut).
+    const inner = [...scans.entries()].filter(([v]) => v > BASE && v < BASE + N - 1);
+    assert.ok(
+      inner.every(([, n]) => n === adcRate / dacRate),
+      `scans per value: ${[...new Set(inner.map(([, n]) => n))].join(', ')}`,
+    );
+  });
+
   it('repeats a cyclic DAC block until it is closed', async () => {
     const adc = ctx.device('ad7606-emu');
     const dac = ctx.device('ad5689-emu');

@@ -38,6 +38,12 @@ describe('layers (eslint no-restricted-imports)', function () {
     ['src/backends/local/probe.ts', "import { serveContext } from '../../server';"],
     ['src/server/probe.ts', "import { openEmuBackend } from '../backends/emu';"],
     ['src/nodes/probe.ts', "import { infoMain } from '../cli/info';"],
+    // iiod's protocols are a format under client and server: they reach neither
+    ['src/iiod-protocol/probe.ts', "import { IiodBackend } from '../backends/iiod/client';"],
+    ['src/iiod-protocol/probe.ts', "import { serveContext } from '../server';"],
+    ['src/iiod-protocol/probe.ts', "import type { Context } from '../model/context';"],
+    ['src/model/probe.ts', "import { OP } from '../iiod-protocol/binary';"],
+    ['src/xml/probe.ts', "import { OP } from '../iiod-protocol/binary';"],
   ];
   for (const [file, code] of upward) {
     it(`refuses ${code} in ${file}`, async function () {
@@ -54,6 +60,11 @@ describe('layers (eslint no-restricted-imports)', function () {
     ['src/backends/emu/probe.ts', "import type { Backend } from '../../model/backend';"],
     ['src/server/probe.ts', "import type { Context } from '../model/context';"],
     ['src/nodes/probe.ts', "import { serveContext } from '../server';"],
+    ['src/server/probe.ts', "import { OP, encodeHeader } from '../iiod-protocol/binary';"],
+    ['src/backends/iiod/probe.ts', "import { checkToken } from '../../iiod-protocol/ascii';"],
+    ['src/iiod-protocol/probe.ts', "import type { DeviceInfo } from '../model/info';"],
+    ['src/iiod-protocol/probe.ts', "import { IioError } from '../errors';"],
+    ['src/native/probe.ts', "import { BlockQueue } from '../model/block-queue';"],
   ];
   for (const [file, code] of downward) {
     it(`allows ${code} in ${file}`, async function () {

@@ -20,6 +20,9 @@ import { EmuEventStream } from './events';
 import { ModelBuilder, type EmuModel } from './model';
 import { readRegister, writeRegister } from './registers';
 import { buildXmlContext } from './xml-context';
+import { tracer } from '../../util/trace';
+
+const trace = tracer('emu');
 
 /** Options of `emu:` contexts (given to createContext). */
 export interface EmuOptions {
@@ -104,6 +107,9 @@ export class EmuBackend implements Backend {
     if (!slot) throw new IioError('ENOENT', 'no such attribute', this.ctx(ref));
     const where = this.ctx(ref);
     const v = validate(slot, cleanValue(value), ref.attr.name, where);
+    trace(
+      `write ${[ref.device?.id, ref.channel?.id, ref.attr.name].filter(Boolean).join('/')} = ${JSON.stringify(v)}`,
+    );
     try {
       slot.write!(v);
     } catch (err) {
@@ -196,12 +202,21 @@ export class EmuBackend implements Backend {
         cyclic: options.cyclic,
       });
       d.output = buf;
+      trace(
+        `${device.id}: output buffer of ${options.samples} samples${options.cyclic ? ', cyclic' : ''}`,
+      );
       return buf;
     }
     if (options.cyclic) throw new IioError('EINVAL', 'only output buffers can be cyclic', where);
     if (d.input) throw new IioError('EBUSY', 'the buffer is already open', where);
     const buf = new EmuInputBuffer(d, options.mask.clone(), common);
     d.input = buf;
+    trace(
+      `${device.id}: input buffer of ${options.samples} samples, channels ${options.mask
+        .indices()
+        .map((i) => device.channels[i].id)
+        .join(',')}`,
+    );
     return buf;
   }
 
@@ -222,6 +237,7 @@ export class EmuBackend implements Backend {
     }
     const s = new EmuEventStream(d, detectors, this.uri);
     d.events = s;
+    trace(`${device.id}: event stream open`);
     return s;
   }
 
@@ -266,5 +282,8 @@ export async function openEmuBackend(
     const parsed = parseContextXml(text, { source: rest, defaultVersion: LIBRARY_VERSION });
     model = buildXmlContext(b, parsed, rest, { maxRate, start });
   }
+  trace(
+    `opened ${uri} with ${model.info.devices.length} devices (${model.info.devices.map((d) => d.id).join(' ')}), real time up to ${maxRate} scans/s`,
+  );
   return new EmuBackend(uri, model, { maxRate, timeoutMs });
 }

@@ -1,18 +1,15 @@
 import { IioError } from '../../errors';
+import { strtol, toUint32 } from '../../util/cnumber';
 import type { AttrSlot } from './attrs';
 import type { EmuDevice } from './device';
 
-/** C's `%i`: decimal, 0x-hex or 0-octal, optionally signed. */
-function parseCInt(text: string): number | undefined {
-  const m = /^([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
-  if (!m) return undefined;
-  const body = m[2];
-  const v = /^0[xX]/.test(body)
-    ? parseInt(body.slice(2), 16)
-    : body.length > 1 && body.startsWith('0')
-      ? parseInt(body, 8)
-      : parseInt(body, 10);
-  return m[1] === '-' ? -v : v;
+/**
+ * The kernel's `sscanf("%i")` on one word, into a 32-bit register: decimal, 0x-hex or
+ * 0-octal, optionally signed, modulo 2^32; undefined unless the whole word is a number.
+ */
+function parseRegisterWord(word: string): number | undefined {
+  const r = strtol(word, 0);
+  return r.end === word.length && word.length > 0 ? toUint32(r.value) : undefined;
 }
 
 /** Reads a 32-bit register of an emulated device (all start at 0). */
@@ -34,11 +31,11 @@ export function registerSlot(dev: EmuDevice): AttrSlot {
     read: () => `0x${readRegister(dev, dev.registerAddress).toString(16).toUpperCase()}`,
     write: (v) => {
       const parts = v.trim().split(/\s+/);
-      const nums = parts.map(parseCInt);
+      const nums = parts.map(parseRegisterWord);
       if (!parts[0] || parts.length > 2 || nums.some((n) => n === undefined)) {
         throw new IioError('EINVAL', `"${v}" is not "address" or "address value"`);
       }
-      dev.registerAddress = nums[0]! >>> 0;
+      dev.registerAddress = nums[0]!;
       if (nums.length === 2) writeRegister(dev, nums[0]!, nums[1]!);
     },
   };

@@ -1,48 +1,29 @@
 /**
- * libiio 0.x's iiod ASCII protocol, client side: command lines and the parsing of their
- * replies (iiod/parser.y, iiod/ops.c). Every function here runs on a Connection the
- * caller holds alone; iiod's own errors come back as negative numbers, and anything
- * that does not parse throws (the connection is then dropped).
+ * The client side of libiio 0.x's ASCII protocol (iiod/parser.y, iiod/ops.c): command
+ * lines, how their replies are read, and the ASCII dialect of the control connection.
+ * Every function here runs on a Connection the caller holds alone; iiod's own errors
+ * come back as negative numbers, and anything that does not parse throws (the
+ * connection is then dropped). The protocol's shared rules are in src/iiod-protocol.
  */
 import { IioError } from '../../errors';
+import {
+  checkToken,
+  decodePackedValues,
+  DEVICE_ATTR_KEYWORDS,
+  parseVersion,
+} from '../../iiod-protocol/ascii';
+import {
+  decodeValue,
+  encodeValue,
+  MAX_ATTR_VALUE,
+  MAX_TRIGGER_NAME,
+  MAX_XML,
+  ProtocolError,
+} from '../../iiod-protocol/wire';
 import type { AttrRef } from '../../model/backend';
+import type { ContextVersion, DeviceInfo } from '../../model/info';
 import type { Connection } from './connection';
-import { printable } from './connection';
-import { ProtocolError } from './reader';
-
-/** Largest attribute value accepted (iiod 0.24 sends at most 64 KiB; 1.0 the same). */
-export const MAX_ATTR_REPLY = 16 * 1024 * 1024;
-/** Largest context XML accepted. */
-export const MAX_XML_REPLY = 256 * 1024 * 1024;
-
-/** A token iiod's lexer reads as one WORD (lexer.l); anything else desynchronises it. */
-const WORD = /^(([A-Za-z]+,)|(iio:))?[-_.A-Za-z0-9]+$/;
-/** Words the lexer takes as keywords where an attribute name could stand. */
-const DEVICE_KEYWORDS = new Set([
-  'DEBUG',
-  'debug',
-  'BUFFER',
-  'buffer',
-  'INPUT',
-  'input',
-  'OUTPUT',
-  'output',
-  'BUFFERS_COUNT',
-  'buffers_count',
-]);
-
-/** Checks that a device/channel/attribute name can travel in an ASCII command. */
-export function checkToken(kind: 'device' | 'channel' | 'attribute', token: string): void {
-  if (!WORD.test(token)) {
-    throw new IioError(
-      'EINVAL',
-      `${kind} name "${printable(token)}" cannot be sent in iiod's ASCII protocol (its lexer accepts letters, digits, "-", "_" and ".")`,
-    );
-  }
-  if (token === 'CYCLIC' || token === 'cyclic') {
-    throw new IioError('EINVAL', `${kind} name "${token}" is a keyword of iiod's ASCII protocol`);
-  }
-}
+import { attrCtx, type AttrFamily, type DialectHost, type IiodDialect } from './dialect';
 
 /** The command addressing an attribute (`READ` / `WRITE` and the rest of the line). */
 export function attrAddress(ref: AttrRef): string {
@@ -54,7 +35,7 @@ export function attrAddress(ref: AttrRef): string {
   switch (ref.kind) {
     case 'device':
       // `READ dev debug` would read all debug attributes: refuse what iiod would misread.
-      if (DEVICE_KEYWORDS.has(attr)) {
+      if (DEVICE_ATTR_KEYWORDS.has(attr)) {
         throw new IioError(
           'EINVAL',
           `device attribute "${attr}" is a keyword of iiod's ASCII protocol and cannot be addressed`,
@@ -86,7 +67,7 @@ export function attrAddress(ref: AttrRef): string {
 export async function readValue(
   c: Connection,
   address: string,
-  max = MAX_ATTR_REPLY,
+  max = MAX_ATTR_VALUE,
 ): Promise<Buffer | number> {
   c.send(`READ ${address}\r\n`);
   return readSized(c, max);
@@ -105,12 +86,6 @@ export async function readSized(c: Connection, max: number): Promise<Buffer | nu
   return data.subarray(0, n);
 }
 
-/** A value as libiio hands it out: the C string up to the first NUL. */
-export function decodeValue(data: Buffer): string {
-  const nul = data.indexOf(0);
-  return (nul >= 0 ? data.subarray(0, nul) : data).toString('utf8');
-}
-
 /** `WRITE ... <len>` + bytes: iiod's answer (bytes written or -errno). */
 export async function writeValue(c: Connection, address: string, value: Buffer): Promise<number> {
   // Two writes, as libiio: over USB iiod reads each transfer as a whole, and the value
@@ -126,33 +101,22 @@ export async function simpleCommand(c: Connection, line: string): Promise<number
   return c.readInteger();
 }
 
-export interface ServerVersion {
-  readonly major: number;
-  readonly minor: number;
-  /** As iiod prints it: up to 7 characters, padded with spaces (`v0.24  `). */
-  readonly git: string;
-}
-
 /** `VERSION`: `%u.%u.%-7.7s\n`. */
-export async function version(c: Connection): Promise<ServerVersion> {
+export async function version(c: Connection): Promise<ContextVersion> {
   c.send('VERSION\r\n');
-  const line = await c.reader.readLine(256);
-  const m = /^(\d{1,9})\.(\d{1,9})\.(.*)$/.exec(line);
-  if (!m) throw new ProtocolError(`bad VERSION reply "${printable(line)}"`);
-  // libiio keeps 7 characters of the tag, trailing padding included; we trim the padding.
-  return { major: Number(m[1]), minor: Number(m[2]), git: m[3].slice(0, 7).trimEnd() };
+  return parseVersion(await c.reader.readLine(256));
 }
 
 /** `PRINT`: the context XML, or a negative errno. */
 export async function print(c: Connection): Promise<Buffer | number> {
   c.send('PRINT\r\n');
-  return readSized(c, MAX_XML_REPLY);
+  return readSized(c, MAX_XML);
 }
 
 /** `ZPRINT`: zstd-compressed XML, or a negative errno (-22 from iiod built without zstd). */
 export async function zprint(c: Connection): Promise<Buffer | number> {
   c.send('ZPRINT\r\n');
-  return readSized(c, MAX_XML_REPLY);
+  return readSized(c, MAX_XML);
 }
 
 /** `GETTRIG`: the trigger's name, null for none, or a negative errno. */
@@ -162,45 +126,142 @@ export async function getTrigger(c: Connection, deviceId: string): Promise<strin
   // `0` alone means no trigger: nothing follows it (unlike READ's empty value)
   const n = await c.readInteger();
   if (n <= 0) return n === 0 ? null : n;
-  if (n > 4096) throw new ProtocolError(`a trigger name of ${n} bytes`);
+  if (n > MAX_TRIGGER_NAME) throw new ProtocolError(`a trigger name of ${n} bytes`);
   const data = await c.reader.readExact(n + 1);
   if (data[n] !== 10) throw new ProtocolError('the trigger name is not followed by a newline');
   return decodeValue(data.subarray(0, n));
 }
 
-/**
- * Decodes a read-all reply (`READ dev` with no attribute): per attribute a big-endian
- * int32 length (negative: -errno) and the value padded to 4 bytes (libiio's
- * read_each_attr).
- */
-export function decodeReadAll(data: Buffer, count: number): Array<string | number> {
-  const out: Array<string | number> = [];
-  let off = 0;
-  for (let i = 0; i < count; i++) {
-    if (off + 4 > data.length) throw new ProtocolError('read-all reply is truncated');
-    const len = data.readInt32BE(off);
-    off += 4;
-    if (len < 0) {
-      out.push(len);
-      continue;
-    }
-    if (off + len > data.length) throw new ProtocolError('read-all reply is truncated');
-    out.push(decodeValue(data.subarray(off, off + len)));
-    off += len;
-    if (len % 4) off += 4 - (len % 4);
-  }
-  return out;
+/** libiio's calculate_remote_timeout for 0.x servers: the server gets half (0 = none). */
+function remoteTimeout(ms: number): number {
+  return Math.floor(ms / 2);
 }
 
-/** Encodes values for a write-all (`WRITE dev <len>`), the same packing. */
-export function encodeWriteAll(values: readonly string[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const v of values) {
-    const b = Buffer.from(`${v}\0`, 'utf8');
-    const head = Buffer.alloc(4);
-    head.writeInt32BE(b.length, 0);
-    parts.push(head, b);
-    if (b.length % 4) parts.push(Buffer.alloc(4 - (b.length % 4)));
+/** The control connection in 0.x's ASCII protocol: names in command lines. */
+export class AsciiDialect implements IiodDialect {
+  readonly name = 'ascii';
+
+  constructor(private readonly host: DialectHost) {}
+
+  async setUp(): Promise<void> {
+    // a fresh connection speaks ASCII already
   }
-  return Buffer.concat(parts);
+
+  sendTimeout(c: Connection, timeoutMs: number): Promise<number> {
+    return simpleCommand(c, `TIMEOUT ${remoteTimeout(timeoutMs)}`);
+  }
+
+  async readAttr(ref: AttrRef): Promise<string> {
+    const ctx = attrCtx(this.host.uri, ref);
+    const address = attrAddress(ref);
+    const r = await this.host.run('read', ctx, (c) => readValue(c, address));
+    if (typeof r === 'number') throw IioError.fromErrno(r, { ...ctx, op: 'read' });
+    return decodeValue(r);
+  }
+
+  async writeAttr(ref: AttrRef, value: string): Promise<number> {
+    const ctx = attrCtx(this.host.uri, ref);
+    const address = attrAddress(ref);
+    const payload = encodeValue(value);
+    const r = await this.host.run('write', ctx, (c) => writeValue(c, address, payload));
+    if (r < 0) throw IioError.fromErrno(r, { ...ctx, op: 'write' });
+    return r;
+  }
+
+  /** iiod's read-all: `READ dev`, `READ dev DEBUG`, `READ dev BUFFER`, `READ dev INPUT|OUTPUT chn`. */
+  async readAllAttrs(
+    device: DeviceInfo,
+    family: AttrFamily,
+    channel?: DeviceInfo['channels'][number],
+  ): Promise<Array<string | IioError>> {
+    checkToken('device', device.id);
+    let address = device.id;
+    let count: number;
+    if (family === 'channel') {
+      if (!channel) throw new IioError('EINVAL', 'read-all of channel attributes needs a channel');
+      checkToken('channel', channel.id);
+      address += ` ${channel.isOutput ? 'OUTPUT' : 'INPUT'} ${channel.id}`;
+      count = channel.attrs.length;
+    } else {
+      if (family === 'debug') address += ' DEBUG';
+      if (family === 'buffer') address += ' BUFFER';
+      count = (
+        family === 'device'
+          ? device.attrs
+          : family === 'debug'
+            ? device.debugAttrs
+            : device.bufferAttrs
+      ).length;
+    }
+    const ctx = { uri: this.host.uri, device: device.id, channel: channel?.id, op: 'read all' };
+    const r = await this.host.run('read all', ctx, (c) => readValue(c, address));
+    if (typeof r === 'number') throw IioError.fromErrno(r, ctx);
+    // a length of 0 is an empty value; below 0, that attribute's -errno
+    return decodePackedValues(r, count).values.map((v) =>
+      typeof v === 'string' ? v : v === 0 ? '' : IioError.fromErrno(v, ctx),
+    );
+  }
+
+  async getTrigger(device: DeviceInfo): Promise<string | null> {
+    const ctx = { uri: this.host.uri, device: device.id, op: 'get trigger' };
+    const r = await this.host.run('get trigger', ctx, (c) => getTrigger(c, device.id));
+    if (typeof r === 'number') throw IioError.fromErrno(r, ctx);
+    return r;
+  }
+
+  async setTrigger(device: DeviceInfo, trigger: DeviceInfo | null): Promise<void> {
+    checkToken('device', device.id);
+    if (trigger) checkToken('device', trigger.id);
+    const ctx = { uri: this.host.uri, device: device.id, op: 'set trigger' };
+    const line = trigger ? `SETTRIG ${device.id} ${trigger.id}` : `SETTRIG ${device.id}`;
+    const r = await this.host.run('set trigger', ctx, (c) => simpleCommand(c, line));
+    if (r < 0) throw IioError.fromErrno(r, ctx);
+  }
+
+  /** Registers through debugfs's `direct_reg_access`, as libiio's 0.x client does. */
+  async readRegister(device: DeviceInfo, address: number): Promise<number> {
+    const ctx = { uri: this.host.uri, device: device.id, op: 'read register' };
+    const reg = this.debugRegAttr(device);
+    await this.writeAttr(reg, `0x${address.toString(16)}`);
+    const text = (await this.readAttr(reg)).trim();
+    const v = Number(text);
+    if (!Number.isFinite(v)) throw new IioError('EIO', `register read back "${text}"`, ctx);
+    return v >>> 0;
+  }
+
+  async writeRegister(device: DeviceInfo, address: number, value: number): Promise<void> {
+    await this.writeAttr(
+      this.debugRegAttr(device),
+      `0x${address.toString(16)} 0x${(value >>> 0).toString(16)}`,
+    );
+  }
+
+  private debugRegAttr(device: DeviceInfo): AttrRef {
+    const attr = device.debugAttrs.find((a) => a.name === 'direct_reg_access');
+    if (!attr) {
+      throw new IioError('ENOENT', 'no debug attribute "direct_reg_access"', {
+        uri: this.host.uri,
+        device: device.id,
+      });
+    }
+    return { kind: 'debug', device, attr };
+  }
+
+  /** `SET dev BUFFERS_COUNT n`: the number of kernel buffers iiod uses for the device. */
+  async setKernelBuffersCount(device: DeviceInfo, count: number): Promise<void> {
+    checkToken('device', device.id);
+    if (!Number.isInteger(count) || count < 1) {
+      throw new IioError('EINVAL', `kernel buffers count must be a positive integer, not ${count}`);
+    }
+    const ctx = { uri: this.host.uri, device: device.id, op: 'set kernel buffers count' };
+    const r = await this.host.run('set buffers count', ctx, (c) =>
+      simpleCommand(c, `SET ${device.id} BUFFERS_COUNT ${count}`),
+    );
+    if (r < 0) throw IioError.fromErrno(r, ctx);
+  }
+
+  /** iiod 0.x ends the session on EXIT (1.0 ignores it); the CRLF first ends any line. */
+  goodbye(c: Connection): void {
+    c.send('\r\nEXIT\r\n');
+  }
 }

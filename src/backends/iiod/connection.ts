@@ -1,5 +1,7 @@
 import { IioError } from '../../errors';
-import { ByteReader, ProtocolError } from './reader';
+import { parseInteger } from '../../iiod-protocol/ascii';
+import { MAX_LINE, ProtocolError } from '../../iiod-protocol/wire';
+import { ByteReader } from './reader';
 import type { Transport } from './transport';
 
 /** Why a connection ended, as the error its pending and later reads get. */
@@ -85,29 +87,39 @@ export class Connection {
    */
   async readInteger(): Promise<number> {
     for (let blank = 0; ; blank++) {
-      const line = await this.reader.readLine(1024);
+      const line = await this.reader.readLine(MAX_LINE);
       if (line.trim() === '') {
         if (blank > 16) throw new ProtocolError('too many empty lines');
         continue;
       }
-      return parseReplyInteger(line);
+      return parseInteger(line);
     }
   }
 }
 
-/** `-22`, `4304`: iiod's integer replies; anything else is a ProtocolError. */
-export function parseReplyInteger(line: string): number {
-  const t = line.trim();
-  if (!/^[-+]?\d{1,10}$/.test(t)) {
-    throw new ProtocolError(`expected a number, got "${printable(line)}"`);
+/** Runs `p` on `c`; past `ms` the connection is killed with ETIMEDOUT (p then rejects). */
+export async function withDeadline<T>(
+  c: Connection,
+  ms: number,
+  where: string,
+  p: Promise<T>,
+): Promise<T> {
+  if (!(ms > 0)) return p;
+  const since = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    // on idle-timeout links (a UART) a reply still arriving keeps the deadline away
+    const left = c.remaining(ms, since);
+    if (left > 0) {
+      timer = setTimeout(check, left);
+      return;
+    }
+    c.kill(new IioError('ETIMEDOUT', `no reply from iiod within ${ms} ms`, { uri: where }));
+  };
+  timer = setTimeout(check, ms);
+  try {
+    return await p;
+  } finally {
+    clearTimeout(timer);
   }
-  const v = Number(t);
-  if (v > 0x7fffffff || v < -0x80000000) throw new ProtocolError(`number ${t} is out of range`);
-  return v;
-}
-
-/** A short, printable rendering of bytes from the wire for error messages. */
-export function printable(s: string, max = 60): string {
-  const cut = s.length > max ? `${s.slice(0, max)}...` : s;
-  return cut.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -1,6 +1,5 @@
-import type { ContextInfo, DeviceInfo } from '../../model/info';
+import type { ContextInfo, ContextVersion, DeviceInfo } from '../../model/info';
 import { parseContextXml } from '../../xml/parser';
-import type { ServerVersion } from './ascii';
 import type { Link } from './transport';
 
 /**
@@ -11,7 +10,7 @@ import type { Link } from './transport';
 export function buildRemoteContext(
   xml: string,
   link: Link,
-  serverVersion: ServerVersion | undefined,
+  serverVersion: ContextVersion | undefined,
   source: string,
 ): ContextInfo {
   const parsed = parseContextXml(xml, {

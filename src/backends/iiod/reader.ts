@@ -1,4 +1,5 @@
 import { IioError } from '../../errors';
+import { ProtocolError } from '../../iiod-protocol/wire';
 import type { ReadWant, TransportSink } from './transport';
 
 type Pending =
@@ -16,13 +17,6 @@ type Pending =
       resolve: () => void;
       reject: (e: Error) => void;
     };
-
-/** Thrown (and recognised) when the server's bytes do not follow the protocol. */
-export class ProtocolError extends IioError {
-  constructor(detail: string) {
-    super('EIO', `malformed reply from iiod: ${detail}`);
-  }
-}
 
 /**
  * Turns a transport's chunks into the reads a protocol needs: lines, exact byte counts

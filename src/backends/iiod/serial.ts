@@ -12,6 +12,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { IioError } from '../../errors';
+import { tracer } from '../../util/trace';
 import type { BackendOpenOptions } from '../../model/backend';
 import { IiodBackend, type IiodOptions } from './client';
 import { formatSerialUri, parseSerialUri, type SerialParams } from './serial-uri';
@@ -19,6 +20,8 @@ import { LinkLostError, type Link, type Transport, type TransportSink } from './
 
 type Bindings = typeof import('@serialport/bindings-cpp');
 type Port = Awaited<ReturnType<ReturnType<Bindings['autoDetect']>['open']>>;
+
+const trace = tracer('serial');
 
 /** libiio 0.24's serial timeout (DEFAULT_TIMEOUT_MS in serial.c), counted per byte there too. */
 export const SERIAL_DEFAULT_TIMEOUT_MS = 1000;
@@ -193,6 +196,7 @@ class SerialTransport implements Transport {
   private finish(error?: Error): void {
     if (this.ended) return;
     this.ended = true;
+    trace(`${this.description} closed${error ? `: ${error.message}` : ''}`);
     this.closed = true;
     this.port.close().catch(() => undefined);
     if (this.sink) this.sink.end(error);
@@ -262,9 +266,12 @@ export class SerialLink implements Link {
         lock: true,
       });
     } catch (err) {
-      throw openError(err, p.port);
+      const e = openError(err, p.port);
+      trace(`${p.port}: ${e.message}`);
+      throw e;
     }
     this.portDesc = portDescription(p.port);
+    trace(`${p.port} open at ${p.baudRate} baud (${this.portDesc})`);
     // libiio empties both directions after opening (sp_flush)
     await port.flush().catch(() => undefined);
     const t = new SerialTransport(port, this.description);

@@ -10,106 +10,83 @@
  * the device is closed and opened again before the next exchange.
  */
 import { IioError } from '../../errors';
-import type { DeviceInfo } from '../../model/info';
 import type { BufferOpenOptions, RawBlock } from '../../model/backend';
-import { checkToken, simpleCommand } from './ascii';
+import type { DeviceInfo } from '../../model/info';
+import { simpleCommand } from './ascii';
 import type { Connection } from './connection';
-import { IiodInputStream, IiodOutputStream, isConnectionLoss, type StreamHost } from './stream';
+import { isConnectionLoss } from './reconnector';
+import { IiodStream, writebuf, type StreamHost } from './stream-base';
 
 type Runner = NonNullable<StreamHost['runShared']>;
-
-function runnerOf(host: StreamHost): Runner {
-  const run = host.runShared?.bind(host);
-  if (!run) throw new IioError('EINVAL', 'internal: a shared stream needs a shared connection');
-  return run as Runner;
-}
 
 /** True for the errors after which iiod's state for our device is unknown. */
 function inDoubt(e: IioError): boolean {
   return e.code === 'ETIMEDOUT' || e.code === 'ENOTCONN' || e.code === 'EIO' || isConnectionLoss(e);
 }
 
-/**
- * OPEN (with SET BUFFERS_COUNT first when asked, after a CLOSE when `closeFirst`) on the
- * shared connection; resolves with the device as the context knows it now.
- */
-async function openShared(
-  run: Runner,
-  host: StreamHost,
-  id: string,
-  blocks: number | undefined,
-  lineOf: (dev: DeviceInfo) => string,
-  ctx: { device: string; uri: string; op: string },
-  closeFirst: boolean,
-): Promise<DeviceInfo> {
-  const dev = host.currentDevice(id);
-  if (!dev) throw new IioError('ENODEV', 'the device is gone from the context', ctx);
-  checkToken('device', dev.id);
-  const line = lineOf(dev);
-  const r = await run('open buffer', ctx, async (c: Connection) => {
-    if (closeFirst) {
-      // iiod may still have the device open for us (-6 / -9 when it has not)
-      await simpleCommand(c, `CLOSE ${dev.id}`);
-    }
-    if (blocks !== undefined) {
-      const n = await simpleCommand(c, `SET ${dev.id} BUFFERS_COUNT ${blocks}`);
-      if (n < 0) return n;
-    }
-    return simpleCommand(c, line);
-  });
-  if (r < 0) throw IioError.fromErrno(r, ctx);
-  return dev;
-}
-
-/** An input buffer on the shared connection: one READBUF per refill, as libiio. */
-export class SharedInputStream extends IiodInputStream {
-  private readonly run: Runner;
+/** A buffer on the shared connection: whether iiod has our OPEN in force, OPEN and CLOSE. */
+abstract class SharedStream extends IiodStream {
+  protected readonly run: Runner;
   /** Whether iiod has our OPEN in force. */
-  private opened = false;
-  private refilling = false;
+  protected opened = false;
 
   constructor(host: StreamHost, device: DeviceInfo, options: BufferOpenOptions) {
     super(host, device, options);
-    this.run = runnerOf(host);
+    const run = host.runShared?.bind(host);
+    if (!run) throw new IioError('EINVAL', 'internal: a shared stream needs a shared connection');
+    this.run = run as Runner;
   }
 
-  override async start(): Promise<void> {
+  async start(): Promise<void> {
     await this.open(false);
   }
 
-  private async open(closeFirst: boolean): Promise<void> {
-    this.device = await openShared(
-      this.run,
-      this.host,
-      this.device.id,
-      this.options.blocks,
-      (d) => this.openLine(d),
-      this.ctx('open buffer'),
-      closeFirst,
-    );
+  /** OPEN (with SET BUFFERS_COUNT first when asked, after a CLOSE when `closeFirst`). */
+  protected async open(closeFirst: boolean): Promise<void> {
+    const ctx = this.ctx('open buffer');
+    const dev = this.deviceNow();
+    const setCount = this.buffersCountLine(dev);
+    const line = this.openLine(dev);
+    const r = await this.run('open buffer', ctx, async (c: Connection) => {
+      if (closeFirst) {
+        // iiod may still have the device open for us (-6 / -9 when it has not)
+        await simpleCommand(c, `CLOSE ${dev.id}`);
+      }
+      if (setCount) {
+        const n = await simpleCommand(c, setCount);
+        if (n < 0) return n;
+      }
+      return simpleCommand(c, line);
+    });
+    if (r < 0) throw IioError.fromErrno(r, ctx);
     this.opened = true;
   }
 
+  /** CLOSE, queued after an exchange in flight, if any (iiod answers in order). */
+  protected async closeShared(): Promise<void> {
+    if (!this.opened) return;
+    this.opened = false;
+    await this.run('close buffer', this.ctx('close buffer'), (c) =>
+      simpleCommand(c, `CLOSE ${this.device.id}`),
+    ).catch(() => undefined);
+  }
+}
+
+/** An input buffer on the shared connection: one READBUF per refill, as libiio. */
+export class SharedInputStream extends SharedStream {
+  private readonly parts = this.inputParts();
+  private readonly blocks = this.parts.blocks;
+  private readonly readbuf = this.parts.readbuf;
+  private refilling = false;
+
   override read(): Promise<RawBlock> {
     if (this.closed) {
-      return Promise.reject(new IioError('EBADF', 'the buffer is closed', this.ctx('refill')));
+      return Promise.reject(this.closedError('refill'));
     }
-    const b = this.ready.shift();
-    if (b) return Promise.resolve(b);
-    if (this.failure) {
-      const e = this.failure;
-      this.failure = undefined;
-      return Promise.reject(e);
-    }
-    if (this.waiter) {
-      return Promise.reject(
-        new IioError('EBUSY', 'a refill is already pending', this.ctx('refill')),
-      );
-    }
-    return new Promise<RawBlock>((resolve, reject) => {
-      this.waiter = { resolve, reject };
-      void this.refill();
-    });
+    const waits = !this.blocks.size && !this.blocks.waiting;
+    const p = this.blocks.take();
+    if (waits) void this.refill();
+    return p;
   }
 
   /** READBUF exchanges until the waiting read() has its block. */
@@ -117,31 +94,28 @@ export class SharedInputStream extends IiodInputStream {
     if (this.refilling) return;
     this.refilling = true;
     try {
-      while (this.waiter && !this.closed && !this.ready.length) {
+      while (this.blocks.waiting && !this.closed && !this.blocks.size) {
         try {
           if (!this.opened) await this.open(true);
-          const scansLeft =
-            this.options.samples - Math.floor((this.fill?.used ?? 0) / this.layout.scanBytes);
-          const asked = scansLeft * this.serverLayout.scanBytes;
-          await this.run('refill', this.ctx('refill'), async (c) => {
+          const asked = this.readbuf.bytesFor(this.readbuf.scansToFill);
+          const ctx = this.ctx('refill');
+          await this.run('refill', ctx, async (c) => {
             c.send(`READBUF ${this.device.id} ${asked}\r\n`);
-            await this.readReply(c, asked);
+            await this.readbuf.readReply(c, asked, ctx);
           });
         } catch (err) {
           const e = IioError.wrap(err, this.ctx('refill'));
           if (this.closed) return;
-          this.dropFill();
+          this.readbuf.dropFill();
           if (inDoubt(e)) this.opened = false;
           const lost = isConnectionLoss(e) || e.code === 'ENOTCONN';
-          if (lost && this.host.reconnects) {
+          const rc = this.host.reconnector;
+          if (lost && rc.enabled) {
             // the context reconnects; the read waits for it (close() ends the wait)
-            await this.host.whenConnected().catch(() => undefined);
+            await rc.whenConnected().catch(() => undefined);
             continue;
           }
-          const w = this.waiter;
-          this.waiter = undefined;
-          if (w) w.reject(e);
-          else this.failure = e;
+          this.blocks.fail(e);
           return;
         }
       }
@@ -150,83 +124,57 @@ export class SharedInputStream extends IiodInputStream {
     }
   }
 
-  override cancel(): void {
-    const w = this.waiter;
-    if (!w) return;
-    this.waiter = undefined;
-    w.reject(new IioError('ECANCELED', 'the refill was cancelled', this.ctx('refill')));
+  cancel(): void {
+    this.blocks.rejectWaiters(this.parts.cancelled());
   }
 
-  override async close(): Promise<void> {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.cancel();
-    for (const b of this.ready.splice(0)) b.release();
-    if (!this.opened) return;
-    this.opened = false;
-    // queued after a refill in flight, if any: iiod answers in order
-    await this.run('close buffer', this.ctx('close buffer'), (c) =>
-      simpleCommand(c, `CLOSE ${this.device.id}`),
-    ).catch(() => undefined);
+    this.blocks.clear();
+    await this.closeShared();
   }
 }
 
 /** An output buffer on the shared connection: one WRITEBUF per kernel buffer. */
-export class SharedOutputStream extends IiodOutputStream {
-  private readonly run: Runner;
-  private opened = false;
+export class SharedOutputStream extends SharedStream {
+  private readonly pushes = this.outputPushes((chunk) => this.pushOne(chunk));
 
-  constructor(host: StreamHost, device: DeviceInfo, options: BufferOpenOptions) {
-    super(host, device, options);
-    this.run = runnerOf(host);
+  override write(data: Buffer): Promise<void> {
+    return this.pushes.push(data);
   }
 
-  override async start(): Promise<void> {
-    await this.open(false);
-  }
-
-  private async open(closeFirst: boolean): Promise<void> {
-    this.device = await openShared(
-      this.run,
-      this.host,
-      this.device.id,
-      this.options.blocks,
-      (d) => this.openLine(d),
-      this.ctx('open buffer'),
-      closeFirst,
-    );
-    this.opened = true;
-  }
-
-  protected override async pushOne(chunk: Buffer): Promise<void> {
-    if (this.cancelled) throw this.cancelled;
+  private async pushOne(chunk: Buffer): Promise<void> {
+    if (this.pushes.cancelled) throw this.pushes.cancelled;
+    const ctx = this.ctx('push');
     try {
       if (!this.opened) await this.open(true);
-      await this.run('push', this.ctx('push'), (c) => this.exchange(c, chunk));
+      await this.run('push', ctx, (c) => writebuf(c, this.device.id, chunk, ctx));
     } catch (err) {
-      const e = IioError.wrap(err, this.ctx('push'));
+      const e = IioError.wrap(err, ctx);
       if (inDoubt(e)) this.opened = false;
       throw e;
     }
+  }
+
+  async drain(): Promise<void> {
+    await this.pushes.drain();
   }
 
   /**
    * A WRITEBUF in flight cannot be stopped without dropping the context's only
    * connection: cancel() stops the push after it (its remaining kernel buffers fail).
    */
-  override cancel(): void {
-    if (!this.busy) return;
-    this.cancelled = new IioError('ECANCELED', 'the push was cancelled', this.ctx('push'));
+  cancel(): void {
+    if (!this.pushes.busy) return;
+    this.pushes.cancelled = new IioError('ECANCELED', 'the push was cancelled', this.ctx('push'));
   }
 
-  override async close(): Promise<void> {
+  async close(): Promise<void> {
     if (this.closed) return;
-    await this.queue;
+    await this.pushes.drain();
     this.closed = true;
-    if (!this.opened) return;
-    this.opened = false;
-    await this.run('close buffer', this.ctx('close buffer'), (c) =>
-      simpleCommand(c, `CLOSE ${this.device.id}`),
-    ).catch(() => undefined);
+    await this.closeShared();
   }
 }

@@ -1,10 +1,13 @@
 import { lookup } from 'node:dns/promises';
 import { connect, isIP, type Socket } from 'node:net';
 import { IioError } from '../../errors';
+import { IIOD_PORT } from '../../iiod-protocol/wire';
+import { tracer } from '../../util/trace';
 import type { Link, Transport, TransportSink } from './transport';
 
-/** iiod's TCP port (libiio's IIOD_PORT). */
-export const IIOD_PORT = 30431;
+export { IIOD_PORT };
+
+const trace = tracer('ip');
 
 /** What `ip:` URIs name. */
 export interface IpAddress {
@@ -224,9 +227,11 @@ export class TcpLink implements Link {
       try {
         const t = await this.connectTo(addr, timeoutMs, purpose === 'stream' ? 1 << 20 : 64 << 10);
         this.address = addr;
+        trace(`${purpose} connection to ${formatHostPort(addr, this.port)}`);
         return t;
       } catch (err) {
         lastError = err as IioError;
+        trace(`${purpose} connection to ${formatHostPort(addr, this.port)}: ${lastError.message}`);
       }
     }
     throw lastError ?? new IioError('ENOENT', `no address for ${this.host}`);

@@ -6,36 +6,25 @@
  * iiod/usbd.c). Pipe 0 carries the context's requests, every open buffer gets a pipe of
  * its own: the same client as `ip:`, with a pipe where TCP has a connection.
  *
- * Two things differ from a TCP stream and shape this file:
- * - iiod reads each OUT transfer as a whole (a command line, or a payload by length):
- *   every write stays in its own transfers, and a command whose length is a multiple of
- *   the packet size gets a zero-length packet to end it.
- * - A bulk IN transfer completes when full or on a short packet: asking for more than
- *   iiod is bound to send could wait forever. We read only on demand: whole packets of
- *   what a payload still owes, or one packet for a reply line.
+ * This file is the link (the device, its interface and the pipes' allocation, found
+ * again after an unplug); usb-pipe.ts is one pipe as a Transport.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { IioError } from '../../errors';
+import { tracer } from '../../util/trace';
 import type { ContextInfoEntry } from '../../scan';
 import type { BackendOpenOptions } from '../../model/backend';
 import { IiodBackend, type IiodOptions } from './client';
 import {
   UsbHost,
   withUsbHost,
-  type ReadResult,
-  type UsbCouple,
   type UsbDeviceInfo,
   type UsbScanEntry,
   type WireError,
 } from './usb-host';
-import {
-  LinkLostError,
-  type Link,
-  type Transport,
-  type TransportSink,
-  type WriteKind,
-} from './transport';
+import { UsbPipeTransport, type PipeOwner } from './usb-pipe';
+import { LinkLostError, type Link, type Transport } from './transport';
 import {
   formatUsbUri,
   libusbErrno,
@@ -44,10 +33,10 @@ import {
   type UsbAddress,
 } from './usb-uri';
 
+const trace = tracer('usb');
+
 /** libiio's USB default timeout (usb.c DEFAULT_TIMEOUT_MS). */
 export const USB_DEFAULT_TIMEOUT_MS = 5000;
-/** libiio's largest URB (usb_sync_transfer): bigger ones may fail with ENOMEM in usbfs. */
-const MAX_TRANSFER = 1 << 20;
 /** How long a freshly opened pipe must stay silent before we trust it (see drainStale). */
 const DRAIN_QUIET_MS = 100;
 /** How long iiod's fresh pipe thread may take to read our EXIT when a pipe is closed. */
@@ -56,7 +45,6 @@ const PIPE_EXIT_MS = 1000;
 const CMD_OPEN_PIPE = 1;
 const CMD_CLOSE_PIPE = 2;
 const TRANSFER_ERROR = 1;
-const TRANSFER_CANCELLED = 3;
 const TRANSFER_NO_DEVICE = 5;
 const ERROR_IO = -1;
 const ERROR_NO_DEVICE = -4;
@@ -108,7 +96,7 @@ interface Identity {
 }
 
 /** One iiod USB function: its worker, the claimed interface and its pipes. */
-export class UsbLink implements Link {
+export class UsbLink implements Link, PipeOwner {
   readonly multiConnection = true;
   readonly descriptionPrefix = '';
   readonly backendName = 'usb';
@@ -184,6 +172,7 @@ export class UsbLink implements Link {
     } catch (err) {
       await host.terminate();
       const e = fromWire(err, `open USB device ${this.where()}`);
+      trace(e.message);
       // not there (yet): a lost link, so a reconnect keeps looking
       throw e.code === 'ENODEV' ? new LinkLostError('ENODEV', e.detail, {}, { cause: e }) : e;
     }
@@ -211,6 +200,9 @@ export class UsbLink implements Link {
     this.used.clear();
     this.closing.clear();
     this.host = host;
+    trace(
+      `${this.where()} open: interface ${info.intf}, ${info.couples.length} pipes (${info.product ?? 'no product name'})`,
+    );
     return host;
   }
 
@@ -223,6 +215,7 @@ export class UsbLink implements Link {
     if (!meansGone(err)) return fromWire(err, what);
     if (this.host === host) this.forget();
     const w = err as WireError;
+    trace(`${what}: ${this.where()} gone (${w.message})`);
     return new LinkLostError(
       'ENODEV',
       `${what}: the USB device ${this.where()} is gone (unplugged, reset or its gadget unbound: ${w.message})`,
@@ -272,6 +265,7 @@ export class UsbLink implements Link {
       this.used.delete(pipe);
       throw this.transferError(host, err, `open pipe ${pipe}`);
     }
+    trace(`${purpose} connection on pipe ${pipe}`);
     this.live.set(host, (this.live.get(host) ?? 0) + 1);
     const t = new UsbPipeTransport(this, host, pipe, couples[pipe]);
     try {
@@ -350,211 +344,6 @@ export class UsbLink implements Link {
     this.host = undefined;
     this.live.delete(h);
     await h.terminate();
-  }
-}
-
-/** A queued write: one message (see WriteKind). */
-interface Pending {
-  readonly data: Buffer;
-  readonly zlp: boolean;
-}
-
-/** One pipe: a bulk IN/OUT endpoint couple, read on demand. */
-export class UsbPipeTransport implements Transport {
-  readonly description: string;
-  private sink?: TransportSink;
-  private readBusy = false;
-  private writing = false;
-  private queue: Pending[] = [];
-  private drained: Array<() => void> = [];
-  private ended = false;
-  private released = false;
-  private pendingEnd?: { error?: Error };
-  closed = false;
-
-  constructor(
-    private readonly link: UsbLink,
-    private readonly host: UsbHost,
-    readonly pipe: number,
-    private readonly couple: UsbCouple,
-  ) {
-    this.description = `${link.description} pipe ${pipe}`;
-  }
-
-  /**
-   * Reads and drops what a previous user of the pipe left behind (a reply iiod wrote
-   * after that client went away, or "-22" from a session that ended without EXIT),
-   * until the pipe stays quiet for `quietMs`. libiio's own client does not, which is
-   * why it fails on the second connection to a gadget. The timer is ours: the prebuilt
-   * libusb may check transfer timeouts only when its event loop wakes (up to 60 s later);
-   * a cancel wakes it at once.
-   */
-  async drainStale(quietMs: number): Promise<void> {
-    for (let i = 0; i < 64; i++) {
-      let quiet = false;
-      const timer = setTimeout(() => {
-        quiet = true;
-        void this.host.request({ op: 'cancel', pipe: this.pipe }).catch(() => undefined);
-      }, quietMs);
-      try {
-        await this.host.request<ReadResult>({
-          op: 'read',
-          pipe: this.pipe,
-          length: this.couple.inPacket,
-        });
-      } catch (err) {
-        if (quiet && (err as WireError).status && (err as WireError).errno === TRANSFER_CANCELLED) {
-          return;
-        }
-        throw this.link.transferError(this.host, err, `read from ${this.description}`);
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-  }
-
-  attach(sink: TransportSink): void {
-    this.sink = sink;
-    sink.setWantListener?.(() => this.pumpRead());
-    if (this.pendingEnd) {
-      const e = this.pendingEnd.error;
-      this.pendingEnd = undefined;
-      sink.end(e);
-      return;
-    }
-    this.pumpRead();
-  }
-
-  /** Asks for the IN transfer the sink's pending read needs, if any and none is under way. */
-  private pumpRead(): void {
-    if (this.readBusy || this.closed || !this.sink?.want) return;
-    const want = this.sink.want();
-    if (!want) return;
-    const mps = this.couple.inPacket;
-    let length: number;
-    if (want.target && want.target.length >= mps) {
-      // whole packets of what the payload still owes: iiod sends all of them
-      length = Math.min(MAX_TRANSFER, want.target.length - (want.target.length % mps));
-    } else {
-      // whole packets covering what is owed (one for a reply line): such a transfer
-      // never overflows, and ends on the short packet that closes iiod's write
-      length = Math.min(MAX_TRANSFER, Math.max(mps, Math.ceil(want.atLeast / mps) * mps));
-    }
-    this.readBusy = true;
-    this.host.request<ReadResult>({ op: 'read', pipe: this.pipe, length }).then(
-      (r) => this.readDone(undefined, r),
-      (err: unknown) => this.readDone(err),
-    );
-  }
-
-  private readDone(err: unknown, r?: ReadResult): void {
-    this.readBusy = false;
-    if (this.closed) {
-      this.maybeRelease();
-      return;
-    }
-    if (err) {
-      this.finish(this.link.transferError(this.host, err, `read from ${this.description}`));
-      return;
-    }
-    if (r && r.n > 0) this.sink?.data(Buffer.from(r.data, 0, r.n), false);
-    this.pumpRead();
-  }
-
-  write(data: Uint8Array, kind: WriteKind = 'data'): void {
-    if (this.closed || !data.length) return;
-    const buf = Buffer.isBuffer(data)
-      ? data
-      : Buffer.from(data.buffer, data.byteOffset, data.length);
-    // iiod reads a command line with one large read: a transfer of whole packets would
-    // not end it, a zero-length packet does. Payloads are read by length and must not
-    // get one (iiod would take it for an empty read).
-    this.queue.push({
-      data: buf,
-      zlp: kind === 'command' && buf.length % this.couple.outPacket === 0,
-    });
-    this.pumpWrite();
-  }
-
-  private pumpWrite(): void {
-    if (this.writing || this.closed) return;
-    const next = this.queue.shift();
-    if (!next) {
-      for (const r of this.drained.splice(0)) r();
-      return;
-    }
-    this.writing = true;
-    const piece = next.data.subarray(0, MAX_TRANSFER);
-    const rest = next.data.subarray(piece.length);
-    if (rest.length) this.queue.unshift({ data: rest, zlp: next.zlp });
-    // a copy the worker takes over (the caller's memory may be reused or pooled)
-    const ab = piece.buffer.slice(piece.byteOffset, piece.byteOffset + piece.length) as ArrayBuffer;
-    this.host
-      .request<number>({ op: 'write', pipe: this.pipe, data: ab, zlp: !rest.length && next.zlp }, [
-        ab,
-      ])
-      .then(
-        () => this.writeDone(),
-        (err: unknown) => this.writeDone(err),
-      );
-  }
-
-  private writeDone(err?: unknown): void {
-    this.writing = false;
-    if (this.closed) {
-      this.maybeRelease();
-      return;
-    }
-    if (err) {
-      this.finish(this.link.transferError(this.host, err, `write to ${this.description}`));
-      return;
-    }
-    this.pumpWrite();
-  }
-
-  drain(): Promise<void> {
-    if (this.closed || (!this.queue.length && !this.writing)) return Promise.resolve();
-    return new Promise((resolve) => this.drained.push(resolve));
-  }
-
-  private finish(error?: Error): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.shutdown();
-    if (this.sink) this.sink.end(error);
-    else this.pendingEnd = { error };
-  }
-
-  /** Cancels what is under way; the pipe goes back (CLOSE_PIPE) once the transfers ended. */
-  private shutdown(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.queue = [];
-    for (const r of this.drained.splice(0)) r();
-    if (this.readBusy || this.writing) {
-      void this.host.request({ op: 'cancel', pipe: this.pipe }).catch(() => undefined);
-    }
-    this.maybeRelease();
-  }
-
-  /** libusb must not close a handle with transfers pending: release after the last. */
-  private maybeRelease(): void {
-    if (this.released || this.readBusy || this.writing) return;
-    this.released = true;
-    this.link.release(this.host, this.pipe);
-    for (const r of this.settledWaiters.splice(0)) r();
-  }
-
-  private settledWaiters: Array<() => void> = [];
-
-  /** Resolves once the pipe was handed back and iiod's thread for it has ended. */
-  async settled(): Promise<void> {
-    if (!this.released) await new Promise<void>((r) => this.settledWaiters.push(r));
-    await this.link.pipeClosed(this.pipe);
-  }
-
-  close(): void {
-    this.finish();
   }
 }
 

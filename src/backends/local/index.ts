@@ -13,7 +13,9 @@ import type {
   BackendOpenOptions,
   BufferOpenOptions,
 } from '../../model/backend';
-import { openLocalBuffer, openLocalEvents, type LocalDeviceHandle } from './buffer';
+import { openLocalBuffer, type LocalDeviceHandle } from './buffer';
+import { openLocalEvents } from './events';
+import { tracer } from '../../util/trace';
 import { attrText, readBytes, writeValue, type ReaddirOrder } from './files';
 import {
   hostUname,
@@ -22,6 +24,8 @@ import {
   type LocalScan,
   type UnameInfo,
 } from './sysfs-scan';
+
+const trace = tracer('local');
 
 /** libiio's local backend timeout (DEFAULT_TIMEOUT_MS). */
 export const LOCAL_DEFAULT_TIMEOUT_MS = 1000;
@@ -184,6 +188,7 @@ export class LocalBackend implements Backend {
   private async writeFileAttr(ref: AttrRef, value: string): Promise<number> {
     const file = this.fileOf(ref);
     const ctx = this.ctxOf(ref, file, `write ${JSON.stringify(value)}`);
+    trace(`write ${JSON.stringify(value)} to ${file}`);
     try {
       return await writeValue(file, value);
     } catch (err) {
@@ -392,6 +397,9 @@ export async function openLocalBackend(
       iniFile,
     },
     'local:',
+  );
+  trace(
+    `opened local: from ${sysfsRoot} with ${scan.info.devices.length} devices (${scan.info.devices.map((d) => d.id).join(' ')})`,
   );
   return new LocalBackend('local:', scan, devDir, timeoutMs);
 }

@@ -10,6 +10,7 @@ import { parseScanType, type DataFormat } from '../../format/scan-type';
 import type { AttrInfo, BufferInfo, ChannelInfo, ContextInfo, DeviceInfo } from '../../model/info';
 import { reorderChannels } from '../../model/reorder';
 import { nameSysfsDevice, strcmp, type SysfsChannelNames } from '../../names/sysfs-names';
+import { strtoll } from '../../util/cnumber';
 import { LIBRARY_VERSION } from '../../version';
 import { attrText, isDir, listDir, readBytes, type ReaddirOrder } from './files';
 
@@ -97,17 +98,13 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
-/** strtoll(s, &end, 0) on the leading part of a string; undefined when nothing parses. */
-function parseCInteger(s: string): number | undefined {
-  const m = /^\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(s);
-  if (!m) return undefined;
-  const body = m[2];
-  const v = /^0[xX]/.test(body)
-    ? parseInt(body.slice(2), 16)
-    : body.length > 1 && body.startsWith('0')
-      ? parseInt(body, 8)
-      : parseInt(body, 10);
-  return m[1] === '-' ? -v : v;
+/**
+ * A scan element's index as libiio's local backend reads it: strtoll(s, &end, 0), and
+ * no index (undefined) when nothing parses, it is negative or it overflows.
+ */
+function parseScanIndex(s: string): number | undefined {
+  const r = strtoll(s, 0);
+  return r.end === 0 || r.erange || r.value < 0n ? undefined : Number(r.value);
 }
 
 /** strtof on the leading part of a string, as a float; undefined when nothing parses. */
@@ -140,14 +137,14 @@ async function scanChannel(
   if (isScanElement) {
     const idxText = c.scanFiles.index ? await readText(`${dir}/${c.scanFiles.index}`) : undefined;
     const typeText = c.scanFiles.type ? await readText(`${dir}/${c.scanFiles.type}`) : undefined;
-    const idx = idxText === undefined ? undefined : parseCInteger(idxText);
+    const idx = idxText === undefined ? undefined : parseScanIndex(idxText);
     try {
       format = typeText === undefined ? undefined : parseScanType(typeText);
     } catch {
       format = undefined;
     }
     // libiio fails the whole context on a bad index; we keep the channel, unbuffered.
-    if (idx === undefined || idx < 0 || !format) {
+    if (idx === undefined || !format) {
       isScanElement = false;
       format = undefined;
     } else index = idx;

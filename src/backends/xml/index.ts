@@ -4,6 +4,9 @@ import type { ContextInfo, DeviceInfo } from '../../model/info';
 import { LIBRARY_VERSION } from '../../version';
 import type { AttrRef, Backend, BackendBuffer, BackendOpenOptions } from '../../model/backend';
 import { decodeXmlBytes, parseContextXml } from '../../xml';
+import { tracer } from '../../util/trace';
+
+const trace = tracer('xml');
 
 /**
  * `xml:` — a context from libiio's XML description. Nothing to talk to: attribute reads
@@ -22,6 +25,10 @@ export class XmlBackend implements Backend {
     what: string,
     ref?: { device?: DeviceInfo; channel?: { id: string }; attr?: { name: string } },
   ): IioError {
+    if (trace.enabled)
+      trace(
+        `${what} refused (ENOSYS): ${[ref?.device?.id, ref?.channel?.id, ref?.attr?.name].filter(Boolean).join('/')}`,
+      );
     return new IioError('ENOSYS', `${what}: an XML context has no hardware behind it`, {
       uri: this.uri,
       device: ref?.device?.id,
@@ -79,5 +86,8 @@ export async function openXmlBackend(
     }
   }
   const info = parseContextXml(text, { source, defaultVersion: LIBRARY_VERSION });
+  trace(
+    `opened ${source} with ${info.devices.length} devices, ${info.attrs.length} context attributes`,
+  );
   return new XmlBackend(uri, info);
 }

@@ -50,8 +50,12 @@ export interface RunningIiod {
   stop(): Promise<void>;
 }
 
-function spawnGroup(cmd: string, args: string[]): { proc: ChildProcess; log: () => string } {
-  const proc = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnGroup(
+  cmd: string,
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+): { proc: ChildProcess; log: () => string } {
+  const proc = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
   proc.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
@@ -83,6 +87,31 @@ export async function startXmlIiod(xmlFile: string): Promise<RunningIiod> {
   } catch (err) {
     await stopper(proc)();
     throw new Error(`iiod did not start: ${(err as Error).message}\n${log()}`);
+  }
+  return { port, uri: `ip:127.0.0.1:${port}`, proc, log, stop: stopper(proc) };
+}
+
+/**
+ * libiio main's iiod (1.0) on a context URI (`emu:FILE.xml` answers attribute reads from
+ * the XML; 1.0's `xml:` answers them ENOSYS). Its log goes to stdout, block-buffered
+ * when that is a pipe (and iiod lingers on SIGTERM, so it is killed before it flushes):
+ * `stdbuf -o0 -e0` makes every line reach `log()` as it is written.
+ */
+export async function startMainIiod(
+  main: { iiod: string; env: NodeJS.ProcessEnv },
+  contextUri: string,
+): Promise<RunningIiod> {
+  const port = await freePort();
+  const { proc, log } = spawnGroup(
+    'stdbuf',
+    ['-o0', '-e0', main.iiod, '-u', contextUri, '-p', String(port)],
+    main.env,
+  );
+  try {
+    await waitForPort(port);
+  } catch (err) {
+    await stopper(proc)();
+    throw new Error(`libiio main's iiod did not start: ${(err as Error).message}\n${log()}`);
   }
   return { port, uri: `ip:127.0.0.1:${port}`, proc, log, stop: stopper(proc) };
 }
