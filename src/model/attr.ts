@@ -23,6 +23,15 @@ export function formatAttrValue(value: AttrValue): string {
 }
 
 /**
+ * Whether an attribute name is an `_available` list (`scale_available`, the values
+ * `scale` accepts). The buffer's `data_available` only shares the suffix: it counts the
+ * scans waiting in the buffer.
+ */
+export function isAvailableList(name: string): boolean {
+  return name.endsWith('_available') && name !== 'data_available';
+}
+
+/**
  * Parses an `_available` value: `[min step max]` (the kernel's IIO_AVAIL_RANGE form) or
  * a space-separated list.
  */
@@ -108,7 +117,7 @@ export function findAvailableAttr(
   name: string,
   where: { device?: string; channel?: string; kind: string; uri?: string },
 ): Attr {
-  const wanted = name.endsWith('_available') ? name : `${name}_available`;
+  const wanted = isAvailableList(name) ? name : `${name}_available`;
   return findAttr(attrs, wanted, where);
 }
 

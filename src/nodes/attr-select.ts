@@ -1,5 +1,5 @@
 import { IioError } from '../errors';
-import { parseAvailable, type Attr, type AvailableValues } from '../model/attr';
+import { isAvailableList, parseAvailable, type Attr, type AvailableValues } from '../model/attr';
 import type { Context } from '../model/context';
 import { str } from './common';
 import type { NodeConfig } from './red';
@@ -60,7 +60,7 @@ export async function readSelected(ctx: Context, sel: AttrSelector): Promise<str
 
 /** The `<attr>_available` sibling of an attribute, if the same list has one. */
 export function availableOf(ctx: Context, sel: AttrSelector): Attr | undefined {
-  if (!sel.device || sel.attr.endsWith('_available')) return undefined;
+  if (!sel.device || isAvailableList(sel.attr)) return undefined;
   const name = `${sel.attr}_available`;
   try {
     return resolveAttr(ctx, { ...sel, attr: name });

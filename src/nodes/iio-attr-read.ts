@@ -3,6 +3,7 @@
  * input message and/or every `interval` seconds.
  */
 import { IioError } from '../errors';
+import { isAvailableList } from '../model/attr';
 import {
   autoValue,
   availableOf,
@@ -35,8 +36,9 @@ export async function readForMessage(
 ): Promise<{ payload: unknown; raw: string }> {
   const ctx = await cfg.handle.ready();
   if (output === 'available') {
-    const source = sel.attr.endsWith('_available') ? undefined : availableOf(ctx, sel);
-    if (!source && !sel.attr.endsWith('_available')) {
+    const isList = isAvailableList(sel.attr);
+    const source = isList ? undefined : availableOf(ctx, sel);
+    if (!source && !isList) {
       throw new IioError('ENOENT', `attribute "${sel.attr}" has no ${sel.attr}_available list`, {
         device: sel.device || undefined,
         channel: sel.channel || undefined,

@@ -54,8 +54,11 @@ export async function writeSelected(
   const attr = resolveAttr(ctx, sel);
   if (validate) {
     const avail = availableOf(ctx, sel);
-    if (avail) {
-      const why = checkAvailable(text, parseAvailable(await avail.read()));
+    // A list that cannot be read (a captured board's ERROR, a failing driver) says
+    // nothing about the value: the driver decides.
+    const list = avail ? await avail.read().catch(() => undefined) : undefined;
+    if (list !== undefined) {
+      const why = checkAvailable(text, parseAvailable(list));
       if (why) throw new IioError('EINVAL', `refused: ${why}`, where);
     }
   }

@@ -3,6 +3,7 @@ import { IioError } from '../errors';
 import type { DataFormat } from '../format/scan-type';
 import { reorderChannels } from '../model/reorder';
 import type { AttrInfo, BufferInfo, ChannelInfo, ContextInfo, DeviceInfo } from '../model/info';
+import { decodeAttributeValue } from './attr-value';
 
 /**
  * Reads libiio's XML context description: the 0.x dialect (context, device, channel,
@@ -32,8 +33,12 @@ const parser = new XMLParser({
   parseAttributeValue: false,
   parseTagValue: false,
   trimValues: false,
-  processEntities: true,
+  // References are decoded by decodeAttributeValue, after the whitespace normalisation
+  // XML requires (fast-xml-parser does neither, and with htmlEntities off it leaves
+  // numeric character references undecoded).
+  processEntities: false,
   htmlEntities: false,
+  attributeValueProcessor: (name: string, value: string) => decodeAttributeValue(value, name),
   ignoreDeclaration: true,
   ignorePiTags: true,
   isArray: (name) => ARRAYS.has(name),
@@ -150,10 +155,15 @@ function parseDevice(n: XNode, source: string): DeviceInfo {
       attrs: attrList(children(b, 'attribute'), source, `${where}, buffer ${ba.index}`, false),
     };
   });
-  let bufferAttrs = attrList(children(n, 'buffer-attribute'), source, where, false);
-  // 1.0 dialect without the compatibility tags: buffer 0's attributes are the buffer attributes.
-  if (!bufferAttrs.length && buffers.length) {
-    bufferAttrs = (buffers.find((b) => b.index === 0) ?? buffers[0]).attrs.map((x) => ({ ...x }));
+  const bufferAttrs = attrList(children(n, 'buffer-attribute'), source, where, false);
+  // The 1.0 dialect describes buffer 0's attributes (with their values) under <buffer>;
+  // the <buffer-attribute> tags beside it are 0.x compatibility names without values.
+  // Buffer 0 gives the values, and any attribute the compatibility list lacks.
+  const first = buffers.find((b) => b.index === 0) ?? buffers[0];
+  for (const a of first?.attrs ?? []) {
+    const same = bufferAttrs.find((x) => x.name === a.name);
+    if (!same) bufferAttrs.push({ ...a });
+    else if (same.value === undefined && a.value !== undefined) same.value = a.value;
   }
   return {
     id: a.id,
@@ -192,6 +202,7 @@ export function parseContextXml(xml: string, options: ParseXmlOptions = {}): Con
   try {
     doc = parser.parse(text) as XNode;
   } catch (err) {
+    if (err instanceof IioError) throw new IioError(err.code, `${source}: ${err.detail}`);
     throw new IioError('EINVAL', `${source}: cannot parse XML: ${(err as Error).message}`);
   }
   const root = doc['context'] as XNode | XNode[] | undefined;

@@ -1,6 +1,7 @@
 import { formatScanType } from '../format/scan-type';
 import type { AttrInfo, ChannelInfo, ContextInfo, DeviceInfo } from '../model/info';
 import { cFixed } from '../util/cformat';
+import { escapeAttributeValue } from './attr-value';
 
 /** The DTD libiio 0.24 embeds in every context XML (iio_genxml). */
 export const XML_HEADER_0X =
@@ -39,12 +40,12 @@ export const XML_HEADER_WITH_VALUES = XML_HEADER_0X.replace(
     '<!ATTLIST buffer-attribute name CDATA #REQUIRED value CDATA #IMPLIED>',
   );
 
-/** libiio's sanitize_xml: the five XML special characters. */
-export function escapeXml(s: string): string {
-  return s.replace(/[&<>'"]/g, (c) =>
-    c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === "'" ? '&apos;' : '&quot;',
-  );
-}
+/**
+ * Escapes an attribute value: libiio's sanitize_xml escapes the five special characters
+ * only, so a newline or tab in a value comes back from libxml2 as a space; we also write
+ * those as character references, and libiio reads back exactly the text we hold.
+ */
+const escapeXml = escapeAttributeValue;
 
 export interface XmlWriteOptions {
   /** Write attribute values (`value=`) where the description carries them. */

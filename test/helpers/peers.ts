@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Context as MochaContext } from 'mocha';
@@ -62,8 +62,12 @@ export function libiioMain(): LibiioMain | null {
     const head = readFileSync(soname);
     if (head.subarray(0, 4).toString('latin1') !== '\x7fELF' && head.length < 256) {
       const target = join(dir, 'lib', head.toString('utf8').trim());
-      const lib = mkdtempSync(join(tmpdir(), 'iiokit-libiio-main-'));
-      symlinkSync(target, join(lib, 'libiio.so.1'));
+      // One folder per user, reused by every run (a new one per run would pile up).
+      const lib = join(tmpdir(), `iiokit-libiio-main-${process.getuid?.() ?? 0}`);
+      mkdirSync(lib, { recursive: true });
+      const link = join(lib, 'libiio.so.1');
+      rmSync(link, { force: true });
+      symlinkSync(target, link);
       env.LD_LIBRARY_PATH = [lib, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
     }
     const r = spawnSync(iiod, ['-V'], { env, encoding: 'utf8', timeout: 10000 });
@@ -76,6 +80,13 @@ export function libiioMain(): LibiioMain | null {
 }
 /** undefined: not looked for yet; null: not there. */
 let libiioMainFound: LibiioMain | null | undefined;
+
+/** libiio main's tool `bin/<tool>` and the environment it runs in (null when missing). */
+export function libiioMainTool(tool: string): { cmd: string; env: NodeJS.ProcessEnv } {
+  const m = libiioMain();
+  if (!m) throw new Error('libiio main is missing (../shared/libiio-main; see PEERS.libiioMain)');
+  return { cmd: join(m.dir, 'bin', tool), env: m.env };
+}
 
 export interface Peer {
   readonly name: string;
@@ -105,6 +116,17 @@ export const PEERS = {
     name: 'iiod (libiio 0.24)',
     install: 'apt-get install -y iiod',
     available: () => cached('iiod', () => !!which('iiod')),
+  },
+  libiioMain: {
+    name: 'libiio main (1.0) tools in ../shared/libiio-main',
+    install:
+      'build libiio main into ../shared/libiio-main (see its README); apt-get install -y libxml2 libusb-1.0-0 libserialport0 libzstd1 libavahi-client3 libaio1',
+    available: () =>
+      cached('libiio-main', () => {
+        if (!libiioMain()) return false;
+        const { cmd, env } = libiioMainTool('iio_info');
+        return spawnSync(cmd, ['-V'], { env, stdio: 'ignore' }).status === 0;
+      }),
   },
   pythonIio: {
     name: 'python3-libiio',

@@ -187,6 +187,34 @@ describe('nodes: iio-attr-read / iio-attr-write on xml:', function () {
     for (const re of [/EINVAL/, /12345/, /not one of/]) assert.match(msg.error?.message ?? '', re);
   });
 
+  it('writes through an _available list a captured board could not read (emu:, ERROR)', async function () {
+    // adxl355.xml holds sampling_frequency_available="ERROR": the list says nothing.
+    await loadFlow(
+      [...IIO_NODES, CATCH],
+      [
+        ctxNode('ctx', `emu:${fixture('adxl355.xml')}`),
+        {
+          id: 'w',
+          type: 'iio-attr-write',
+          context: 'ctx',
+          device: 'adxl355',
+          channel: 'accel_x',
+          attr: 'sampling_frequency',
+          validate: true,
+          z: 'f',
+          wires: [['out']],
+        },
+        { id: 'out', type: 'helper' },
+        ...CATCH_TO_HELPER,
+      ],
+    );
+    const got = nextMessages('out');
+    node('w').receive({ payload: 1000 });
+    const [msg] = await got;
+    assert.equal(msg.iio?.written, '1000');
+    assert.equal(msg.iio?.readBack, 1000);
+  });
+
   it('refuses payloads that are not values (objects) with a clear error', async function () {
     await loadFlow(
       [...IIO_NODES, CATCH],

@@ -135,6 +135,7 @@ describe('nodes: flows.nodered.org scorecard', function () {
       'iio-context',
       'iio-event',
       'iio-push',
+      'iio-sparkplug',
     ]);
     for (const [type, js] of Object.entries(nodes)) {
       const file = join(ROOT, js);

@@ -15,28 +15,69 @@ export interface AttrSlot {
   readonly integer?: boolean;
   /** The sibling `<name>_available` attribute, when there is one (filled in by `linkAvailable`). */
   available?: AttrSlot;
+  /**
+   * True while the value is unknown: the board's driver failed to read it when the board
+   * was captured (`value="ERROR"` in the XML). An unknown `_available` list validates
+   * nothing, since the driver's real list is not known.
+   */
+  unknown?(): boolean;
 }
 
-/** A stored value, optionally with a hook run after each accepted write. */
+/** What capture tools store in an XML for a read that failed on the board. */
+export const CAPTURED_ERROR = 'ERROR';
+
+/**
+ * The error a read of an unknown value gives. iiod hands a client the errno of the
+ * failed sysfs read unchanged, but a capture keeps only the word ERROR; EIO is what the
+ * driver core answers for a device attribute it cannot show (dev_attr_show without a
+ * show method) and what a failed bus transfer gives, the generic "the driver could not
+ * produce a value".
+ */
+export function capturedReadError(): IioError {
+  return new IioError(
+    'EIO',
+    'the driver failed this read when the board was captured (value ERROR in the XML); write a value first',
+  );
+}
+
+/**
+ * A stored value, optionally with a hook run after each accepted write. An `undefined`
+ * initial value is unknown (a read the capture saw fail): reads fail with EIO until a
+ * write stores one.
+ */
 export function stored(
-  initial: string,
+  initial: string | undefined,
   options: Omit<AttrSlot, 'read' | 'write'> & { onWrite?: (value: string) => void } = {},
 ): AttrSlot {
   let value = initial;
   const { onWrite, ...rest } = options;
   return {
     ...rest,
-    read: () => value,
+    read: () => {
+      if (value === undefined) throw capturedReadError();
+      return value;
+    },
     write: (v) => {
       value = v;
       onWrite?.(v);
     },
+    unknown: () => value === undefined,
   };
 }
 
 /** A read-only value computed at each read. */
 export function live(read: () => string): AttrSlot {
   return { read };
+}
+
+/** A read-only value the capture failed to read: every read fails (EIO), it validates nothing. */
+export function unknownReadOnly(): AttrSlot {
+  return {
+    read: () => {
+      throw capturedReadError();
+    },
+    unknown: () => true,
+  };
 }
 
 const isNumber = (s: string): boolean => s.trim() !== '' && Number.isFinite(Number(s));
@@ -73,7 +114,8 @@ export function validate(
   const where = { ...ctx, attr: name };
   if (!slot.write) throw new IioError('EACCES', 'the attribute is read-only', where);
   let v = value;
-  if (slot.available) {
+  // An `_available` list the capture could not read says nothing: the driver decides.
+  if (slot.available && !slot.available.unknown?.()) {
     const avail = parseAvailable(slot.available.read());
     if (avail.kind === 'list' && avail.values.length) {
       const hit = avail.values.find((x) => sameValue(x, v));

@@ -229,6 +229,13 @@ export class EmuOutputBuffer implements BackendBuffer {
     throw new IioError('EPERM', 'read() on an output buffer', this.ctx('read'));
   }
 
+  /** Scans pushed and not yet played (the buffer's data_available). */
+  queued(): number {
+    if (this.closed || this.options.cyclic) return 0;
+    const n = this.dev.nowIndex();
+    return Math.max(0, this.dev.playback!.endIndex(n) - n);
+  }
+
   async write(data: Buffer): Promise<void> {
     if (this.closed) throw new IioError('EBADF', 'the buffer is closed', this.ctx('write'));
     if (this.sleeper.busy)

@@ -10,6 +10,28 @@ export interface Closable {
   close(): Promise<void>;
 }
 
+/** An ADC channel's wire from a DAC channel (loopback). */
+export interface LoopWire {
+  readonly dac: EmuDevice;
+  /** The DAC channel's number (mask bit). */
+  readonly channel: number;
+  /**
+   * The board's loopback switch (a transceiver's loopback attribute). Absent: always
+   * wired, and the ADC shows its own signal while the DAC has nothing queued (the demo
+   * context). Present and on: the ADC shows what the DAC outputs — its buffer, else its
+   * DDS tones, else zero — as the chip's digital loopback does.
+   */
+  readonly enabled?: () => boolean;
+  /** DAC value → ADC value (16-bit DMA words into a 12-bit ADC: 1/16). */
+  readonly gain?: number;
+}
+
+/** What a DAC outputs when its buffer plays nothing: DDS tones (cf_axi_dds). */
+export interface DacSource {
+  /** The value of DAC channel `channel` at DAC sample `m`. */
+  valueAt(channel: number, m: number): number;
+}
+
 /** One channel of an emulated device and where its samples come from. */
 export class EmuChannel {
   /** The synthetic signal of an input channel (none for outputs and timestamps). */
@@ -17,7 +39,7 @@ export class EmuChannel {
   /** calibbias, added to the signal. */
   bias = 0;
   /** The DAC channel this ADC channel is wired to (loopback). */
-  loop?: { readonly dac: EmuDevice; readonly channel: number };
+  loop?: LoopWire;
   readonly isTimestamp: boolean;
   readonly range: { readonly min: number; readonly max: number };
 
@@ -33,7 +55,14 @@ export class EmuChannel {
 
   /** The raw value at the device's sample n: the looped-back DAC if it plays, else the signal. */
   valueAt(n: number): number {
-    if (this.loop) {
+    if (this.loop?.enabled) {
+      if (this.loop.enabled()) {
+        const { dac, channel, gain = 1 } = this.loop;
+        const m = dac.clock.indexAt(this.device.clock.timeOf(n));
+        const v = Math.round(dac.outputAt(channel, m) * gain);
+        return v < this.range.min ? this.range.min : v > this.range.max ? this.range.max : v;
+      }
+    } else if (this.loop) {
       const dac = this.loop.dac;
       if (dac.playback && !dac.playback.isEmpty) {
         const m = dac.clock.indexAt(this.device.clock.timeOf(n));
@@ -77,6 +106,8 @@ export class EmuDevice {
   events: Closable | null = null;
   /** What the device outputs (output-capable devices). */
   playback: Playback | null = null;
+  /** What it outputs while its buffer plays nothing (a DDS), if modelled. */
+  idleSource: DacSource | null = null;
   readonly registers = new Map<number, number>();
   registerAddress = 0;
 
@@ -101,6 +132,17 @@ export class EmuDevice {
   /** The device's own sampling_frequency. */
   get ownSamplingRate(): number {
     return this.ownRate;
+  }
+
+  /**
+   * The value DAC channel `channel` outputs at sample `m`: the buffer's sample if one
+   * plays then, else the idle source's (DDS), else 0.
+   */
+  outputAt(channel: number, m: number): number {
+    const v =
+      this.playback && !this.playback.isEmpty ? this.playback.valueAt(channel, m) : undefined;
+    if (v !== undefined) return v;
+    return this.idleSource ? this.idleSource.valueAt(channel, m) : 0;
   }
 
   /** The index of the next sample (samples 0..n-1 have happened). */

@@ -92,7 +92,11 @@ export class EmuBackend implements Backend {
     if (ref.device) this.dev(ref.device);
     const slot = this.model.slots.get(ref.attr);
     if (!slot) throw new IioError('ENOENT', 'no such attribute', this.ctx(ref));
-    return slot.read();
+    try {
+      return slot.read();
+    } catch (err) {
+      throw IioError.wrap(err, { ...this.ctx(ref), op: 'read' });
+    }
   }
 
   async writeAttr(ref: AttrRef, value: string): Promise<number> {

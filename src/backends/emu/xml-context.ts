@@ -1,11 +1,14 @@
 import { basename } from 'node:path';
 import type { AttrInfo, ChannelInfo, ContextInfo, DeviceInfo } from '../../model/info';
 import { cFixed } from '../../util/cformat';
-import { live, stored, type AttrSlot } from './attrs';
+import { isAvailableList } from '../../model/attr';
+import { CAPTURED_ERROR, live, stored, unknownReadOnly, type AttrSlot } from './attrs';
+import { BoardContext } from './board';
 import { EmuDevice, type EmuChannel } from './device';
 import { channelEventCode, type Detector } from './events';
 import type { EmuModel, ModelBuilder } from './model';
 import { registerSlot } from './registers';
+import { modelBoards } from './transceivers';
 import { Generator } from './waveform';
 
 const DEFAULT_RATE = 1000;
@@ -35,9 +38,17 @@ function fileKey(a: AttrInfo, c: ChannelInfo): string {
 
 function defaultValue(a: AttrInfo, c?: ChannelInfo): string {
   if (a.value !== undefined) return a.value;
-  if (a.name.endsWith('_available')) return '';
+  if (isAvailableList(a.name)) return '';
   if (a.name === 'scale') return c?.scanScale !== undefined ? cFixed(c.scanScale) : '1.000000';
   return '0';
+}
+
+/** The buffer's data_available: scans waiting to be read, or queued to be played. */
+function waitingScans(dev: EmuDevice): number {
+  const input = dev.input as { available?: () => number } | null;
+  if (input?.available) return input.available();
+  const output = dev.output as { queued?: () => number } | null;
+  return output?.queued ? output.queued() : 0;
 }
 
 /**
@@ -55,6 +66,7 @@ export function buildXmlContext(
   options: { maxRate: number; start: number },
 ): EmuModel {
   const shared = new Map<string, AttrSlot>();
+  const built: EmuDevice[] = [];
   for (const d of parsed.devices) {
     const rate = describedRate(d);
     const dev = new EmuDevice(d, {
@@ -64,6 +76,7 @@ export function buildXmlContext(
       canTrigger: d.channels.some((c) => !c.isOutput && c.isScanElement),
     });
     b.devices.set(d, dev);
+    built.push(dev);
     let k = 0;
     for (const ch of dev.channels) {
       const c = ch.info;
@@ -95,18 +108,29 @@ export function buildXmlContext(
       return s;
     };
     const plain = (a: AttrInfo, c?: ChannelInfo): AttrSlot => {
-      if (a.name.endsWith('_available')) return live(() => defaultValue(a, c));
+      const failed = a.value === CAPTURED_ERROR;
+      if (isAvailableList(a.name)) {
+        return failed ? unknownReadOnly() : live(() => defaultValue(a, c));
+      }
       if (a.name === 'sampling_frequency') {
-        return stored(defaultValue(a, c) === '0' ? String(rate) : defaultValue(a, c), {
+        const initial = defaultValue(a, c);
+        return stored(failed ? undefined : initial === '0' ? String(rate) : initial, {
           numeric: true,
           min: 1e-6,
           onWrite: (v) => dev.setOwnRate(Number(v)),
         });
       }
-      return stored(defaultValue(a, c));
+      return stored(failed ? undefined : defaultValue(a, c));
     };
     for (const a of d.attrs) slotFor(`${d.id}\0dev\0${a.name}`, a, () => plain(a));
-    for (const a of d.bufferAttrs) slotFor(`${d.id}\0buf\0${a.name}`, a, () => plain(a));
+    for (const a of d.bufferAttrs) {
+      if (a.name === 'data_available')
+        b.slots.set(
+          a,
+          live(() => String(waitingScans(dev))),
+        );
+      else slotFor(`${d.id}\0buf\0${a.name}`, a, () => plain(a));
+    }
     for (const a of d.eventAttrs ?? []) slotFor(`${d.id}\0evt\0${a.name}`, a, () => plain(a));
     for (const a of d.debugAttrs) {
       if (a.name === 'direct_reg_access') b.slots.set(a, registerSlot(dev));
@@ -126,6 +150,16 @@ export function buildXmlContext(
       for (const a of c.eventAttrs ?? []) {
         slotFor(`${d.id}\0evt\0${fileKey(a, c)}`, a, () => plain(a, c));
       }
+    }
+  }
+
+  // Device families the XML identifies get their drivers' behaviour (transceivers.ts).
+  modelBoards(new BoardContext(built, b.slots));
+
+  for (const dev of built) {
+    const d = dev.info;
+    for (const ch of dev.channels) {
+      const c = ch.info;
       // Channel attributes are validated against their own _available, else the device's.
       for (const a of c.attrs) {
         const sib =
@@ -138,6 +172,7 @@ export function buildXmlContext(
       if (det) b.detectors.set(dev, [...(b.detectors.get(dev) ?? []), det]);
     }
     b.linkAvailable(d.attrs);
+    b.linkAvailable(d.debugAttrs);
   }
   const desc = `Emulated by iiokit (emu:) from ${basename(source)}`;
   return b.build({
@@ -161,7 +196,15 @@ function detectorOf(b: ModelBuilder, ch: EmuChannel): Detector | undefined {
     const en = find(`thresh_${d}_en`) ?? find('thresh_either_en');
     const val = find(`thresh_${d}_value`) ?? find('thresh_either_value');
     if (!en || !val) return undefined;
-    return { enabled: () => en.read().trim() === '1', value: () => Number(val.read()) };
+    // A captured ERROR reads as "off" here rather than failing the event loop.
+    const text = (s: AttrSlot): string => {
+      try {
+        return s.read().trim();
+      } catch {
+        return '';
+      }
+    };
+    return { enabled: () => text(en) === '1', value: () => Number(text(val)) };
   };
   const rising = dir('rising');
   const falling = dir('falling');
