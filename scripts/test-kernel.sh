@@ -25,4 +25,5 @@ if [ -z "$vm" ]; then
   exit 0
 fi
 [ -d dist/test/kernel ] || npm run build
-exec "$vm" --kernel "${IIO_VM_KERNEL:-6.1}" -- bash scripts/test-kernel.sh "$@"
+# A loaded machine slows the emulated CPU down a lot: allow 40 minutes, not the VM's 15.
+exec "$vm" --kernel "${IIO_VM_KERNEL:-6.1}" --timeout "${IIO_VM_TIMEOUT:-2400}" -- bash scripts/test-kernel.sh "$@"

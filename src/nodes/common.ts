@@ -1,9 +1,11 @@
 import { IioError } from '../errors';
 import type { ContextHandle, ContextState } from './context-handle';
-import type { NodeConfig, NodeMessage, NodeStatus, RedAPI, RedNode } from './red';
+import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
+import { ErrorGate, catchable } from './report';
+import { contextStatus, errorStatus } from './status';
 
-/** The npm module name: the i18n namespace of the config node is `<module>/iio-context`. */
-export const MODULE = '@iiokit/node-red-iio';
+export { ErrorGate } from './report';
+export { MODULE, contextStatus, errorStatus, fitStatus } from './status';
 
 /** A deployed `iio-context` config node, as user nodes see it. */
 export interface IioContextNode extends RedNode {
@@ -11,54 +13,13 @@ export interface IioContextNode extends RedNode {
   readonly uri: string;
 }
 
-/** i18n text from the config node's catalogue (shared status words). */
-export function tShared(RED: RedAPI, key: string, subs?: Record<string, unknown>): string {
-  const full = `${MODULE}/iio-context:iio-context.${key}`;
-  const text = RED._(full, subs);
-  // Outside a real runtime (test helper) `_` echoes the key: show the short key instead.
-  return text === full ? key : text;
-}
-
-/** The status a user node shows for a context state. */
-export function contextStatus(RED: RedAPI, state: ContextState): NodeStatus {
-  switch (state.kind) {
-    case 'idle':
-      return {};
-    case 'connecting':
-      return { fill: 'yellow', shape: 'ring', text: tShared(RED, 'status.connecting') };
-    case 'connected':
-      return { fill: 'green', shape: 'dot', text: tShared(RED, 'status.connected') };
-    case 'reconnecting':
-      return {
-        fill: 'yellow',
-        shape: 'ring',
-        text: tShared(RED, 'status.reconnecting', { attempt: state.attempt }),
-      };
-    case 'error':
-      return { fill: 'red', shape: 'ring', text: shortText(state.error) };
-  }
-}
-
-/** A status text of at most ~24 characters: the errno code and the start of the detail. */
-export function shortText(err: unknown): string {
-  if (err instanceof IioError) return `${err.code}: ${err.detail}`.slice(0, 32);
-  return String((err as Error)?.message ?? err).slice(0, 32);
-}
-
 /**
  * Reports a configuration error found while a node is being built: a red status now,
  * and the error once the flow has started (Catch nodes are only wired up by then).
  */
 export function configError(RED: RedAPI, node: RedNode, err: Error): void {
-  node.status({ fill: 'red', shape: 'ring', text: shortText(err) });
-  let sent = false;
-  const send = (): void => {
-    if (sent) return;
-    sent = true;
-    node.error(err, {});
-  };
-  if (RED.events) RED.events.once('flows:started', () => setImmediate(send));
-  else setImmediate(send);
+  node.status(errorStatus(err));
+  catchable(RED, node)(err, {});
 }
 
 /** Finds the config node a user node names; undefined (and an error) if missing. */
@@ -91,39 +52,6 @@ export function num(config: NodeConfig, key: string, dflt: number): number {
 export function bool(config: NodeConfig, key: string): boolean {
   const v = config[key];
   return v === true || v === 'true' || v === 1 || v === '1';
-}
-
-/**
- * Sends errors from a source node (no input message) to Catch nodes, at most one per
- * `intervalMs` per node (more are counted and reported with the next one), so a
- * failing stream does not flood the debug sidebar.
- */
-export class ErrorGate {
-  private last = 0;
-  private suppressed = 0;
-
-  constructor(
-    private readonly node: RedNode,
-    private readonly intervalMs = 5000,
-  ) {}
-
-  report(err: IioError, msg: NodeMessage = {}): void {
-    const now = Date.now();
-    if (now - this.last < this.intervalMs) {
-      this.suppressed++;
-      return;
-    }
-    this.last = now;
-    const extra = this.suppressed ? ` (${this.suppressed} similar errors suppressed)` : '';
-    this.suppressed = 0;
-    const e = extra ? new IioError(err.code, err.detail + extra, errCtx(err)) : err;
-    // A message object makes the error catchable (Node-RED only routes errors that have one).
-    this.node.error(e, msg);
-  }
-}
-
-function errCtx(e: IioError): ConstructorParameters<typeof IioError>[2] {
-  return { uri: e.uri, device: e.device, channel: e.channel, attr: e.attr, file: e.file, op: e.op };
 }
 
 /** Calls `f` at most once per `intervalMs` (trailing call kept), for status updates. */
@@ -165,32 +93,108 @@ export class Throttle {
 }
 
 /**
+ * What every user node does with its context's state: reports failures to Catch (through
+ * `node.error(err, msg)`: `msg.error.code` is the errno code) — an open failure at once and
+ * then as a counted summary while it repeats, each lost connection once — and clears the
+ * count when the context works again.
+ */
+export class ContextReporter {
+  readonly errors: ErrorGate;
+  private lastOutage = 0;
+  private readonly send: (err: Error, msg: NodeMessage) => void;
+
+  constructor(
+    RED: RedAPI,
+    node: RedNode,
+    private readonly uri: string,
+  ) {
+    this.send = catchable(RED, node);
+    this.errors = new ErrorGate(this.send);
+  }
+
+  onState(s: ContextState): void {
+    if (s.kind === 'error') {
+      this.errors.report(s.error, this.msg());
+    } else if (s.kind === 'reconnecting' && s.cause && s.outage !== this.lastOutage) {
+      this.lastOutage = s.outage;
+      // One message per outage: the connection is gone now, not when retries give up.
+      this.send(s.cause, this.msg());
+    } else if (s.kind === 'connected') {
+      this.errors.clear();
+    }
+  }
+
+  /** The message a context error travels in (Catch gets a copy with `msg.error`). */
+  msg(): NodeMessage {
+    return { iio: { context: this.uri } };
+  }
+
+  close(): void {
+    this.errors.close();
+  }
+}
+
+/**
  * Registers a plain user node with its context: the context's state shows in the node's
- * status (unless `quiet` returns true: the node shows something of its own), and closing
- * the node deregisters it (the last user closes the context). `onClose` runs first.
+ * status (unless the node shows something of its own in `onState`), its failures go to
+ * Catch, and closing the node deregisters it (the last user closes the context, unless a
+ * redeploy keeps it). `onClose` runs first.
  */
 export function useContext(
   RED: RedAPI,
   node: RedNode,
   cfg: IioContextNode,
-  options: { onState?: (s: ContextState) => void; onClose?: () => Promise<void> | void } = {},
-): void {
+  options: {
+    /** Also called during registration (the reporter is passed: it is not returned yet). */
+    onState?: (s: ContextState, reporter: ContextReporter) => void;
+    onClose?: (removed: boolean) => Promise<void> | void;
+  } = {},
+): ContextReporter {
+  const reporter = new ContextReporter(RED, node, cfg.uri);
   const user = {
     id: node.id,
     onContextState: (s: ContextState): void => {
       node.status(contextStatus(RED, s));
-      options.onState?.(s);
+      reporter.onState(s);
+      options.onState?.(s, reporter);
     },
   };
   cfg.handle.register(user);
-  node.on('close', (_removed, done) => {
+  node.on('close', (removed, done) => {
+    reporter.close();
     Promise.resolve()
-      .then(() => options.onClose?.())
+      .then(() => options.onClose?.(removed))
       .then(() => cfg.handle.deregister(user))
       .catch((err: unknown) => node.error(err))
       .finally(() => {
         node.status({});
         done();
       });
+  });
+  return reporter;
+}
+
+/** typedInput types a value or topic field accepts. */
+export const VALUE_TYPES = ['msg', 'flow', 'global', 'env', 'str', 'num', 'bool', 'json'] as const;
+
+/**
+ * Evaluates a typedInput field (`msg.x`, flow/global context, env, literal) for a message,
+ * through the runtime's own evaluator (context stores may be asynchronous).
+ */
+export function evaluate(
+  RED: RedAPI,
+  node: RedNode,
+  value: string,
+  type: string,
+  msg: NodeMessage,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    try {
+      RED.util.evaluateNodeProperty(value, type, node, msg, (err, result) =>
+        err ? reject(IioError.wrap(err, { op: `evaluate ${type} ${value}` })) : resolve(result),
+      );
+    } catch (err) {
+      reject(IioError.wrap(err, { op: `evaluate ${type} ${value}` }));
+    }
   });
 }

@@ -2,50 +2,27 @@ import { EventEmitter } from 'node:events';
 import { createContext } from '../create-context';
 import { IioError } from '../errors';
 import type { Context } from '../model/context';
+import type {
+  ContextHandleEvents,
+  ContextHandleOptions,
+  ContextState,
+  ContextUser,
+} from './context-types';
+import { Keeper, type Stashed } from './keeper';
+import { RateGate, repeatText } from './report';
+import { serveForNodes, type ServerLike } from './serve-option';
+import { HubLink } from './hub-link';
 import { StreamHub } from './stream-hub';
 
-/** Where a shared context stands; every user node shows it in its status. */
-export type ContextState =
-  | { readonly kind: 'idle' }
-  | { readonly kind: 'connecting' }
-  | { readonly kind: 'connected' }
-  | { readonly kind: 'reconnecting'; readonly attempt: number }
-  | { readonly kind: 'error'; readonly error: IioError; readonly retryMs: number };
+/** One log line per kind of problem per minute; repeats are counted in the next one. */
+const LOG_WINDOW_MS = 60000;
 
-/** A node that uses the context (the config node fans its state out to these). */
-export interface ContextUser {
-  readonly id: string;
-  onContextState(state: ContextState): void;
-}
-
-/** A running "serve this context" server, as src/server returns it. */
-interface ServerLike {
-  close(): Promise<void> | void;
-}
-
-export interface ContextHandleOptions {
-  readonly uri: string;
-  /** Timeout of every operation (ms); 0 waits forever; absent: backend default. */
-  readonly timeoutMs?: number;
-  /** Delay before trying again after a failed open or a lost connection; 0: never. */
-  readonly reconnectMs: number;
-  /** Serve this context (iiod protocol) on this TCP port while it is open. */
-  readonly servePort?: number;
-  /** Address to listen on (default: the server's, loopback only). */
-  readonly serveHost?: string;
-  /** Non-loopback peers allowed to connect (addresses or CIDRs). */
-  readonly serveAllow?: readonly string[];
-  /** Where the handle reports things no single node owns (open retries, server errors). */
-  readonly log?: (level: 'info' | 'warn', text: string) => void;
-}
-
-export interface ContextHandleEvents {
-  /** The context is (again) usable: open buffers anew. */
-  ready: [Context];
-  /** The context went away (closing, connection lost): stop using it. */
-  lost: [];
-  state: [ContextState];
-}
+export type {
+  ContextHandleEvents,
+  ContextHandleOptions,
+  ContextState,
+  ContextUser,
+} from './context-types';
 
 /**
  * One Context shared by every node that uses one `iio-context` config node (core MQTT's
@@ -67,11 +44,29 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
   private generation = 0;
   private destroyed = false;
   private attempts = 0;
+  private outages = 0;
+  private outageStart = 0;
+  private everConnected = false;
+  private readonly stash = new Keeper();
+  private readonly logGate: RateGate<{ level: 'info' | 'warn'; text: string }>;
 
   constructor(readonly options: ContextHandleOptions) {
     super();
     // Many user nodes (and their hubs) listen; that is the point, not a leak.
     this.setMaxListeners(0);
+    this.logGate = new RateGate(LOG_WINDOW_MS, ({ level, text }, repeats, overMs) =>
+      this.options.log?.(level, repeats ? `${text} (${repeatText(repeats, overMs)})` : text),
+    );
+  }
+
+  /** Where the log lines go now (a config node adopting this handle after a redeploy). */
+  set logger(f: ContextHandleOptions['log']) {
+    (this.options as { log?: ContextHandleOptions['log'] }).log = f;
+  }
+
+  /** A rate-limited log line: the same `key` is logged once, then counted. */
+  private note(key: string, level: 'info' | 'warn', text: string): void {
+    this.logGate.report(key, { level, text });
   }
 
   get uri(): string {
@@ -134,14 +129,46 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
     if (this.users.size === 1) this.enqueue(() => this.connect());
   }
 
-  /** Removes a user; the last one closes the context. Resolves when that is done. */
+  /**
+   * Removes a user; the last one closes the context, unless a deploy that keeps it is
+   * under way (`keepOpen`). Resolves when that is done.
+   */
   deregister(user: ContextUser): Promise<void> {
     if (!this.users.delete(user)) return this.lifecycle;
     if (this.users.size === 0) {
-      this.enqueue(() => this.disconnect());
       for (const w of this.noUsersWaiters.splice(0)) w();
+      if (!this.destroyed && this.options.keepOpen?.()) return this.lifecycle;
+      this.enqueue(() => this.disconnect());
     }
     return this.lifecycle;
+  }
+
+  /** A deploy finished: close the context if no node came back to it; drop unclaimed stash. */
+  settle(): Promise<void> {
+    void this.dropStash();
+    if (this.users.size === 0) this.enqueue(() => this.disconnect());
+    return this.lifecycle;
+  }
+
+  /** True while a deploy keeps this context open (nodes may `keep` things for their successors). */
+  get keeping(): boolean {
+    return !this.destroyed && this.options.keepOpen?.() === true;
+  }
+
+  /** Keeps something for a node across a redeploy (disposed if nobody takes it back). */
+  keep(key: string, item: Stashed): void {
+    this.stash.keep(key, item);
+  }
+
+  /** Takes back what a node kept before a redeploy. */
+  take(key: string): Stashed | undefined {
+    return this.stash.take(key);
+  }
+
+  private dropStash(): Promise<void> {
+    return this.stash.dropAll((err) =>
+      this.options.log?.('warn', `iio-context ${this.uri}: ${err.message}`),
+    );
   }
 
   /**
@@ -199,14 +226,29 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
     });
   }
 
-  /** The hub of a device (created on first use, dropped when its last subscriber leaves). */
-  hub(deviceId: string): StreamHub {
-    let h = this.hubs.get(deviceId);
+  /**
+   * The way to a device's hub, by the reference a flow names it with (label, name or id;
+   * `hint`: the id it had when the flow was saved). Every reference to one device reaches
+   * the same hub once the context is open (HubLink).
+   */
+  hub(deviceRef: string, hint?: string): HubLink {
+    return new HubLink(this, deviceRef, hint);
+  }
+
+  /** The hub serving a device reference now, if any (tests, the admin endpoint). */
+  findHub(deviceRef: string): StreamHub | undefined {
+    const key = new HubLink(this, deviceRef, undefined).currentKey();
+    return key === undefined ? undefined : this.hubs.get(key);
+  }
+
+  /** The hub under one key (created on first use, dropped when its last subscriber leaves). */
+  hubByKey(key: string, hint?: string): StreamHub {
+    let h = this.hubs.get(key);
     if (!h) {
-      h = new StreamHub(this, deviceId, () => {
-        if (this.hubs.get(deviceId) === h) this.hubs.delete(deviceId);
+      h = new StreamHub(this, key, hint, () => {
+        if (this.hubs.get(key) === h) this.hubs.delete(key);
       });
-      this.hubs.set(deviceId, h);
+      this.hubs.set(key, h);
     }
     return h;
   }
@@ -236,7 +278,9 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
     if (this.destroyed || this.users.size === 0 || this.ctx) return;
     const gen = ++this.generation;
     this.setState(
-      this.attempts > 0 ? { kind: 'reconnecting', attempt: this.attempts } : { kind: 'connecting' },
+      this.attempts > 0
+        ? { kind: 'reconnecting', attempt: this.attempts, outage: this.outages }
+        : { kind: 'connecting' },
     );
     let ctx: Context;
     try {
@@ -247,6 +291,15 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
     } catch (err) {
       const error = IioError.wrap(err, { uri: this.uri, op: 'open context' });
       this.attempts++;
+      const retry =
+        this.options.reconnectMs > 0
+          ? `; trying again every ${this.options.reconnectMs / 1000} s`
+          : '; not retrying (reconnect delay 0)';
+      this.note(
+        `open|${error.message}`,
+        'warn',
+        `cannot open ${this.uri}: ${error.message}${retry}`,
+      );
       this.setState({ kind: 'error', error, retryMs: this.options.reconnectMs });
       this.scheduleRetry(gen);
       return;
@@ -256,39 +309,73 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
       return;
     }
     this.ctx = ctx;
+    const failed = this.attempts;
     this.attempts = 0;
     this.watch(ctx, gen);
     await this.startServer(ctx);
+    this.logGate.flush();
+    const again = this.everConnected ? 're' : '';
+    this.everConnected = true;
+    this.options.log?.(
+      'info',
+      `${again}connected to ${this.uri}${failed ? ` after ${failed} failed attempt${failed === 1 ? '' : 's'}` : ''}`,
+    );
     this.setState({ kind: 'connected' });
     this.emit('ready', ctx);
   }
 
   private watch(ctx: Context, gen: number): void {
     let backendReconnects = false;
+    let attempt = 0;
+    let cause: IioError | undefined;
     ctx.on('disconnected', (err) => {
       if (gen !== this.generation) return;
-      this.options.log?.('warn', `iio-context ${this.uri}: connection lost: ${err.message}`);
-      this.emit('lost');
-      this.setState({ kind: 'reconnecting', attempt: 0 });
-      // Give the backend the reconnect delay to say it is reconnecting by itself;
-      // otherwise reopen the context from scratch.
-      if (!backendReconnects && this.options.reconnectMs > 0) {
-        clearTimeout(this.retryTimer);
-        this.retryTimer = setTimeout(() => {
-          if (gen === this.generation && !backendReconnects) this.enqueue(() => this.reopen());
-        }, this.options.reconnectMs);
-      }
+      cause = IioError.wrap(err, { uri: this.uri });
+      this.outages++;
+      this.outageStart = Date.now();
+      attempt = 0;
+      this.note(
+        `lost|${cause.message}`,
+        'warn',
+        `connection to ${this.uri} lost: ${cause.message}`,
+      );
+      this.setState({ kind: 'reconnecting', attempt: 0, outage: this.outages, cause });
+      // A backend that reconnects by itself says so right after this event: its streams
+      // then wait and resume (counting the scans lost); otherwise everything stops and the
+      // context is reopened from scratch after the reconnect delay.
+      setImmediate(() => {
+        if (gen !== this.generation) return;
+        if (backendReconnects) {
+          this.emit('interrupted');
+          return;
+        }
+        this.emit('lost');
+        if (this.options.reconnectMs > 0) {
+          clearTimeout(this.retryTimer);
+          this.retryTimer = setTimeout(() => {
+            if (gen === this.generation && !backendReconnects) this.enqueue(() => this.reopen());
+          }, this.options.reconnectMs);
+        }
+      });
     });
-    ctx.on('reconnecting', ({ attempt }) => {
+    ctx.on('reconnecting', ({ attempt: n }) => {
       if (gen !== this.generation) return;
       backendReconnects = true;
+      attempt = n;
       clearTimeout(this.retryTimer);
-      this.setState({ kind: 'reconnecting', attempt });
+      this.note('reconnecting', 'info', `reconnecting to ${this.uri} (attempt ${n})`);
+      this.setState({ kind: 'reconnecting', attempt: n, outage: this.outages, cause });
     });
     ctx.on('reconnected', ({ changed }) => {
       if (gen !== this.generation) return;
       backendReconnects = false;
       clearTimeout(this.retryTimer);
+      this.logGate.flush();
+      const secs = ((Date.now() - this.outageStart) / 1000).toFixed(1);
+      this.options.log?.(
+        'info',
+        `reconnected to ${this.uri} after ${secs} s (${attempt} attempt${attempt === 1 ? '' : 's'})${changed ? ': its devices changed, reopening' : ''}`,
+      );
       if (changed) {
         // The remote side's devices changed: the old description is stale.
         this.enqueue(() => this.reopen());
@@ -314,36 +401,11 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
   }
 
   private async startServer(ctx: Context): Promise<void> {
-    if (!this.options.servePort) return;
-    try {
-      // Loaded lazily: only a config node with "serve this context" needs the server.
-      const mod = require('../server') as {
-        serveContext(
-          c: Context,
-          o: { port: number; bind?: string; allow?: readonly string[] },
-        ): Promise<ServerLike & { uri?: string }>;
-      };
-      const server = await mod.serveContext(ctx, {
-        port: this.options.servePort,
-        ...(this.options.serveHost ? { bind: this.options.serveHost } : {}),
-        ...(this.options.serveAllow?.length ? { allow: this.options.serveAllow } : {}),
-      });
-      this.server = server;
-      this.options.log?.(
-        'info',
-        `serving ${this.uri} as ${server.uri ?? `port ${this.options.servePort}`}`,
-      );
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const why =
-        e.code === 'MODULE_NOT_FOUND'
-          ? 'the iiod server is not available in this build'
-          : e.message;
-      this.options.log?.(
-        'warn',
-        `cannot serve ${this.uri} on port ${this.options.servePort}: ${why}`,
-      );
-    }
+    const o = this.options;
+    if (!o.servePort) return;
+    this.server = await serveForNodes(ctx, o.servePort, o.serveHost, o.serveAllow, (l, t) =>
+      o.log?.(l, t),
+    );
   }
 
   private async closeContext(): Promise<void> {
@@ -353,6 +415,8 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     if (ctx) this.emit('lost');
+    // What nodes kept across a redeploy belongs to this context: release it first.
+    await this.dropStash();
     // Hubs close their buffers first, while the context can still restore the devices.
     await Promise.all([...this.hubs.values()].map((h) => h.stop()));
     const server = this.server;
@@ -369,8 +433,11 @@ export class ContextHandle extends EventEmitter<ContextHandleEvents> {
 
   private async disconnect(): Promise<void> {
     if (!this.destroyed && this.users.size > 0) return;
+    const wasOpen = this.ctx !== undefined;
     await this.closeContext();
     this.attempts = 0;
+    this.logGate.flush();
+    if (wasOpen) this.options.log?.('info', `closed ${this.uri}`);
     this.setState({ kind: 'idle' });
   }
 }

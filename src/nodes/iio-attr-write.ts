@@ -2,20 +2,36 @@
  * `iio-attr-write`: writes `msg.payload` (or a configured value) to one attribute,
  * checked first against the attribute's `_available` list or range when it has one.
  */
-import { IioError } from '../errors';
+import { IioError, type IioErrorContext } from '../errors';
 import { formatAttrValue } from '../model/attr';
+import type { Context } from '../model/context';
 import {
   autoValue,
   availableOf,
   checkAvailable,
+  checkNumeric,
+  checkSelected,
+  isStatic,
   parseAvailable,
   readSelector,
   resolveAttr,
+  selectorFor,
   topicOf,
   type AttrSelector,
 } from './attr-select';
-import { bool, configError, configNode, str, useContext, type IioContextNode } from './common';
+import {
+  bool,
+  configError,
+  configNode,
+  evaluate,
+  str,
+  useContext,
+  type IioContextNode,
+} from './common';
+import { attrMeta } from './iio-attr-read';
+import { readable, trackRuntime } from './report';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
+import { errorStatus, fitStatus } from './status';
 
 /** Turns a message value into attribute text, or says why it cannot be written. */
 export function valueText(v: unknown): string {
@@ -30,21 +46,45 @@ export function valueText(v: unknown): string {
   );
 }
 
-/** Validates and writes; resolves with what the attribute reads back (if readable). */
+/**
+ * Validates and writes; resolves with what the attribute reads back (if readable).
+ * Validation refuses (EINVAL, before anything is written) a value outside the attribute's
+ * `_available` list or `[min step max]` range, and a value of the wrong type for what the
+ * attribute holds (text for a number, a fraction for an integer).
+ */
 export async function writeSelected(
   cfg: IioContextNode,
   sel: AttrSelector,
   value: unknown,
   validate: boolean,
-): Promise<{ written: string; readBack?: string }> {
+): Promise<{ written: string; readBack?: string; ctx: Context }> {
   const ctx = await cfg.handle.ready();
-  const where = {
+  if (!sel.device)
+    throw new IioError('EPERM', 'context attributes are read-only', whereOf(ctx, sel));
+  return writeChecked(ctx, sel, value, validate);
+}
+
+function whereOf(ctx: Context, sel: AttrSelector): IioErrorContext {
+  return {
     device: sel.device || undefined,
     channel: sel.channel || undefined,
     attr: sel.attr,
     uri: ctx.uri,
   };
-  if (!sel.device) throw new IioError('EPERM', 'context attributes are read-only', where);
+}
+
+/**
+ * The write every node makes (iio-attr-write, Sparkplug commands): the value as attribute
+ * text, refused before anything is written when `validate` and it falls outside the
+ * `_available` list/range; resolves with what the attribute reads back (if readable).
+ */
+export async function writeChecked(
+  ctx: Context,
+  sel: AttrSelector,
+  value: unknown,
+  validate: boolean,
+): Promise<{ written: string; readBack?: string; ctx: Context }> {
+  const where = whereOf(ctx, sel);
   let text: string;
   try {
     text = valueText(value);
@@ -61,17 +101,22 @@ export async function writeSelected(
       const why = checkAvailable(text, parseAvailable(list));
       if (why) throw new IioError('EINVAL', `refused: ${why}`, where);
     }
+    // Write-only attributes (some debug ones) have no current value to compare with.
+    const current = await attr.read().catch(() => undefined);
+    const why = current === undefined ? undefined : checkNumeric(text, current);
+    if (why) throw new IioError('EINVAL', `refused: ${why}`, where);
   }
   await attr.write(text);
   try {
-    return { written: text, readBack: await attr.read() };
+    return { written: text, readBack: await attr.read(), ctx };
   } catch {
     // Write-only attributes (e.g. some debug attributes) cannot be read back.
-    return { written: text };
+    return { written: text, ctx };
   }
 }
 
 export default function register(RED: RedAPI): void {
+  trackRuntime(RED);
   RED.nodes.registerType('iio-attr-write', function (this: RedNode, config: NodeConfig) {
     RED.nodes.createNode(this, config);
     setupAttrWrite(RED, this, config);
@@ -81,12 +126,15 @@ export default function register(RED: RedAPI): void {
 function setupAttrWrite(RED: RedAPI, node: RedNode, config: NodeConfig): void {
   const cfg = configNode(RED, node, config.context);
   if (!cfg) return;
-  const sel = readSelector(config);
-  if (typeof sel === 'string') {
-    configError(RED, node, new IioError('EINVAL', `iio-attr-write: ${sel}`));
+  const configured = readSelector(config);
+  if (typeof configured === 'string') {
+    configError(RED, node, new IioError('EINVAL', `iio-attr-write: ${configured}`));
     return;
   }
+  // Older flows: no type, a blank value meaning msg.payload and any other a literal.
   const fixed = str(config, 'value');
+  const valueType = str(config, 'valueType') || (fixed === '' ? 'msg' : 'str');
+  const valueProp = valueType === 'msg' && fixed === '' ? 'payload' : fixed;
   const validate = config.validate === undefined ? true : bool(config, 'validate');
   // Writes go out in arrival order, one at a time.
   let queue: Promise<void> = Promise.resolve();
@@ -94,31 +142,43 @@ function setupAttrWrite(RED: RedAPI, node: RedNode, config: NodeConfig): void {
   node.on('input', (msg: NodeMessage, send, done) => {
     queue = queue.then(async () => {
       try {
-        const value = fixed !== '' ? fixed : msg.payload;
+        const sel = selectorFor(configured, msg);
+        const value = await evaluate(RED, node, valueProp, valueType, msg);
         const r = await writeSelected(cfg, sel, value, validate);
-        msg.topic = msg.topic ?? topicOf(sel);
+        msg.topic = msg.topic ?? topicOf(r.ctx, sel);
         msg.iio = {
-          context: cfg.uri,
-          device: sel.device,
-          ...(sel.channel ? { channel: sel.channel, direction: sel.isOutput ? 'out' : 'in' } : {}),
-          attr: sel.attr,
+          ...attrMeta(r.ctx, cfg.uri, sel),
           written: r.written,
           ...(r.readBack !== undefined ? { readBack: autoValue(r.readBack) } : {}),
         };
         node.status({
           fill: 'green',
           shape: 'dot',
-          text: `${sel.attr}=${r.readBack ?? r.written}`.slice(0, 32),
+          text: fitStatus(`${sel.attr} = ${r.readBack ?? r.written}`),
         });
         send(msg);
         done();
       } catch (err) {
         const e = IioError.wrap(err);
-        node.status({ fill: 'red', shape: 'ring', text: e.code });
-        done(e);
+        node.status(errorStatus(e));
+        done(readable(e));
       }
     });
   });
 
-  useContext(RED, node, cfg, { onClose: () => queue });
+  useContext(RED, node, cfg, {
+    onState: (s, reporter) => {
+      if (s.kind !== 'connected' || !isStatic(configured)) return;
+      // What the dialog names must exist: say so at deploy, not at the first write.
+      const ctx = cfg.handle.context;
+      try {
+        if (ctx) checkSelected(ctx, selectorFor(configured));
+      } catch (err) {
+        const e = IioError.wrap(err, { uri: cfg.uri });
+        node.status(errorStatus(e));
+        reporter.errors.report(e, reporter.msg());
+      }
+    },
+    onClose: () => queue,
+  });
 }

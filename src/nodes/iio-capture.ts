@@ -26,20 +26,13 @@ import {
   type ChannelMeta,
 } from './capture-message';
 import { parseChannelList } from './channel-list';
-import {
-  ErrorGate,
-  configError,
-  Throttle,
-  configNode,
-  contextStatus,
-  num,
-  shortText,
-  str,
-  type IioContextNode,
-} from './common';
+import { ContextReporter, configError, configNode, num, str, type IioContextNode } from './common';
 import type { ContextState } from './context-handle';
+import { trackRuntime } from './report';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
-import type { CaptureRequest, HubBlock, HubSubscriber, StreamHub, StreamInfo } from './stream-hub';
+import { compactCount, contextStatus, errorStatus, fitStatus, statusKey, t } from './status';
+import type { HubLink } from './hub-link';
+import type { CaptureRequest, HubBlock, HubSubscriber, StreamInfo } from './stream-hub';
 
 /** Status text for a rate: `12.3 kS/s`. */
 export function formatRate(samplesPerSecond: number): string {
@@ -50,6 +43,8 @@ export function formatRate(samplesPerSecond: number): string {
 
 interface CaptureSettings {
   readonly device: string;
+  /** The id the device had when the flow was saved. */
+  readonly deviceHint: string;
   readonly request: CaptureRequest;
   readonly output: CaptureOutput;
   readonly si: boolean;
@@ -82,6 +77,7 @@ function readSettings(config: NodeConfig): CaptureSettings | string {
     return `transfer must be auto, dmabuf or fileio, not "${transfer}"`;
   return {
     device,
+    deviceHint: str(config, 'deviceId'),
     request: {
       channels: parseChannelList(config.channels),
       samples,
@@ -101,6 +97,7 @@ function readSettings(config: NodeConfig): CaptureSettings | string {
 }
 
 export default function register(RED: RedAPI): void {
+  trackRuntime(RED);
   RED.nodes.registerType('iio-capture', function (this: RedNode, config: NodeConfig) {
     RED.nodes.createNode(this, config);
     setupCapture(RED, this, config);
@@ -115,14 +112,22 @@ function setupCapture(RED: RedAPI, node: RedNode, config: NodeConfig): void {
     configError(RED, node, new IioError('EINVAL', `iio-capture: ${settings}`));
     return;
   }
-  new CaptureRunner(RED, node, cfg, settings).start();
+  // Topic: literal, or an environment variable (read once: a source node has no message).
+  const topic =
+    str(config, 'topicType') === 'env' && settings.topic
+      ? String(RED.util.evaluateNodeProperty(settings.topic, 'env', node, {}) ?? '')
+      : settings.topic;
+  new CaptureRunner(RED, node, cfg, { ...settings, topic }).start();
 }
+
+/** Status refresh period (ms): the rate, and drops and losses of the last period. */
+const STATUS_MS = 1000;
 
 /** One capture node's state: its hub subscription, counters and status. */
 class CaptureRunner implements HubSubscriber {
   readonly id: string;
   readonly request: CaptureRequest;
-  private hub: StreamHub | undefined;
+  private hub: HubLink | undefined;
   private channels: Channel[] = [];
   private meta: ChannelMeta[] = [];
   private inFlight = 0;
@@ -133,11 +138,20 @@ class CaptureRunner implements HubSubscriber {
   private lastBlockAt = 0;
   private readonly timeline = new SampleTimeline();
   private samplesSinceStatus = 0;
+  /** Rate window: the arrival of its first block, and the scans of the blocks after it. */
+  private windowStart = 0;
+  private windowScans = 0;
+  private droppedAtStatus = 0;
+  private lostAtStatus = 0;
   private statusSince = Date.now();
+  private stalled = false;
+  private samplingFrequency: number | undefined;
   private streaming = false;
   private closed = false;
-  private readonly statusThrottle = new Throttle(1000);
-  private readonly errors: ErrorGate;
+  private ticker: NodeJS.Timeout | undefined;
+  /** An outage of the connection is under way (its lost scans come with the next block). */
+  private outage: { since: number } | undefined;
+  private readonly reporter: ContextReporter;
   private readonly user = {
     id: '',
     onContextState: (s: ContextState): void => this.onContextState(s),
@@ -152,17 +166,20 @@ class CaptureRunner implements HubSubscriber {
     this.id = node.id;
     this.user.id = node.id;
     this.request = settings.request;
-    this.errors = new ErrorGate(node);
+    this.reporter = new ContextReporter(RED, node, cfg.uri);
   }
 
   start(): void {
     const node = this.node;
     this.cfg.handle.register(this.user);
-    this.hub = this.cfg.handle.hub(this.settings.device);
+    this.hub = this.cfg.handle.hub(this.settings.device, this.settings.deviceHint || undefined);
     this.hub.subscribe(this);
+    this.ticker = setInterval(() => this.showStatus(), STATUS_MS);
+    this.ticker.unref?.();
     node.on('close', (_removed, done) => {
       this.closed = true;
-      this.statusThrottle.cancel();
+      clearInterval(this.ticker);
+      this.reporter.close();
       const hub = this.hub;
       this.hub = undefined;
       (hub ? hub.unsubscribe(this) : Promise.resolve())
@@ -177,17 +194,22 @@ class CaptureRunner implements HubSubscriber {
 
   private onContextState(s: ContextState): void {
     if (this.closed) return;
+    this.reporter.onState(s);
+    if (s.kind === 'reconnecting' && s.cause && !this.outage && this.streaming) {
+      // The stream waits for the connection (the library resumes it and counts the
+      // scans the outage cost): the count comes with the first block after it.
+      this.outage = { since: Date.now() };
+    }
     if (s.kind === 'connected') {
       if (!this.streaming)
         this.node.status({
           fill: 'yellow',
           shape: 'ring',
-          text: this.RED._('iio-capture.status.starting'),
+          text: statusKey('iio-capture', 'status.starting'),
         });
       return;
     }
     this.streaming = false;
-    this.statusThrottle.cancel();
     this.node.status(contextStatus(this.RED, s));
   }
 
@@ -204,14 +226,17 @@ class CaptureRunner implements HubSubscriber {
       this.settings.output === 'buffer' ? undefined : this.channels,
     );
     this.streaming = true;
+    this.stalled = false;
+    this.samplingFrequency = info.samplingFrequency;
     this.timeline.reset();
     this.lastBlockAt = 0;
     this.statusSince = Date.now();
     this.samplesSinceStatus = 0;
+    this.reporter.errors.clear();
     this.node.status({
       fill: 'green',
       shape: 'dot',
-      text: this.RED._('iio-capture.status.streaming'),
+      text: statusKey('iio-capture', 'status.streaming'),
     });
   }
 
@@ -222,16 +247,31 @@ class CaptureRunner implements HubSubscriber {
   onError(err: IioError): void {
     if (this.closed) return;
     this.streaming = false;
-    this.statusThrottle.cancel();
-    this.node.status({ fill: 'red', shape: 'ring', text: shortText(err) });
-    this.errors.report(err);
+    this.node.status(errorStatus(err));
+    this.reporter.errors.report(err, this.reporter.msg());
   }
 
   onBlock(block: HubBlock, info: StreamInfo): boolean {
     if (this.closed) return false;
     this.lost += block.lost;
+    if (this.outage) {
+      // Back after an outage: one line in the log with what it cost (Catch heard of the
+      // outage when it began; msg.iio.lost and the status carry the count).
+      const secs = ((block.receivedAt - this.outage.since) / 1000).toFixed(1);
+      this.node.warn(
+        t(this.RED, 'iio-capture', 'log.resumed', { seconds: secs, lost: block.lost }),
+      );
+      this.outage = undefined;
+    }
+    if (!this.streaming) {
+      this.streaming = true;
+      this.statusSince = Date.now();
+      this.samplesSinceStatus = 0;
+    }
     const spanMs = this.lastBlockAt ? block.receivedAt - this.lastBlockAt : 0;
     this.lastBlockAt = block.receivedAt;
+    if (this.windowStart === 0) this.windowStart = block.receivedAt;
+    else this.windowScans += block.samples;
     const chart = this.settings.output === 'chart';
     this.samplesSinceStatus += block.samples;
     const scanBytes = info.buffer.scanBytes;
@@ -271,7 +311,6 @@ class CaptureRunner implements HubSubscriber {
       // Queued after the runtime's own delivery of msg (setImmediate is FIFO).
       setImmediate(() => this.inFlight--);
     }
-    this.statusThrottle.run(() => this.showRate());
     return false;
   }
 
@@ -292,7 +331,7 @@ class CaptureRunner implements HubSubscriber {
       payload = chartPoints(info, data, this.channels, s.si, s.chartPoints, startMs, dtMs);
     }
     const msg: NodeMessage = {
-      topic: s.topic || info.device.name || info.device.id,
+      topic: s.topic || info.topicName,
       payload,
       iio: {
         context: this.cfg.uri,
@@ -317,17 +356,62 @@ class CaptureRunner implements HubSubscriber {
     return msg;
   }
 
-  private showRate(): void {
+  /**
+   * Once a second while streaming: the rate of the last period, green; yellow with the
+   * drops or losses of that period when there were some (a transient problem fades with
+   * the next clean period); yellow "stalled" when blocks stop coming for longer than the
+   * device's rate explains.
+   */
+  private showStatus(): void {
     if (this.closed || !this.streaming) return;
     const now = Date.now();
     const secs = Math.max(0.001, (now - this.statusSince) / 1000);
-    const rate = this.samplesSinceStatus / secs;
+    const samples = this.samplesSinceStatus;
+    const dropped = this.dropped - this.droppedAtStatus;
+    const lost = this.lost - this.lostAtStatus;
+    if (samples === 0 && dropped === 0 && lost === 0) {
+      const blockMs = this.samplingFrequency
+        ? (1000 * this.request.samples) / this.samplingFrequency
+        : 0;
+      const quietMs = now - (this.lastBlockAt || this.statusSince);
+      if (!this.stalled && quietMs > Math.max(3000, 3 * blockMs)) {
+        this.stalled = true;
+        this.node.status({
+          fill: 'yellow',
+          shape: 'ring',
+          text: statusKey('iio-capture', 'status.stalled'),
+        });
+      }
+      // A slow device: keep the last rate until blocks are overdue.
+      return;
+    }
+    this.stalled = false;
     this.statusSince = now;
     this.samplesSinceStatus = 0;
-    const problems = this.dropped + this.lost;
-    let text = formatRate(rate);
-    if (this.dropped) text += ` ${this.dropped} dropped`;
-    if (this.lost) text += ` ${this.lost} lost`;
-    this.node.status({ fill: problems ? 'yellow' : 'green', shape: 'dot', text });
+    this.droppedAtStatus = this.dropped;
+    this.lostAtStatus = this.lost;
+    // From block arrival to block arrival: a second holds 3 or 4 blocks of 256 scans at
+    // 1 kHz, so scans per wall-clock second would swing between 768 and 1024.
+    const spanMs = this.lastBlockAt - this.windowStart;
+    const perSecond =
+      this.windowScans > 0 && spanMs >= 100 ? (this.windowScans * 1000) / spanMs : samples / secs;
+    this.windowStart = this.lastBlockAt;
+    this.windowScans = 0;
+    const rate = formatRate(perSecond);
+    let text = rate;
+    if (lost && dropped)
+      text = t(this.RED, 'iio-capture', 'status.lost_and_dropped', {
+        lost: compactCount(lost),
+        dropped: compactCount(dropped),
+      });
+    else if (lost)
+      text = t(this.RED, 'iio-capture', 'status.lost', { rate, n: compactCount(lost) });
+    else if (dropped)
+      text = t(this.RED, 'iio-capture', 'status.dropped', { rate, n: compactCount(dropped) });
+    this.node.status({
+      fill: lost || dropped ? 'yellow' : 'green',
+      shape: 'dot',
+      text: fitStatus(text),
+    });
   }
 }

@@ -9,7 +9,9 @@ import { IioError } from '../errors';
 import type { Context } from '../model/context';
 import { scanContexts } from '../scan';
 import { ContextHandle } from './context-handle';
+import { trackRuntime } from './report';
 import { bool, num, str, type IioContextNode } from './common';
+import { stableRef } from './device-ref';
 import type { AdminResponse, NodeConfig, RedAPI, RedNode } from './red';
 
 /** What the editor gets from `GET iio/devices`. */
@@ -19,6 +21,8 @@ export interface ContextDescription {
   readonly description: string;
   readonly devices: ReadonlyArray<{
     readonly id: string;
+    /** What a dialog saves for it: label, else name, when that names it alone; else the id. */
+    readonly ref: string;
     readonly name?: string;
     readonly label?: string;
     readonly isTrigger: boolean;
@@ -47,6 +51,7 @@ export function describeContext(ctx: Context): ContextDescription {
     description: ctx.description,
     devices: ctx.devices.map((d) => ({
       id: d.id,
+      ref: stableRef(ctx, d),
       ...(d.name ? { name: d.name } : {}),
       ...(d.label ? { label: d.label } : {}),
       isTrigger: d.isTrigger,
@@ -142,8 +147,66 @@ interface ContextNodeFields {
   uri: string;
 }
 
+/**
+ * A deploy under way (between the runtime's `flows:stopping` and `flows:started`): which
+ * config nodes it keeps as they were. Their contexts stay open — and an emulator's
+ * attribute values, a remote connection, a cyclic waveform stay with them — while the
+ * nodes using them restart, as core MQTT keeps its broker connection when its config node
+ * did not change. Stopping the runtime is not a deploy: everything closes.
+ */
+let deploying: { keeps(id: string): boolean } | undefined;
+/** Handles of config nodes closed by a deploy that keeps them, until the new node adopts one. */
+const parked = new Map<string, { key: string; handle: ContextHandle; timer: NodeJS.Timeout }>();
+const watchedRuntimes = new WeakSet<object>();
+/** A parked handle nobody adopts (a deploy that never finished) closes after this. */
+const PARK_MS = 60000;
+
+interface FlowsDiff {
+  changed?: string[];
+  removed?: string[];
+  globalConfigChanged?: boolean;
+}
+
+function watchDeploys(RED: RedAPI): void {
+  const events = RED.events;
+  if (!events?.on || watchedRuntimes.has(events)) return;
+  watchedRuntimes.add(events);
+  events.on('flows:stopping', (...args: unknown[]) => {
+    const diff = (args[0] as { diff?: FlowsDiff } | undefined)?.diff;
+    // Only a deploy carries the runtime's computed diff (with globalConfigChanged); a stop
+    // of the runtime gets an empty default one.
+    if (!diff || typeof diff.globalConfigChanged !== 'boolean') {
+      deploying = undefined;
+      return;
+    }
+    const gone = new Set([...(diff.changed ?? []), ...(diff.removed ?? [])]);
+    deploying = { keeps: (id) => !gone.has(id) };
+  });
+  events.on('flows:started', () => {
+    deploying = undefined;
+    for (const [id, p] of parked) {
+      parked.delete(id);
+      clearTimeout(p.timer);
+      if (live.get(id) === p.handle) live.delete(id);
+      void p.handle.destroy(0);
+    }
+    for (const h of live.values()) void h.settle();
+  });
+}
+
+/** The settings that make a context what it is: same key, same context. */
+function contextKey(config: NodeConfig): string {
+  return JSON.stringify(
+    ['uri', 'timeout', 'reconnect', 'serve', 'servePort', 'serveHost', 'serveAllow'].map((k) =>
+      str(config, k),
+    ),
+  );
+}
+
 export default function register(RED: RedAPI): void {
+  trackRuntime(RED);
   registerAdmin(RED);
+  watchDeploys(RED);
   RED.nodes.registerType(
     'iio-context',
     function (this: RedNode & ContextNodeFields, config: NodeConfig) {
@@ -152,29 +215,58 @@ export default function register(RED: RedAPI): void {
       const timeout = num(config, 'timeout', NaN);
       const reconnect = num(config, 'reconnect', 5);
       const servePort = bool(config, 'serve') ? num(config, 'servePort', 30431) : undefined;
+      const id = this.id;
+      const key = contextKey(config);
+      const log = (level: 'info' | 'warn', text: string): void =>
+        level === 'warn' ? this.warn(text) : this.log(text);
       this.uri = uri;
-      this.handle = new ContextHandle({
-        uri,
-        ...(Number.isFinite(timeout) && timeout >= 0 ? { timeoutMs: timeout } : {}),
-        reconnectMs: Number.isFinite(reconnect) && reconnect > 0 ? reconnect * 1000 : 0,
-        ...(servePort !== undefined && Number.isInteger(servePort) && servePort > 0
-          ? { servePort }
-          : {}),
-        ...(str(config, 'serveHost') ? { serveHost: str(config, 'serveHost') } : {}),
-        ...(str(config, 'serveAllow')
-          ? {
-              serveAllow: str(config, 'serveAllow')
-                .split(/[\s,]+/)
-                .filter(Boolean),
-            }
-          : {}),
-        log: (level, text) => (level === 'warn' ? this.warn(text) : this.log(text)),
-      });
-      live.set(this.id, this.handle);
-      this.on('close', (_removed, done) => {
+      const kept = parked.get(id);
+      if (kept) {
+        parked.delete(id);
+        clearTimeout(kept.timer);
+        if (kept.key !== key) void kept.handle.destroy(0);
+      }
+      if (kept && kept.key === key) {
+        this.handle = kept.handle;
+        this.handle.logger = log;
+      } else {
+        this.handle = new ContextHandle({
+          uri,
+          ...(Number.isFinite(timeout) && timeout >= 0 ? { timeoutMs: timeout } : {}),
+          reconnectMs: Number.isFinite(reconnect) && reconnect > 0 ? reconnect * 1000 : 0,
+          ...(servePort !== undefined && Number.isInteger(servePort) && servePort > 0
+            ? { servePort }
+            : {}),
+          ...(str(config, 'serveHost') ? { serveHost: str(config, 'serveHost') } : {}),
+          ...(str(config, 'serveAllow')
+            ? {
+                serveAllow: str(config, 'serveAllow')
+                  .split(/[\s,]+/)
+                  .filter(Boolean),
+              }
+            : {}),
+          log,
+          keepOpen: () => deploying?.keeps(id) === true,
+        });
+      }
+      live.set(id, this.handle);
+      this.on('close', (removed, done) => {
         const handle = this.handle;
+        if (!removed && deploying?.keeps(id)) {
+          // A deploy that keeps this config node: the next one with this id takes it over.
+          const timer = setTimeout(() => {
+            if (parked.get(id)?.handle !== handle) return;
+            parked.delete(id);
+            if (live.get(id) === handle) live.delete(id);
+            void handle.destroy(0);
+          }, PARK_MS);
+          timer.unref?.();
+          parked.set(id, { key, handle, timer });
+          done();
+          return;
+        }
         const forget = (): void => {
-          if (live.get(this.id) === handle) live.delete(this.id);
+          if (live.get(id) === handle) live.delete(id);
         };
         handle.destroy().then(
           () => {

@@ -4,7 +4,10 @@
  */
 import { IioError } from '../errors';
 import type { IioEvent } from '../model/event';
-import { ErrorGate, configError, configNode, shortText, str, useContext } from './common';
+import { configError, configNode, str, useContext, type ContextReporter } from './common';
+import { resolveDevice, topicName } from './device-ref';
+import { compactCount, errorStatus, fitStatus, statusKey, t } from './status';
+import { trackRuntime } from './report';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
 
 /** The JSON-safe payload of an event message (BigInts become strings). */
@@ -47,6 +50,7 @@ export function eventPayload(ev: IioEvent): EventPayload {
 const RETRY_MS = 5000;
 
 export default function register(RED: RedAPI): void {
+  trackRuntime(RED);
   RED.nodes.registerType('iio-event', function (this: RedNode, config: NodeConfig) {
     RED.nodes.createNode(this, config);
     setupEvent(RED, this, config);
@@ -57,6 +61,7 @@ function setupEvent(RED: RedAPI, node: RedNode, config: NodeConfig): void {
   const cfg = configNode(RED, node, config.context);
   if (!cfg) return;
   const device = str(config, 'device');
+  const hint = str(config, 'deviceId');
   const onlyType = str(config, 'eventType');
   const onlyDirection = str(config, 'direction');
   const onlyChannel = str(config, 'channel');
@@ -64,12 +69,12 @@ function setupEvent(RED: RedAPI, node: RedNode, config: NodeConfig): void {
     configError(RED, node, new IioError('EINVAL', 'iio-event: no device selected'));
     return;
   }
-  const errors = new ErrorGate(node);
   let iterator: AsyncIterableIterator<IioEvent> | undefined;
   let generation = 0;
   let retry: NodeJS.Timeout | undefined;
   let count = 0;
   let closed = false;
+  let reporter: ContextReporter | undefined;
 
   const stop = async (): Promise<void> => {
     generation++;
@@ -83,9 +88,15 @@ function setupEvent(RED: RedAPI, node: RedNode, config: NodeConfig): void {
     const ctx = cfg.handle.context;
     if (!ctx || gen !== generation || closed) return;
     try {
-      const it = ctx.device(device).events();
+      const dev = resolveDevice(ctx, { ref: device, hint });
+      const name = topicName(ctx, dev);
+      const it = dev.events();
       iterator = it;
-      node.status({ fill: 'green', shape: 'dot', text: RED._('iio-event.status.listening') });
+      node.status({
+        fill: 'green',
+        shape: 'dot',
+        text: statusKey('iio-event', 'status.listening'),
+      });
       for (;;) {
         const r = await it.next();
         if (r.done || gen !== generation) break;
@@ -95,18 +106,22 @@ function setupEvent(RED: RedAPI, node: RedNode, config: NodeConfig): void {
         if (onlyChannel && p.channel !== onlyChannel) continue;
         count++;
         const msg: NodeMessage = {
-          topic: [device, p.channel ?? p.channelType, p.type, p.direction].join('/'),
+          topic: [name, p.channel ?? p.channelType, p.type, p.direction].join('/'),
           payload: p,
-          iio: { context: cfg.uri, device },
+          iio: { context: cfg.uri, device: name, deviceId: dev.id },
         };
         node.send(msg);
-        node.status({ fill: 'green', shape: 'dot', text: `${count} events` });
+        node.status({
+          fill: 'green',
+          shape: 'dot',
+          text: fitStatus(t(RED, 'iio-event', 'status.events', { count: compactCount(count) })),
+        });
       }
     } catch (err) {
       if (gen !== generation || closed) return;
       const e = IioError.wrap(err, { device, uri: cfg.uri });
-      node.status({ fill: 'red', shape: 'ring', text: shortText(e) });
-      errors.report(e);
+      node.status(errorStatus(e));
+      reporter?.errors.report(e, reporter.msg());
       await stop();
       const next = generation;
       retry = setTimeout(() => void listen(next), RETRY_MS);
@@ -114,7 +129,8 @@ function setupEvent(RED: RedAPI, node: RedNode, config: NodeConfig): void {
   };
 
   useContext(RED, node, cfg, {
-    onState: (s) => {
+    onState: (s, r) => {
+      reporter = r;
       if (s.kind === 'connected') {
         void stop().then(() => listen(generation));
       } else {

@@ -12,7 +12,10 @@ import type { IioBuffer } from '../model/buffer';
 import type { Context } from '../model/context';
 import { bool, configError, configNode, num, str, useContext, type IioContextNode } from './common';
 import { parseChannelList } from './channel-list';
+import { resolveDevice } from './device-ref';
 import type { NodeConfig, NodeMessage, RedAPI, RedNode } from './red';
+import { readable, trackRuntime } from './report';
+import { errorStatus, fitStatus, t } from './status';
 
 /** Packs per-channel arrays into whole scans of `buffer`'s layout. */
 export function encodeChannels(
@@ -66,6 +69,7 @@ export function encodeChannels(
 
 interface PushSettings {
   readonly device: string;
+  readonly deviceHint: string;
   readonly channels: string[];
   readonly samples: number;
   readonly cyclic: boolean;
@@ -74,6 +78,7 @@ interface PushSettings {
 }
 
 export default function register(RED: RedAPI): void {
+  trackRuntime(RED);
   RED.nodes.registerType('iio-push', function (this: RedNode, config: NodeConfig) {
     RED.nodes.createNode(this, config);
     setupPush(RED, this, config);
@@ -86,6 +91,7 @@ function setupPush(RED: RedAPI, node: RedNode, config: NodeConfig): void {
   const samples = num(config, 'samples', 0);
   const settings: PushSettings = {
     device: str(config, 'device'),
+    deviceHint: str(config, 'deviceId'),
     channels: parseChannelList(config.channels),
     samples: Number.isInteger(samples) && samples > 0 ? samples : 0,
     cyclic: bool(config, 'cyclic'),
@@ -108,6 +114,11 @@ function setupPush(RED: RedAPI, node: RedNode, config: NodeConfig): void {
     return;
   }
   const pusher = new Pusher(cfg, settings);
+  // A cyclic waveform keeps playing through a redeploy that changes neither this node nor
+  // its context: the node that replaces this one takes its buffer back.
+  const keepKey = `iio-push:${node.id}:${JSON.stringify(config)}`;
+  const kept = cfg.handle.take(keepKey);
+  if (kept instanceof KeptBuffer) pusher.adopt(kept);
   let queue: Promise<void> = Promise.resolve();
 
   node.on('input', (msg: NodeMessage, send, done) => {
@@ -123,28 +134,58 @@ function setupPush(RED: RedAPI, node: RedNode, config: NodeConfig): void {
         node.status({
           fill: 'green',
           shape: 'dot',
-          text: `${settings.cyclic ? 'cyclic' : 'pushed'} ${scans} scans`,
+          text: fitStatus(
+            t(RED, 'iio-push', settings.cyclic ? 'status.cyclic' : 'status.pushed', {
+              scans,
+            }),
+          ),
         });
         send(msg);
         done();
       } catch (err) {
         const e = IioError.wrap(err, { device: settings.device, uri: cfg.uri });
-        node.status({ fill: 'red', shape: 'ring', text: e.code });
-        done(e);
+        node.status(errorStatus(e));
+        done(readable(e));
       }
     });
   });
 
   useContext(RED, node, cfg, {
-    onState: (s) => {
+    onState: (s, reporter) => {
       // The buffer belonged to the old connection.
-      if (s.kind !== 'connected') pusher.forget();
+      if (s.kind !== 'connected') {
+        pusher.forget();
+        return;
+      }
+      // A device that is gone or ambiguous shows at deploy, not at the first message.
+      const ctx = cfg.handle.context;
+      try {
+        if (ctx) resolveDevice(ctx, { ref: settings.device, hint: settings.deviceHint });
+      } catch (err) {
+        const e = IioError.wrap(err, { uri: cfg.uri });
+        node.status(errorStatus(e));
+        reporter.errors.report(e, reporter.msg());
+      }
     },
-    onClose: async () => {
+    onClose: async (removed) => {
       await queue;
-      await pusher.close();
+      const handover = !removed && settings.cyclic && cfg.handle.keeping && pusher.handOver();
+      if (handover) cfg.handle.keep(keepKey, handover);
+      else await pusher.close();
     },
   });
+}
+
+/** A cyclic buffer left running for the push node a redeploy brings back. */
+class KeptBuffer {
+  constructor(
+    readonly buffer: IioBuffer,
+    readonly ctx: Context,
+  ) {}
+
+  dispose(): Promise<void> {
+    return this.buffer.close();
+  }
 }
 
 /** Owns the output buffer of one push node. */
@@ -202,8 +243,22 @@ class Pusher {
     return scans;
   }
 
+  /** Takes over a running cyclic buffer from before a redeploy. */
+  adopt(k: KeptBuffer): void {
+    this.buffer = k.buffer;
+    this.ctx = k.ctx;
+  }
+
+  /** Gives the running cyclic buffer away (undefined when there is none). */
+  handOver(): KeptBuffer | undefined {
+    const b = this.buffer;
+    if (!b || !this.ctx || this.ctx.isClosed) return undefined;
+    this.buffer = undefined;
+    return new KeptBuffer(b, this.ctx);
+  }
+
   private async open(ctx: Context, samples: number, cyclic: boolean): Promise<IioBuffer> {
-    const dev = ctx.device(this.s.device);
+    const dev = resolveDevice(ctx, { ref: this.s.device, hint: this.s.deviceHint });
     const channels = this.s.channels.length
       ? this.s.channels.map((c) => dev.channel(c, true))
       : dev.channels.filter((c) => c.isOutput && c.isScanElement);

@@ -81,11 +81,18 @@ export interface RedAPI {
   settings: Record<string, unknown>;
   /** Runtime events (`flows:started`, ...). */
   events?: {
+    on?(event: string, listener: (...args: unknown[]) => void): void;
     once(event: string, listener: (...args: unknown[]) => void): void;
     off?(event: string, listener: (...args: unknown[]) => void): void;
   };
   util: {
-    evaluateNodeProperty(value: unknown, type: string, node: RedNode, msg: NodeMessage): unknown;
+    evaluateNodeProperty(
+      value: unknown,
+      type: string,
+      node: RedNode,
+      msg: NodeMessage,
+      callback?: (err: Error | null | undefined, result: unknown) => void,
+    ): unknown;
   };
   /** i18n lookup in this module's catalogue (`iio-capture.status.streaming`). */
   _(key: string, substitutions?: Record<string, unknown>): string;

@@ -4,6 +4,7 @@ import type { IioBuffer } from '../model/buffer';
 import type { Context } from '../model/context';
 import type { Device } from '../model/device';
 import type { ContextHandle } from './context-handle';
+import { resolveDevice, topicName } from './device-ref';
 
 /** What one capture node asks of its device's stream. */
 export interface CaptureRequest {
@@ -24,6 +25,8 @@ export interface CaptureRequest {
 /** What a running stream looks like; handed to subscribers when it (re)starts. */
 export interface StreamInfo {
   readonly device: Device;
+  /** The device's name in topics and `msg.iio.device` (stable across reboots). */
+  readonly topicName: string;
   readonly buffer: IioBuffer;
   /** `scale` and `offset` of every channel in the buffer, by channel number. */
   readonly scales: ReadonlyMap<number, { readonly scale: number; readonly offset: number }>;
@@ -37,7 +40,10 @@ export interface HubBlock {
   readonly data: Buffer;
   readonly samples: number;
   readonly seq: number;
-  /** Scans lost before this block (reported by the backend). */
+  /**
+   * Scans lost before this block: reported by the backend (kernel overrun, a resumed
+   * connection), or estimated from the sampling frequency when the stream had to reopen.
+   */
   readonly lost: number;
   /** ms since the epoch when the block reached JS. */
   readonly receivedAt: number;
@@ -83,14 +89,22 @@ export class StreamHub {
   private restartTimer: NodeJS.Timeout | undefined;
   private retryIndex = 0;
   private current: string | undefined;
+  /** When the last block arrived (ms), to estimate what a reopen after a loss cost. */
+  private lastBlockAt = 0;
+  /** Set when a running stream was cut by a lost context: the time of its last block. */
+  private gapSince: number | undefined;
   private readonly onReady = (): void => this.scheduleStart(0);
   private readonly onLost = (): void => {
+    // The backend cannot resume this stream: it reopens when the context is back, and the
+    // scans of the gap are estimated then (never silently zero).
+    if (this.buffer && this.lastBlockAt) this.gapSince ??= this.lastBlockAt;
     this.enqueue(() => this.halt());
   };
 
   constructor(
     private readonly handle: ContextHandle,
     readonly deviceId: string,
+    private readonly deviceHint: string | undefined,
     private readonly onEmpty: () => void,
   ) {
     handle.on('ready', this.onReady);
@@ -199,7 +213,7 @@ export class StreamHub {
   }
 
   private async open(ctx: Context, req: CaptureRequest): Promise<StreamInfo> {
-    const device = ctx.device(this.deviceId);
+    const device = resolveDevice(ctx, { ref: this.deviceId, hint: this.deviceHint });
     let channels = req.channels.length
       ? req.channels.map((c) => device.channel(c, false))
       : device.channels.filter((c) => c.isScanElement && !c.isOutput);
@@ -230,7 +244,7 @@ export class StreamHub {
       await buffer.close();
       throw err;
     }
-    return { device, buffer, scales, samplingFrequency };
+    return { device, topicName: topicName(ctx, device), buffer, scales, samplingFrequency };
   }
 
   private async pump(info: StreamInfo, gen: number): Promise<void> {
@@ -242,6 +256,18 @@ export class StreamHub {
           break;
         }
         this.retryIndex = 0;
+        const receivedAt = Date.now();
+        let lost = b.lost;
+        if (this.gapSince !== undefined) {
+          // Reopened after the context was lost: the device ran on meanwhile.
+          const f = info.samplingFrequency;
+          if (f && f > 0) {
+            const spanScans = Math.round((f * (receivedAt - this.gapSince)) / 1000);
+            lost += Math.max(0, spanScans - b.samples);
+          }
+          this.gapSince = undefined;
+        }
+        this.lastBlockAt = receivedAt;
         // Shares: the hub's own (dropped after the fan-out) and one per hold().
         let shares = 1;
         const drop = (): void => {
@@ -251,8 +277,8 @@ export class StreamHub {
           data: b.data,
           samples: b.samples,
           seq: b.seq,
-          lost: b.lost,
-          receivedAt: Date.now(),
+          lost,
+          receivedAt,
           hold: () => {
             shares++;
             let held = true;

@@ -63,7 +63,8 @@ describe('e2e: redeploys through the admin API', function () {
     const flows = (await (await fetch(`${nr.url}/flows`)).json()) as FlowNode[];
     const first = await untilStreaming(nr, 1);
     const hubsWanted = first.flatMap((h) => h.hubs).length;
-    assert.ok(hubsWanted >= 3, `capture hubs running: ${JSON.stringify(first)}`);
+    // The examples share one context: one hub per captured device (the ADC, the accelerometer).
+    assert.ok(hubsWanted >= 2, `capture hubs running: ${JSON.stringify(first)}`);
     // Warm up (lazy module loads, HTTP keep-alive), then take the baseline.
     for (let i = 0; i < 3; i++) {
       await deploy(nr, flows);

@@ -21,7 +21,7 @@ import { startNodeRed, type RunningNodeRed } from './node-red';
 import { hostViewHtml } from './sparkplug-view';
 
 const SPARKPLUG_NODE = 'd9n0000000000001';
-const CONTEXT_NODE = 'd9c0000000000001';
+const CONTEXT_NODE = 'iioc000000000001';
 const KEEPALIVE_S = 4;
 const DEVICES = ['ad5689-emu', 'ad7606-emu', 'adxl345-emu', 'emu-trig0'];
 

@@ -24,16 +24,15 @@ function pattern(scans: number): Buffer {
   return b;
 }
 
-describe(`kernel ${kernel}: a DMABUF push that times out half-way`, function () {
+// dma_dac exists in the 6.12 VM only (DMABUF is Linux 6.11+): on 6.1 there is no test to
+// run rather than a pending one (a skip is not a missing peer here).
+const suite = kernel === '6.12' ? describe : (): void => undefined;
+
+suite(`kernel ${kernel}: a DMABUF push that times out half-way`, function () {
   this.timeout(120000);
 
   before(function () {
     requirePeer(this, PEERS.vm);
-    if (kernel !== '6.12') {
-      // Not a missing peer: dma_dac exists in the 6.12 VM only (DMABUF is Linux 6.11+).
-      console.log(`  (DMABUF push: 6.12 only, this is ${kernel})`);
-      this.skip();
-    }
   });
 
   it('reports the bytes the kernel queued, and the device plays exactly those', async () => {

@@ -161,7 +161,7 @@ describe('nodes: iio-capture on emu:', function () {
     const [a, bm] = await Promise.all([nextMessages('outa', 2), nextMessages('outb', 2)]);
     const cfg = helper.getNode('ctx') as unknown as IioContextNode;
     assert.equal(cfg.handle.hubCount, 1);
-    assert.equal(cfg.handle.hub(ADC).subscriberCount, 2);
+    assert.equal(cfg.handle.findHub(ADC)?.subscriberCount, 2);
     // The raw payload carries both channels (the union), and says so.
     assert.deepEqual(
       meta(a[0]).channels.map((c) => c.id),
@@ -258,7 +258,7 @@ describe('nodes: iio-capture on emu:', function () {
     ]);
     await nextMessages('out', 1);
     const cfg = helper.getNode('ctx') as unknown as IioContextNode;
-    const hub = cfg.handle.hub(ADC);
+    const hub = cfg.handle.findHub(ADC)!;
     assert.equal(hub.isStreaming, true);
     const ctx = await cfg.handle.ready();
     await helper.unload();

@@ -121,3 +121,35 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export function fixture(name: string): string {
   return join(ROOT, 'test', 'fixtures', 'xml', name);
 }
+
+type Status = { fill?: string; shape?: string; text?: string };
+
+/**
+ * Every status node `id` has set since the flow loaded (the helper spies on Node.prototype,
+ * so statuses set before a test could listen are there too).
+ */
+export function statusesOf(id: string): Status[] {
+  const proto = (helper as unknown as { _NodePrototype: { status: unknown } })._NodePrototype;
+  const spy = proto.status as { getCalls(): Array<{ thisValue: { id: string }; args: [Status] }> };
+  return spy
+    .getCalls()
+    .filter((c) => c.thisValue.id === id)
+    .map((c) => c.args[0]);
+}
+
+/** Resolves with the first status (set already or later) of node `id` matching `pred`. */
+export async function statusSeen(
+  id: string,
+  pred: (s: Status) => boolean,
+  timeoutMs = 10000,
+): Promise<Status> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hit = statusesOf(id).find(pred);
+    if (hit) return hit;
+    if (Date.now() > deadline) {
+      throw new Error(`node ${id}: no matching status in ${JSON.stringify(statusesOf(id))}`);
+    }
+    await sleep(20);
+  }
+}

@@ -157,6 +157,8 @@ describe('nodes: iio-push and iio-event on emu:', function () {
       rising: '0x0001010300000000',
       falling: '0x0002010300000000',
     };
+    // Topics name the device by its driver name (docs/emu.md), not its probe-order id.
+    const accelName = 'adxl345-emu';
     for (const m of msgs) {
       const p = m.payload as Record<string, unknown>;
       assert.equal(p.type, 'thresh');
@@ -167,7 +169,8 @@ describe('nodes: iio-push and iio-event on emu:', function () {
       assert.equal(p.code, CODES[p.direction as string]);
       assert.match(p.timestampNs as string, /^\d+$/);
       assert.ok(Math.abs((p.timestamp as number) - Date.now()) < 60000);
-      assert.equal(m.topic, `${ACCEL}/${String(p.channel)}/thresh/${String(p.direction)}`);
+      // Topics name the device by its name, not by its probe-order id.
+      assert.equal(m.topic, `${accelName}/${String(p.channel)}/thresh/${String(p.direction)}`);
       // JSON-safe: MQTT and the debug sidebar can carry it.
       assert.doesNotThrow(() => JSON.stringify(m.payload));
     }

@@ -159,7 +159,9 @@ describe('nodes: flows.nodered.org scorecard', function () {
       }
       // Every i18n key the editor template uses exists in the catalogue.
       const html = readFileSync(file.replace(/\.js$/, '.html'), 'utf8');
-      for (const [, key] of html.matchAll(/data-i18n="([^":]+)"/g)) {
+      for (const [, attrKey] of html.matchAll(/data-i18n="([^":]+)"/g)) {
+        // `[placeholder]key` sets an attribute instead of the text.
+        const key = attrKey.replace(/^\[[a-z]+\]/, '');
         const value = key
           .split('.')
           .reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], locale);

@@ -84,7 +84,7 @@ describe('nodes: iio-sparkplug with mosquitto and a Sparkplug host', function ()
             type: 'iio-capture',
             z: 'f',
             context: 'ctx',
-            device: 'iio:device2',
+            device: 'iio:device2', // an id, while the edge node names it by label
             samples: 10,
             output: 'buffer',
             wires: [['capOut']],
@@ -181,7 +181,10 @@ describe('nodes: iio-sparkplug with mosquitto and a Sparkplug host', function ()
       const msgs = await nextMessages('capOut', 5, 10000);
       assert.ok(msgs.every((m) => Buffer.isBuffer(m.payload)));
       const cfg = helper.getNode('ctx') as unknown as IioContextNode;
-      const hub = cfg.handle.describe().hubs.find((h) => h.device === 'iio:device2');
+      const hubs = cfg.handle.describe().hubs;
+      assert.equal(hubs.filter((h) => h.streaming).length, hubs.length, JSON.stringify(hubs));
+      assert.equal(hubs.filter((h) => h.device === 'emu-accel').length, 1);
+      const hub = hubs.find((h) => h.device === 'emu-accel');
       assert.equal(hub?.subscribers, 2);
       const before = e.devices.get('adxl345-emu')!.data.length;
       await host!.waitFor(

@@ -1,18 +1,9 @@
 /**
- * What a command metric (NCMD/DCMD) carries, checked against the metric it addresses, and
- * the attribute write it turns into: validated exactly as `iio-attr-write` validates (the
- * attribute's `_available` list or range first, then the driver), read back after.
+ * What a command metric (NCMD/DCMD) carries, checked against the metric it addresses. The
+ * attribute write it turns into is iio-attr-write's own (`writeChecked`): the attribute's
+ * `_available` list or range first, then the driver, read back after.
  */
 import { IioError } from '../../errors';
-import type { Context } from '../../model/context';
-import {
-  availableOf,
-  checkAvailable,
-  parseAvailable,
-  resolveAttr,
-  type AttrSelector,
-} from '../attr-select';
-import { valueText } from '../iio-attr-write';
 import { DATATYPE, type CommandMetric, type SpType } from './payload';
 import type { Translate } from './messages';
 
@@ -78,40 +69,4 @@ export function commandValue(
   if (m.field !== 'booleanValue' || typeof m.value !== 'boolean') throw wrong();
   if (dt !== undefined && dt !== DATATYPE.Boolean) throw wrong();
   return m.value;
-}
-
-/**
- * Writes an attribute as `iio-attr-write` does with "check _available" on: refused before
- * anything is written when outside the `_available` list/range; resolves with what the
- * attribute reads back (undefined when it cannot be read).
- */
-export async function validatedWrite(
-  ctx: Context,
-  sel: AttrSelector,
-  value: number | string | boolean,
-): Promise<{ written: string; readBack?: string }> {
-  const where = {
-    device: sel.device || undefined,
-    channel: sel.channel || undefined,
-    attr: sel.attr,
-    uri: ctx.uri,
-  };
-  let text: string;
-  try {
-    text = valueText(value);
-  } catch (err) {
-    throw IioError.wrap(err, where);
-  }
-  const attr = resolveAttr(ctx, sel);
-  const avail = availableOf(ctx, sel);
-  if (avail) {
-    const why = checkAvailable(text, parseAvailable(await avail.read()));
-    if (why) throw new IioError('EINVAL', `refused: ${why}`, where);
-  }
-  await attr.write(text);
-  try {
-    return { written: text, readBack: await attr.read() };
-  } catch {
-    return { written: text };
-  }
 }

@@ -26,9 +26,12 @@ import { demuxChannelInto } from '../../format/demux';
 import type { Context } from '../../model/context';
 import type { Device } from '../../model/device';
 import type { ContextHandle, ContextState, ContextUser } from '../context-handle';
-import type { CaptureRequest, HubBlock, HubSubscriber, StreamHub, StreamInfo } from '../stream-hub';
+import type { HubLink } from '../hub-link';
+import type { CaptureRequest, HubBlock, HubSubscriber, StreamInfo } from '../stream-hub';
 import { readSamplingFrequency } from '../stream-hub';
-import { commandValue, validatedWrite } from './commands';
+import { stableRef } from '../device-ref';
+import { commandValue } from './commands';
+import { writeChecked } from '../iio-attr-write';
 import type { Translate } from './messages';
 import {
   attributeSelectors,
@@ -112,7 +115,7 @@ interface EdgeDevice {
   readonly device: Device;
   readonly metrics: DeviceMetrics;
   sub?: HubSubscriber;
-  hub?: StreamHub;
+  hub?: HubLink;
   born: boolean;
   lastFlush: number;
   skipping: boolean;
@@ -569,7 +572,10 @@ export class SparkplugEdge {
       onError: (err) => this.onStreamError(d, err),
       onStopped: () => d.metrics.streamState?.set('stopped', Date.now()),
     };
-    const hub = this.handle.hub(d.device.id);
+    // The reference the editor saves (label, else name): a capture node picked in its
+    // dialog names the device the same way, so both share one hub and one kernel buffer.
+    const ref = this.ctx ? stableRef(this.ctx, d.device) : d.device.id;
+    const hub = this.handle.hub(ref, d.device.id);
     d.sub = sub;
     d.hub = hub;
     hub.subscribe(sub);
@@ -894,7 +900,7 @@ export class SparkplugEdge {
           const value = commandValue(target.type, label, c, this.o.t);
           const ctx = this.handle.context;
           if (!ctx) throw new IioError('ENOTCONN', this.o.t('refuse.noContext'));
-          const r = await validatedWrite(ctx, sel, value);
+          const r = await writeChecked(ctx, sel, value, true);
           const now = Date.now();
           target.set(attrValue(r.readBack ?? r.written, target.type), now);
           if (sel.attr === 'sampling_frequency') wroteFrequency = true;
