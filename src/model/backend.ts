@@ -60,6 +60,38 @@ export interface BufferOpenOptions {
   readonly transfer?: TransferMode;
 }
 
+/**
+ * Where an open buffer's blocks are and what its data path met, for backends that can
+ * tell (`local:`). Scans lost are not here: `IioBuffer.lost` (and each block's `lost`)
+ * counts them, aborted DMABUF transfers included.
+ */
+export interface TransferStats {
+  /** How the data moves: the kernel's DMABUF interface, or read()/write() on the buffer fd. */
+  readonly mode: 'dmabuf' | 'fileio';
+  /** Input: blocks handed to JS so far, and their bytes. */
+  readonly blocks: number;
+  readonly bytes: number;
+  /** Output: bytes the kernel has taken. */
+  readonly written: number;
+  /** DMABUF: blocks the kernel has now (queued, being filled or played). */
+  readonly inFlight: number;
+  /** Input: blocks handed over and not yet taken by refill()/stream() (bounded by `blocks`). */
+  readonly waiting: number;
+  /** Input: pooled blocks taken and not yet given back (release(), or the collector). */
+  readonly held: number;
+  /** Input: blocks copied into fresh memory because JS held every pooled one. */
+  readonly copies: number;
+  /**
+   * DMABUF: transfers that completed with an error (the fence's: -EINTR when the buffer
+   * was disabled under them); input ones are not delivered, their scans count as lost.
+   */
+  readonly transferErrors: number;
+  /** DMABUF input: times the device was left with no block to fill (JS had them all). */
+  readonly stalls: number;
+  /** Refills or pushes that timed out. */
+  readonly timeouts: number;
+}
+
 /** An open buffer (stream) of one device. */
 export interface BackendBuffer {
   /** The channels the backend really enabled: may be a superset of those asked for. */
@@ -74,6 +106,8 @@ export interface BackendBuffer {
   cancel(): void;
   /** Stops streaming and restores the device; idempotent. */
   close(): Promise<void>;
+  /** The data path's counters, where the backend keeps them (still readable after close). */
+  stats?(): TransferStats;
 }
 
 /** A kernel event as read from the event fd (`struct iio_event_data`). */

@@ -26,7 +26,12 @@ export interface NativeBlock extends RawBlock {
 export class NativeStream {
   private readonly handle: NativeStreamHandle;
   /** Deliveries waiting for read(); each one taken gives the thread a place back. */
-  private readonly queue = new BlockQueue<NativeBlock>({ onTake: (left) => this.taken(left) });
+  private readonly queue = new BlockQueue<NativeBlock>({
+    onTake: (left, item) => this.taken(left, item),
+  });
+  /** Blocks in the queue, and how many of them are pooled (lent) ones: for stats(). */
+  private queuedBlocks = 0;
+  private queuedPooled = 0;
   private readonly pushes = new Map<
     number,
     { resolve(): void; reject(e: IioError): void; bytes: number }
@@ -108,7 +113,10 @@ export class NativeStream {
           block.release();
           return false;
         }
-        return this.queue.push(block);
+        if (this.queue.push(block)) return true;
+        this.queuedBlocks++;
+        if (block.block >= 0) this.queuedPooled++;
+        return false;
       }
       case 1: {
         if (d[3] !== undefined) {
@@ -143,7 +151,11 @@ export class NativeStream {
     return this.queue.take();
   }
 
-  private taken(left: number): void {
+  private taken(left: number, item: NativeBlock | IioError): void {
+    if (!(item instanceof IioError)) {
+      this.queuedBlocks--;
+      if (item.block >= 0) this.queuedPooled--;
+    }
     // Places are given back a few at a time (each one may wake the thread), and all of
     // them once the queue is empty, so the thread is never kept waiting on us.
     this.owed++;
@@ -225,14 +237,19 @@ export class NativeStream {
     // later reads fail with the thread's end, or ECANCELED
     this.queue.end(this.ended ?? err);
     this.queue.clear();
+    this.queuedBlocks = this.queuedPooled = 0;
   }
 
   get isClosed(): boolean {
     return this.closed;
   }
 
-  /** The thread's counters, plus `waiting`: deliveries handed to JS and not yet read. */
-  stats(): NativeStreamStats & { readonly waiting: number } {
-    return { ...this.handle.stats(), waiting: this.queue.size };
+  /**
+   * The thread's counters, plus `waiting`: blocks handed to JS and not yet read, and
+   * `held`: pooled blocks read and not yet given back (by release() or the collector).
+   */
+  stats(): NativeStreamStats & { readonly waiting: number; readonly held: number } {
+    const s = this.handle.stats();
+    return { ...s, waiting: this.queuedBlocks, held: Math.max(0, s.lent - this.queuedPooled) };
   }
 }

@@ -6,9 +6,9 @@
 import { writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { IioError } from '../../errors';
-import type { BackendBuffer } from '../../model/backend';
+import type { BackendBuffer, TransferStats } from '../../model/backend';
 import type { ChannelMask } from '../../model/channel-mask';
-import type { NativeAddon, NativeStreamStats } from '../../native';
+import type { NativeAddon } from '../../native';
 import type { NativeBlock, NativeStream } from '../../native/stream';
 import { tracer } from '../../util/trace';
 import { release } from './exit-guard';
@@ -54,22 +54,28 @@ export interface LocalBufferParts {
   readonly drainUnknown?: boolean;
 }
 
-/** One line of what a stream did, for the trace at close (and the tests that read it). */
-function summary(s: NativeStreamStats): string {
+/**
+ * One line of what a stream did, for the trace at close (and the tests that read it),
+ * taken once the thread has stopped and before the disable: `in flight` is what the
+ * kernel still had (the disable aborts it), `held` what JS still holds.
+ */
+function summary(s: TransferStats, enqueued: number, lostScans: number): string {
   const parts = [
     `transfer ${s.mode}`,
-    `${s.delivered} blocks`,
+    `${s.blocks} blocks`,
     `${s.bytes} bytes`,
     `${s.copies} copies`,
     `${s.written} written`,
   ];
   if (s.mode === 'dmabuf')
     parts.push(
-      `${s.enqueued} enqueued`,
-      `${s.completed} completed`,
+      `${enqueued} enqueued`,
+      `${s.inFlight} in flight`,
+      `${s.waiting} waiting`,
+      `${s.held} held`,
       `${s.transferErrors} transfer errors`,
-      `${s.lostScans} scans lost`,
-      `${s.starved} starved`,
+      `${lostScans} scans lost`,
+      `${s.stalls} stalls`,
     );
   return parts.join(', ');
 }
@@ -145,6 +151,23 @@ export class LocalBackendBuffer implements BackendBuffer {
     this.stream.cancel();
   }
 
+  stats(): TransferStats {
+    const s = this.stream.stats();
+    return {
+      mode: s.mode,
+      blocks: s.delivered,
+      bytes: s.bytes,
+      written: s.written,
+      inFlight: s.inKernel,
+      waiting: s.waiting,
+      held: s.held,
+      copies: s.copies,
+      transferErrors: s.transferErrors,
+      stalls: s.starved,
+      timeouts: s.timeouts,
+    };
+  }
+
   /**
    * Stops the thread, disables the buffer, detaches the DMABUFs, closes the fds and
    * restores sysfs. Idempotent.
@@ -161,7 +184,12 @@ export class LocalBackendBuffer implements BackendBuffer {
     // The thread stops first (nothing is enqueued any more), then the disable aborts what
     // the kernel still has, and only then are the DMABUFs detached.
     this.stream.close();
-    if (trace.enabled) trace(`${this.parts.where.device}: closed: ${summary(this.stream.stats())}`);
+    if (trace.enabled) {
+      const s = this.stream.stats();
+      trace(
+        `${this.parts.where.device}: closed: ${summary(this.stats(), s.enqueued, s.lostScans)}`,
+      );
+    }
     const { enablePath, where, journal } = this.parts;
     let disableError: IioError | undefined;
     try {
