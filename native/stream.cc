@@ -1,3 +1,6 @@
+// The streaming thread's common part: start, stop, queue places (credit), hand-over
+// batching, errors and the end, and the StreamPort the DMABUF loops (dmabuf_stream.cc) run
+// through. The read()/write() loops are in stream_fileio.cc.
 #include "stream.h"
 
 #include <errno.h>
@@ -204,20 +207,6 @@ int64_t Stream::deadline() const {
   return cfg_.timeoutMs > 0 ? sys::nowUs() + static_cast<int64_t>(cfg_.timeoutMs) * 1000 : -1;
 }
 
-bool Stream::waitCredit() {
-  std::unique_lock<std::mutex> lk(mu_);
-  if (credit_ <= 0 && heldHead_) {
-    // JS may be waiting for what we hold: hand it over before sleeping.
-    lk.unlock();
-    flush();
-    lk.lock();
-  }
-  cv_.wait(lk, [this] { return stop_ || credit_ > 0; });
-  if (stop_) return false;
-  credit_--;
-  return true;
-}
-
 void Stream::refundCredit() {
   std::lock_guard<std::mutex> lk(mu_);
   credit_++;
@@ -353,106 +342,6 @@ bool Stream::failJob(WriteJob* job, int err, const char* op, size_t done) {
   return err == ETIMEDOUT;
 }
 
-int Stream::waitFd(int fd, short events, int64_t deadlineUs, bool alsoWake) {
-  struct pollfd fds[3];
-  nfds_t n = 0;
-  fds[n++] = {fd, events, 0};  // poll() ignores a negative fd
-  fds[n++] = {cancel_.fd(), POLLIN, 0};
-  if (alsoWake) fds[n++] = {pool_->wake().fd(), POLLIN, 0};
-  for (;;) {
-    struct timespec ts;
-    struct timespec* timeout = nullptr;
-    if (deadlineUs >= 0) {
-      int64_t left = std::max<int64_t>(0, deadlineUs - sys::nowUs());
-      ts.tv_sec = static_cast<time_t>(left / 1000000);
-      ts.tv_nsec = static_cast<long>((left % 1000000) * 1000);
-      timeout = &ts;
-    }
-    int r = ::ppoll(fds, n, timeout, nullptr);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (stop_ || fds[1].revents) return -ECANCELED;
-    if (r == 0) return 0;
-    if (alsoWake && fds[2].revents) {
-      pool_->wake().drain();
-      return 2;
-    }
-    if (fds[0].revents) return 1;
-  }
-}
-
-int Stream::fill(uint8_t* p, size_t size, size_t* filled, int64_t deadline, const char** op) {
-  while (*filled < size) {
-    // poll() first, like libiio, when the last read() found less than it asked for: the
-    // IIO fd wakes at the watermark, sized so that one wake-up fills one block. When the
-    // last read() got everything, data is flowing faster than we read: read straight on
-    // and save a syscall per block (EAGAIN sends us back to poll()).
-    if (!readAhead_ || cancel_.fd() < 0) {
-      int w;
-      for (;;) {
-        // Held blocks wait at most batchHoldUs: wake up for them if no data comes first.
-        const int64_t flushAt = heldSinceUs_ + cfg_.batchHoldUs;
-        int64_t until = deadline;
-        if (heldHead_ && (until < 0 || flushAt < until)) until = flushAt;
-        w = waitFd(cfg_.fd, POLLIN, until, false);
-        if (w != 0 || until == deadline) break;
-        flush();
-      }
-      if (w == 0) return -ETIMEDOUT;
-      if (w < 0) {
-        *op = "poll";
-        return w;
-      }
-    } else if (stop_) {
-      return -ECANCELED;
-    }
-    size_t want = size - *filled;
-    ssize_t n = ::read(cfg_.fd, p + *filled, want);
-    if (n > 0) {
-      readAhead_ = static_cast<size_t>(n) == want;
-      *filled += static_cast<size_t>(n);
-      if (cfg_.partial && *filled % cfg_.unitBytes == 0) return 0;
-      continue;
-    }
-    readAhead_ = false;
-    if (n == 0) {
-      *op = "read (end of file)";
-      return 1;
-    }
-    if (errno == EAGAIN || errno == EINTR) continue;
-    *op = "read";
-    return -errno;
-  }
-  return 0;
-}
-
-int Stream::writeAll(const uint8_t* p, size_t len, int64_t deadline, const char** op,
-                     size_t* done) {
-  *done = 0;
-  while (*done < len) {
-    if (stop_) return -ECANCELED;
-    ssize_t n = ::write(cfg_.fd, p + *done, len - *done);
-    if (n > 0) {
-      *done += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN) {
-      *op = "write";
-      return -errno;
-    }
-    int w = waitFd(cfg_.fd, POLLOUT, deadline, false);
-    if (w == 0) return -ETIMEDOUT;
-    if (w < 0) {
-      *op = "poll";
-      return w;
-    }
-  }
-  return 0;
-}
-
 void Stream::run() {
   // A name for top/perf/gdb (at most 15 characters).
   ::pthread_setname_np(::pthread_self(), cfg_.output ? "iiokit-out" : "iiokit-in");
@@ -472,107 +361,5 @@ void Stream::run() {
   send(end);
 }
 
-void Stream::runInput() {
-  const size_t size = cfg_.blockBytes;
-  int idx = -1;
-  uint8_t* fresh = nullptr;
-  size_t filled = 0;
-  while (!stop_) {
-    if (!waitCredit()) break;
-    if (idx < 0 && !fresh) {
-      idx = pool_->takeFree();
-      if (idx < 0) {
-        // The pool is dry (JS holds every block): fresh memory, never a stall.
-        fresh = static_cast<uint8_t*>(::malloc(size));
-        if (!fresh) {
-          sendError(ENOMEM, "malloc");
-          break;
-        }
-      }
-    }
-    uint8_t* p = idx >= 0 ? pool_->data(idx) : fresh;
-    const char* op = "read";
-    int r = fill(p, size, &filled, deadline(), &op);
-    if (r == -ECANCELED) {
-      refundCredit();
-      break;
-    }
-    if (r == -ETIMEDOUT) {
-      // The block keeps what it has; the next read() waits again.
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        stats_.timeouts++;
-      }
-      sendError(ETIMEDOUT, "poll");
-      continue;
-    }
-    bool whole = filled > 0 && filled % cfg_.unitBytes == 0;
-    if (r == 0 || (r == 1 && whole)) {
-      Delivery* d = new Delivery;
-      d->kind = DeliveryKind::Block;
-      d->len = filled;
-      if (idx >= 0) {
-        d->idx = idx;
-        d->gen = pool_->lend(idx);
-      } else {
-        d->fresh = fresh;
-      }
-      idx = -1;
-      fresh = nullptr;
-      filled = 0;
-      hold(d);
-      if (r == 0) continue;
-      if (!waitCredit()) break;
-    }
-    sendError(r == 1 ? EIO : -r, op);
-    break;
-  }
-  flush();
-  if (idx >= 0) pool_->putBack(idx);
-  ::free(fresh);
-}
-
-void Stream::runOutput() {
-  for (;;) {
-    WriteJob* job = nullptr;
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [this] { return stop_ || !jobs_.empty() || !cyclicData_.empty(); });
-      if (stop_) return;
-      if (!jobs_.empty()) {
-        job = jobs_.front();
-        jobs_.pop_front();
-      }
-    }
-    const char* op = "write";
-    size_t done = 0;
-    if (!job) {
-      // Cyclic output on a kernel without DMABUF: repeat the block at the consumer's pace.
-      int r = writeAll(cyclicData_.data(), cyclicData_.size(), -1, &op, &done);
-      if (r == -ECANCELED) return;
-      if (r < 0) {
-        sendError(-r, op);
-        return;
-      }
-      std::lock_guard<std::mutex> lk(mu_);
-      stats_.cyclicRepeats++;
-      continue;
-    }
-    int r = writeAll(job->data, job->len, deadline(), &op, &done);
-    if (r < 0) {
-      if (failJob(job, -r, r == -ETIMEDOUT ? "poll" : op, done)) continue;
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      stats_.written += job->len;
-      if (cfg_.cyclic) cyclicData_.assign(job->data, job->data + job->len);
-    }
-    Delivery* d = new Delivery;
-    d->kind = DeliveryKind::Written;
-    d->job = job;
-    send(d);
-  }
-}
-
 }  // namespace iiokit
+

@@ -11,7 +11,7 @@ import { attemptLoad, type NativeStatus } from './diagnose';
 export type { NativeStatus } from './diagnose';
 
 /** The addon's interface version this TypeScript expects (native/addon.cc abiVersion). */
-export const NATIVE_ABI = 3;
+export const NATIVE_ABI = 4;
 
 /** Options of a native stream (see native/stream.h StreamConfig). */
 export interface NativeStreamOptions {
