@@ -29,9 +29,13 @@ export class NativeStream {
   private readonly queue = new BlockQueue<NativeBlock>({
     onTake: (left, item) => this.taken(left, item),
   });
-  /** Blocks in the queue, and how many of them are pooled (lent) ones: for stats(). */
+  /**
+   * For stats(): blocks in the queue and how many of them are pooled ones, and every
+   * pooled block that reached JS (blocks the thread lent may still be on their way).
+   */
   private queuedBlocks = 0;
   private queuedPooled = 0;
+  private arrivedPooled = 0;
   private readonly pushes = new Map<
     number,
     { resolve(): void; reject(e: IioError): void; bytes: number }
@@ -109,6 +113,7 @@ export class NativeStream {
     switch (d[0]) {
       case 0: {
         const block = this.makeBlock(d[1], d[2], d[3], d[4] ?? 0);
+        if (block.block >= 0) this.arrivedPooled++;
         if (this.closed) {
           block.release();
           return false;
@@ -247,9 +252,16 @@ export class NativeStream {
   /**
    * The thread's counters, plus `waiting`: blocks handed to JS and not yet read, and
    * `held`: pooled blocks read and not yet given back (by release() or the collector).
+   * Both are counted on this thread (releases and finalizers run here too), so they are
+   * exact whatever the streaming thread is doing; `lent` also counts blocks on their way.
    */
   stats(): NativeStreamStats & { readonly waiting: number; readonly held: number } {
     const s = this.handle.stats();
-    return { ...s, waiting: this.queuedBlocks, held: Math.max(0, s.lent - this.queuedPooled) };
+    const back = s.released + s.finalized;
+    return {
+      ...s,
+      waiting: this.queuedBlocks,
+      held: Math.max(0, this.arrivedPooled - this.queuedPooled - back),
+    };
   }
 }
