@@ -17,6 +17,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
@@ -233,10 +234,13 @@ describe(`kernel ${kernel}: DMABUF`, function () {
           if (checker.scans >= TOTAL_SCANS) break;
         }
         const st = lb.stream.stats();
-        assert.equal(st.mode, 'dmabuf');
-        assert.equal(st.copies, 0, 'no block was copied');
+        const pub = buf.stats();
+        assert.equal(pub.transfer?.mode, 'dmabuf', 'the public stats say DMABUF');
+        assert.equal(pub.transfer?.copies, 0, 'no block was copied');
+        assert.equal(pub.transfer?.transferErrors, 0);
+        assert.equal(pub.transfer?.held, 0, 'every block released');
+        assert.equal(pub.blocks, blocks);
         assert.equal(outside, 0, 'every Buffer is a view of a DMABUF of the pool');
-        assert.equal(st.transferErrors, 0);
         // The device completed at least every block we read (and those still queued).
         const done = Number(read(join(adc, 'blocks_done')));
         assert.ok(done >= blocks, `blocks_done ${done} >= ${blocks}`);
@@ -247,6 +251,7 @@ describe(`kernel ${kernel}: DMABUF`, function () {
       assert.equal(checker.scans, TOTAL_SCANS);
       assert.equal(checker.mismatches, 0, String(checker));
       assert.equal(buf.lost, 0);
+      assert.equal(buf.stats().transfer?.inFlight, 0, 'nothing with the kernel after close');
       assertClean(adc, fdsBefore);
       await assertDetached(ctx, 'dma_adc');
     });
@@ -343,6 +348,13 @@ describe(`kernel ${kernel}: DMABUF`, function () {
         assert.ok(st.starved >= 1, `starved ${st.starved}`);
         assert.ok(st.copies >= 1, `copies ${st.copies}`);
         assert.ok(st.lent <= st.poolBlocks - 1, 'one DMABUF always left for the kernel');
+        // The same, as the library reports it: 2 held, the queue full (3 DMABUFs and the
+        // copy), the last DMABUF with the device, which stalled.
+        const pub = buf.stats().transfer;
+        assert.equal(pub?.held, 2, 'held by JS');
+        assert.equal(pub?.waiting, 4, 'waiting for JS');
+        assert.equal(pub?.inFlight, 1, 'with the kernel');
+        assert.ok((pub?.stalls ?? 0) >= 1 && (pub?.copies ?? 0) >= 1, JSON.stringify(pub));
         for (const h of all) assert.ok(h.block.data.equals(h.copy), 'held blocks unchanged');
         // Then 20 more, holding up to 5 at a time and releasing them in a shuffled order.
         let held: Array<{ block: Block; copy: Buffer }> = [...all];
@@ -408,6 +420,8 @@ describe(`kernel ${kernel}: DMABUF`, function () {
         assert.equal(st.lostScans, st.transferErrors * 2000);
         assert.equal(lostBlock?.lost, st.lostScans);
         assert.equal(buf.lost, st.lostScans);
+        assert.equal(buf.stats().lost, st.lostScans);
+        assert.equal(buf.stats().transfer?.transferErrors, st.transferErrors);
         assert.ok(first?.equals(patternScans(0, 2)), 'after it, the counter restarts at 0');
       } finally {
         await buf.close();
@@ -468,8 +482,14 @@ describe(`kernel ${kernel}: DMABUF`, function () {
       assert.deepEqual(dmabufMappings(), [], 'no DMABUF mapped any more');
     });
 
-    for (const how of ['throw', 'exit', 'SIGINT'] as const) {
-      it(`${how === 'SIGINT' ? 'SIGINT' : how === 'throw' ? 'an uncaught throw' : 'process.exit()'} with blocks held: disabled, detached, no fd left`, async () => {
+    const HOW = {
+      throw: 'a throw in the consumer (unhandled rejection)',
+      callback: 'a throw in a callback (uncaught exception)',
+      exit: 'process.exit()',
+      SIGINT: 'SIGINT',
+    } as const;
+    for (const how of Object.keys(HOW) as Array<keyof typeof HOW>) {
+      it(`${HOW[how]} with blocks held: disabled, detached, no fd left`, async () => {
         const script = `
           const fs = require('fs');
           const { createContext } = require(${JSON.stringify(join(ROOT, 'dist', 'src', 'index.js'))});
@@ -487,6 +507,7 @@ describe(`kernel ${kernel}: DMABUF`, function () {
             for await (const b of buf.stream()) { held.push(b); if (held.length === 3) break; }
             const how = ${JSON.stringify(how)};
             if (how === 'throw') throw new Error('consumer bug');
+            if (how === 'callback') setImmediate(() => { throw new Error('consumer bug'); });
             if (how === 'exit') process.exit(3);
             fs.writeSync(2, 'ready\\n');
             setInterval(() => held.length, 1000);
@@ -508,7 +529,7 @@ describe(`kernel ${kernel}: DMABUF`, function () {
         if (how === 'SIGINT') assert.equal(signal, 'SIGINT', err);
         else {
           assert.equal(status, how === 'exit' ? 3 : 1, err);
-          if (how === 'throw') assert.match(err, /consumer bug/);
+          if (how !== 'exit') assert.match(err, /consumer bug/);
           const fds = JSON.parse(out.trim().split('\n').pop() ?? '[]') as string[];
           assert.deepEqual(
             fds.filter((t) => /^\/dmabuf:|sync_file|iio:/.test(t)),
@@ -537,6 +558,27 @@ describe(`kernel ${kernel}: DMABUF`, function () {
         opened.push(b);
         return b;
       };
+      // What the server hands its sockets: every block's bytes should be the DMABUF's own
+      // memory (no copy in JS between the stream and the socket).
+      const hooks = nativeTestHooks();
+      let maps = dmabufMappings();
+      const inDmabuf = (addr: bigint): boolean => {
+        const hit = (): boolean => maps.some(([lo, hi]) => addr >= lo && addr < hi);
+        if (hit()) return true;
+        maps = dmabufMappings();
+        return hit();
+      };
+      const sent = { chunks: 0, bytes: 0, outside: 0 };
+      const write = Socket.prototype.write;
+      const own = Object.prototype.hasOwnProperty.call(Socket.prototype, 'write');
+      Socket.prototype.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
+        if (Buffer.isBuffer(chunk) && chunk.length >= 64 * 1024) {
+          sent.chunks++;
+          sent.bytes += chunk.length;
+          if (!inDmabuf(hooks.addressOf(chunk))) sent.outside++;
+        }
+        return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+      } as typeof write;
       const server = await serveContext(ctx, { port: 0 });
       const scans = (64 * MiB) / 4;
       const checker = new PatternChecker();
@@ -559,6 +601,8 @@ describe(`kernel ${kernel}: DMABUF`, function () {
         assert.equal(status, 0, stderr);
       } finally {
         Device.prototype.createBuffer = create;
+        if (own) Socket.prototype.write = write;
+        else delete (Socket.prototype as { write?: unknown }).write;
         await server.close();
       }
       assert.equal(checker.bytes, scans * 4);
@@ -568,6 +612,9 @@ describe(`kernel ${kernel}: DMABUF`, function () {
       assert.equal(st.mode, 'dmabuf');
       assert.equal(st.copies, 0, 'every block went from its DMABUF to the socket');
       assert.ok(st.delivered >= Math.floor(scans / SAMPLES));
+      // Every payload byte the sockets got was handed over as a view of a DMABUF.
+      assert.ok(sent.bytes >= scans * 4, `${sent.bytes} bytes in ${sent.chunks} writes`);
+      assert.equal(sent.outside, 0, 'no payload copied in JS on its way to the socket');
     });
   });
 

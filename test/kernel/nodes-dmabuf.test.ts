@@ -4,15 +4,25 @@
  *   a DMABUF (an address inside a /dmabuf mapping), given back with msg.iio.release();
  *   with transfer read()/write() the payloads are ordinary memory;
  * - iio-push into dma_dac, one-shot and cyclic: the device counts 0 mismatches and the
- *   scans expected, in DMABUF blocks.
+ *   scans expected, in DMABUF blocks;
+ * - after a redeploy nothing is left enabled, attached or open (/proc/self/fd);
+ * - on both kernels: transfer DMABUF on a kfifo device is an error that reaches Catch.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatternChecker, patternScans } from '../helpers/counter-pattern';
 import { nativeTestHooks } from '../helpers/native-hooks';
 import { PEERS, requirePeer } from '../helpers/peers';
-import { IIO_NODES, helper, loadFlow, nextMessages, node, type FlowItem } from '../nodes/helpers';
+import {
+  IIO_NODES,
+  coreNode,
+  helper,
+  loadFlow,
+  nextMessages,
+  node,
+  type FlowItem,
+} from '../nodes/helpers';
 
 const kernel = process.env.IIO_VM_KERNEL ?? '6.1';
 const SYS = '/sys/bus/iio/devices';
@@ -47,6 +57,67 @@ function inDmabufMapping(addr: bigint): boolean {
 }
 
 const ctxNode: FlowItem = { id: 'ctx', type: 'iio-context', uri: 'local:', reconnect: 0 };
+const CATCH = coreNode('common/25-catch.js');
+
+/** DMABUF, fence and IIO fds this process has open. */
+function streamFds(): string[] {
+  const out: string[] = [];
+  for (const f of readdirSync('/proc/self/fd')) {
+    try {
+      const t = readlinkSync(`/proc/self/fd/${f}`);
+      if (/^\/dmabuf:|sync_file|iio:/.test(t)) out.push(t);
+    } catch {
+      // the directory's own fd, gone by now
+    }
+  }
+  return out;
+}
+
+describe(`kernel ${kernel}: Node-RED nodes, transfer DMABUF forced on a kfifo device`, function () {
+  this.timeout(600000);
+  before(function () {
+    requirePeer(this, PEERS.vm);
+  });
+  afterEach(() => helper.unload());
+
+  for (const type of ['iio-capture', 'iio-push'] as const) {
+    it(`${type}: the error names the reason and reaches Catch; nothing is left open`, async () => {
+      const before = streamFds();
+      const dev = type === 'iio-capture' ? 'dummy0' : 'loopback_dac';
+      await loadFlow(
+        [...IIO_NODES, CATCH],
+        [
+          { ...ctxNode, z: 'f' },
+          {
+            id: 'n',
+            type,
+            z: 'f',
+            context: 'ctx',
+            device: dev,
+            channels: 'voltage0',
+            samples: 16,
+            transfer: 'dmabuf',
+            ...(type === 'iio-capture' ? { trigger: 'hrtimer0', frequency: 100 } : {}),
+            wires: [['out']],
+          },
+          { id: 'out', type: 'helper', z: 'f' },
+          { id: 'c', type: 'catch', z: 'f', scope: null, uncaught: false, wires: [['caught']] },
+          { id: 'caught', type: 'helper', z: 'f' },
+        ],
+      );
+      const caught = nextMessages('caught', 1, 300000);
+      if (type === 'iio-push') node('n').receive({ payload: Buffer.alloc(32) });
+      const [m] = await caught;
+      const e = m.error as { code?: string; message: string; source?: { id: string } };
+      assert.equal(e.source?.id, 'n');
+      // 6.12's kfifo buffers refuse DMABUFs (EPERM); 6.1's buffer fds have no such ioctls.
+      assert.equal(e.code, kernel === '6.12' ? 'EPERM' : 'ENOTTY', e.message);
+      assert.match(e.message, /DMABUF transfer was asked for/);
+      await helper.unload();
+      assert.deepEqual(streamFds(), before);
+    });
+  }
+});
 
 interface CaptureMsg {
   payload: Buffer;
@@ -111,6 +182,7 @@ describe(`kernel ${kernel}: Node-RED nodes on DMABUF`, function () {
 
   it('iio-capture: 256 MiB from dma_adc, counter continuous, payloads are DMABUF memory', async () => {
     const adc = deviceDir('dma_adc');
+    const fdsBefore = streamFds();
     const r = await capture('auto', TOTAL_SCANS);
     assert.equal(r.checker.scans, TOTAL_SCANS);
     assert.equal(r.checker.mismatches, 0, String(r.checker));
@@ -119,6 +191,7 @@ describe(`kernel ${kernel}: Node-RED nodes on DMABUF`, function () {
     assert.ok(Number(read(join(adc, 'blocks_done'))) >= r.blocks);
     await helper.unload();
     assert.equal(read(join(adc, 'buffer0', 'enable')), '0');
+    assert.deepEqual(streamFds(), fdsBefore, 'no DMABUF, fence or IIO fd left open');
   });
 
   it('iio-capture with transfer read()/write(): same counter, ordinary memory', async () => {
@@ -129,6 +202,7 @@ describe(`kernel ${kernel}: Node-RED nodes on DMABUF`, function () {
 
   it('iio-push one-shot into dma_dac: every scan played, 0 mismatches, one DMABUF per message', async () => {
     const dac = deviceDir('dma_dac');
+    const fdsBefore = streamFds();
     await loadFlow(IIO_NODES, [
       ctxNode,
       {
@@ -156,10 +230,12 @@ describe(`kernel ${kernel}: Node-RED nodes on DMABUF`, function () {
     assert.equal(Number(read(join(dac, 'blocks_done'))), messages, 'one DMABUF per message');
     await helper.unload();
     assert.equal(read(join(dac, 'buffer0', 'enable')), '0');
+    assert.deepEqual(streamFds(), fdsBefore, 'no DMABUF, fence or IIO fd left open');
   });
 
   it('iio-push cyclic into dma_dac: the waveform repeats, 0 mismatches', async () => {
     const dac = deviceDir('dma_dac');
+    const fdsBefore = streamFds();
     await loadFlow(IIO_NODES, [
       ctxNode,
       {
@@ -187,5 +263,6 @@ describe(`kernel ${kernel}: Node-RED nodes on DMABUF`, function () {
     assert.equal(read(join(dac, 'blocks_done')), '0', 'a cyclic DMABUF never completes');
     await helper.unload();
     assert.equal(read(join(dac, 'buffer0', 'enable')), '0');
+    assert.deepEqual(streamFds(), fdsBefore, 'no DMABUF, fence or IIO fd left open');
   });
 });
