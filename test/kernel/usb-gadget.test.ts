@@ -72,7 +72,8 @@ async function restartGadget(): Promise<void> {
       await waitFor('iiod to end', () => gadgetIiod() !== old);
       await new Promise((r) => setTimeout(r, 1000));
     }
-    const r = run('sh', [GADGET!, 'start']);
+    // Starting iiod under emulation on a busy host has taken over a minute.
+    const r = run('sh', [GADGET!, 'start'], { timeoutMs: 240000 });
     assert.equal(r.status, 0, r.stderr);
     try {
       await waitFor(
