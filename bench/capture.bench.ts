@@ -1,169 +1,123 @@
 /**
- * Capture throughput from a FIFO-backed fake device, ours against libiio 0.24's
- * iio_readdev and against a raw `cat` of the same FIFO, all in one run.
+ * Capture from a FIFO-backed fake device: our library and `iiokit readdev` against libiio
+ * 0.24's iio_readdev and a raw `cat` of the same FIFO, interleaved round by round.
  *
  * Everything runs in a private mount namespace (test/helpers/fifo-namespace.ts) where
- * /sys/bus/iio and /dev/iio:device0 are the fake device, so iio_readdev opens it as a
- * real one. For each measurement `dd` writes exactly N bytes of zeros into the FIFO in
- * 128 KiB writes, and one reader takes them:
+ * /sys/bus/iio and /dev/iio:device0 are the fake device `fakeadc` (4 × le:s16/16), so
+ * iio_readdev opens it as a real one. For each run `dd` writes exactly N bytes of zeros
+ * into the FIFO in 128 KiB writes, and one reader takes them:
  *  - raw pipe: `cat` of the FIFO (ends at dd's end of file);
- *  - iio_readdev -b <block> -s <N/8>;
- *  - ours (library): createContext('local:') → createBuffer → stream(), every block
- *    released (bench/capture-reader.ts; timed inside the process from createBuffer() to
- *    close(): the context and Node's start-up are not counted);
- *  - ours (CLI): `iiokit readdev -b <block> -s <N/8>` to /dev/null, timed like iio_readdev
- *    (Node's start-up included).
- * Rounds alternate the readers and the median round of each counts: the machine is
- * shared, and a burst of load then hits every reader instead of one. Needs root.
+ *  - iio_readdev -b <block> -s <N/8> (timed from its start; its CPU: user + sys);
+ *  - ours (library): bench/capture-reader.ts, createBuffer → stream() → release, timed
+ *    and CPU-counted inside the process from createBuffer() to close();
+ *  - ours (CLI): `iiokit readdev -b <block> -s <N/8>` to /dev/null, timed and counted like
+ *    iio_readdev (Node's start-up included). Needs root.
  */
 import { join } from 'node:path';
-import { namespaceAvailable, runInNamespace } from '../test/helpers/fifo-namespace';
+import { NAMESPACE_SETUP } from '../test/helpers/fifo-namespace';
 import { which } from '../test/helpers/peers';
-import type { BenchRow } from './run';
+import { compare, skippedRow, type BenchRow } from './harness';
+import { namespacesAvailable, runPlan, type PlanSide } from './ns-runner';
 
 export const title = 'capture: FIFO-backed device';
 
 const MIB = 1024 * 1024;
-const SCAN = 8; // fakeadc: 4 x le:s16/16
+const SCAN = 8; // fakeadc: 4 × le:s16/16
 
-interface Case {
-  readonly name: string;
-  readonly command: string;
-  readonly inProcess?: boolean;
-}
-
-function cases(bytes: number, blockBytes: number, tag: string): Case[] {
+function sides(bytes: number, blockBytes: number, tag: string, cli: boolean): PlanSide[] {
   const samples = blockBytes / SCAN;
   const reader = join(__dirname, 'capture-reader.js');
-  const cli = join(__dirname, '../../bin/iiokit.js');
-  return [
+  const bin = join(__dirname, '../../bin/iiokit.js');
+  const feed = `dd if=/dev/zero of=/dev/iio:device0 bs=128K count=${bytes / (128 * 1024)} status=none`;
+  const out: PlanSide[] = [
     {
-      name: `ours-lib-${tag}`,
-      command: `${process.execPath} ${reader} ${bytes} ${samples}`,
-      inProcess: true,
+      name: `lib-${tag}`,
+      cmd: `"${process.execPath}" ${reader} local: fakeadc ${bytes} ${samples}`,
+      bytes,
+      reports: true,
+      feed,
     },
     {
-      name: `ours-cli-${tag}`,
-      command: `${process.execPath} ${cli} readdev -b ${samples} -s ${bytes / SCAN} fakeadc`,
+      name: `libiio-${tag}`,
+      cmd: `iio_readdev -b ${samples} -s ${bytes / SCAN} fakeadc`,
+      bytes,
+      feed,
     },
-    { name: `libiio-${tag}`, command: `iio_readdev -b ${samples} -s ${bytes / SCAN} fakeadc` },
   ];
+  if (cli)
+    out.push({
+      name: `cli-${tag}`,
+      cmd: `"${process.execPath}" ${bin} readdev -b ${samples} -s ${bytes / SCAN} fakeadc`,
+      bytes,
+      feed,
+    });
+  return out;
 }
 
 export async function run(): Promise<BenchRow[]> {
-  if (!namespaceAvailable())
-    return [
-      {
-        case: 'capture',
-        ours: NaN,
-        unit: 'MB/s',
-        note: 'skipped: needs root and unshare (a private mount namespace)',
-      },
-    ];
-  if (!which('iio_readdev'))
-    return [
-      {
-        case: 'capture',
-        ours: NaN,
-        unit: 'MB/s',
-        note: 'skipped: iio_readdev (libiio-utils) is not installed',
-      },
-    ];
+  const why = namespacesAvailable() ?? (which('iio_readdev') ? undefined : 'needs iio_readdev');
+  if (why) return [skippedRow('capture', 'MB/s', `skipped: ${why}`)];
   const mib = Number(process.env.IIOKIT_BENCH_MIB ?? 1024);
   const rounds = Number(process.env.IIOKIT_BENCH_ROUNDS ?? 5);
   const big = mib * MIB;
   const small = Math.max(64, Math.floor(mib / 4)) * MIB;
-  const plan: Array<Case & { bytes: number }> = [
-    { name: 'cat', command: 'cat /dev/iio:device0', bytes: big },
-    ...cases(big, 64 * 1024, '64k').map((c) => ({ ...c, bytes: big })),
-    ...cases(small, 4 * 1024, '4k').map((c) => ({ ...c, bytes: small })),
-    ...cases(big, MIB, '1m').map((c) => ({ ...c, bytes: big })),
-  ];
-  // One line per measurement: `<name> <ns>` (external clock) or `<name> {json}` (in-process).
-  let script = 'ns() { date +%s%N; }\n';
-  for (let r = 0; r < rounds; r++) {
-    for (const c of plan) {
-      script += `dd if=/dev/zero of=/dev/iio:device0 bs=128K count=${c.bytes / (128 * 1024)} status=none & w=$!\n`;
-      if (c.inProcess) script += `echo "${c.name} $(${c.command})"\n`;
-      else script += `s=$(ns); ${c.command} > /dev/null 2>&1; echo "${c.name} $(( $(ns) - s ))"\n`;
-      script += 'wait $w\n';
-    }
-  }
-  const res = runInNamespace(script, {}, 30 * 60 * 1000);
-  const seen = new Map<string, number[]>();
-  for (const line of res.stdout.split('\n')) {
-    const m = /^(\S+) (.+)$/.exec(line.trim());
-    if (!m) continue;
-    const c = plan.find((p) => p.name === m[1]);
-    if (!c) continue;
-    const ns = m[2].startsWith('{') ? (JSON.parse(m[2]) as { ns: number }).ns : Number(m[2]);
-    if (!(ns > 0)) continue;
-    seen.set(c.name, [...(seen.get(c.name) ?? []), c.bytes / 1e6 / (ns / 1e9)]);
-  }
-  if (!seen.size)
-    return [
+  const res = await runPlan(NAMESPACE_SETUP, {
+    rounds,
+    sides: [
       {
-        case: 'capture',
-        ours: NaN,
-        unit: 'MB/s',
-        note: `failed: ${res.stderr.trim().slice(-300)}`,
+        name: 'cat',
+        cmd: 'cat /dev/iio:device0',
+        bytes: big,
+        feed: `dd if=/dev/zero of=/dev/iio:device0 bs=128K count=${big / (128 * 1024)} status=none`,
       },
-    ];
-  // The median: a shared machine's bursts of load land on some rounds of every reader.
-  const get = (n: string): number => {
-    const v = [...(seen.get(n) ?? [])].sort((a, b) => a - b);
-    if (!v.length) return NaN;
-    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-  };
-  const note = `median of ${rounds} rounds, ${mib} MiB each`;
+      ...sides(big, 64 * 1024, '64k', true),
+      ...sides(small, 4 * 1024, '4k', false),
+      ...sides(big, MIB, '1m', true),
+    ],
+  });
+  const s = res.series;
+  if (!s.size) return [skippedRow('capture', 'MB/s', `failed: ${res.failures.join('; ')}`)];
+  const how = `${rounds} rounds, ${mib} MiB each`;
+  const lib = 'library (createBuffer → close)';
+  const failed = res.failures.length ? `; failed runs: ${res.failures.join('; ')}` : '';
+  const get = (n: string, name: string): { name: string; runs: ReturnType<typeof s.get> } => ({
+    name,
+    runs: s.get(n),
+  });
   return [
-    {
-      case: 'library, 64 KiB blocks vs raw pipe',
-      ours: get('ours-lib-64k'),
-      reference: get('cat'),
-      referenceName: 'cat',
-      unit: 'MB/s',
-      note: `target ≥ 0.8×; ${note}`,
-    },
-    {
-      case: 'library, 64 KiB blocks vs iio_readdev -b 8192',
-      ours: get('ours-lib-64k'),
-      reference: get('libiio-64k'),
-      referenceName: 'iio_readdev',
-      unit: 'MB/s',
-      note: `target ≥ 1×; ${note}`,
-    },
-    {
-      case: 'iiokit readdev vs iio_readdev, 64 KiB, to /dev/null',
-      ours: get('ours-cli-64k'),
-      reference: get('libiio-64k'),
-      referenceName: 'iio_readdev',
-      unit: 'MB/s',
-      note: `both timed from process start; ${note}`,
-    },
-    {
-      case: 'library, 4 KiB blocks vs iio_readdev -b 512',
-      ours: get('ours-lib-4k'),
-      reference: get('libiio-4k'),
-      referenceName: 'iio_readdev',
-      unit: 'MB/s',
-      note: `${small / MIB} MiB each`,
-    },
-    {
-      case: 'library, 1 MiB blocks vs iio_readdev -b 131072',
-      ours: get('ours-lib-1m'),
-      reference: get('libiio-1m'),
-      referenceName: 'iio_readdev',
-      unit: 'MB/s',
-      note,
-    },
-    {
-      case: 'iiokit readdev vs iio_readdev, 1 MiB, to /dev/null',
-      ours: get('ours-cli-1m'),
-      reference: get('libiio-1m'),
-      referenceName: 'iio_readdev',
-      unit: 'MB/s',
-      note,
-    },
+    compare('library, 64 KiB blocks vs raw pipe', get('lib-64k', lib), get('cat', 'cat'), {
+      goal: { ratio: 0.9 },
+      note: `${how}${failed}`,
+    }),
+    compare(
+      'library, 64 KiB blocks vs iio_readdev -b 8192',
+      get('lib-64k', lib),
+      get('libiio-64k', 'iio_readdev'),
+      { goal: { ratio: 1.0 }, note: how },
+    ),
+    compare(
+      'iiokit readdev vs iio_readdev, 64 KiB, to /dev/null',
+      get('cli-64k', 'iiokit readdev'),
+      get('libiio-64k', 'iio_readdev'),
+      { goal: { ratio: 1.0 }, note: `both timed from process start; ${how}` },
+    ),
+    compare(
+      'library, 4 KiB blocks vs iio_readdev -b 512',
+      get('lib-4k', lib),
+      get('libiio-4k', 'iio_readdev'),
+      { goal: { ratio: 1.0 }, note: `${rounds} rounds, ${small / MIB} MiB each` },
+    ),
+    compare(
+      'library, 1 MiB blocks vs iio_readdev -b 131072',
+      get('lib-1m', lib),
+      get('libiio-1m', 'iio_readdev'),
+      { note: how },
+    ),
+    compare(
+      'iiokit readdev vs iio_readdev, 1 MiB, to /dev/null',
+      get('cli-1m', 'iiokit readdev'),
+      get('libiio-1m', 'iio_readdev'),
+      { goal: { ratio: 1.0 }, note: `both timed from process start; ${how}` },
+    ),
   ];
 }

@@ -9,15 +9,16 @@
  *    takes DMABUFs too; timed from process start, a C program's start-up is short).
  * Outside the VM, run() boots it (../shared/iio-vm/run --kernel 6.12) and runs this file
  * inside with `--inside`, which prints the rows as JSON. The VM emulates the CPU: absolute
- * figures are slow, the ratios are what compare. CPU is the process's (user + system),
- * per GB moved; the DMA engine's kernel thread is not counted for anyone.
+ * figures are slow, the ratios are what compare. CPU is the process's (user + system;
+ * iio_rwdev's by bash's `times`), per GB moved; the DMA engine's kernel thread is not
+ * counted for anyone.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createContext } from '../src/create-context';
-import { LIBIIO_MAIN, libiioMainTool } from '../test/helpers/libiio-main';
-import type { BenchRow } from './run';
+import { compare, measureCommand, skippedRow, type BenchRow, type Run } from './harness';
+import { libiioMain } from './libiio-main';
 
 export const title = 'capture: dma_adc, DMA buffer (VM, Linux 6.12)';
 
@@ -25,18 +26,8 @@ const MIB = 1024 * 1024;
 const SCANS_PER_BLOCK = 262144; // 1 MiB of 2 x le:s16/16
 const ROOT = resolve(__dirname, '..', '..');
 
-interface Sample {
-  readonly mbs: number;
-  /** CPU seconds per GB moved. */
-  readonly cpu: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
-}
-
-async function ours(transfer: 'dmabuf' | 'fileio', bytes: number): Promise<Sample> {
+/** One run of our library, timed and CPU-counted inside this process. */
+async function ours(transfer: 'dmabuf' | 'fileio', bytes: number, round: number): Promise<Run> {
   const ctx = await createContext('local:', { timeoutMs: 20000 });
   try {
     const t0 = process.hrtime.bigint();
@@ -51,27 +42,25 @@ async function ours(transfer: 'dmabuf' | 'fileio', bytes: number): Promise<Sampl
       if (got >= bytes) break;
     }
     await buf.close();
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const wallNs = Number(process.hrtime.bigint() - t0);
     const c = process.cpuUsage(c0);
-    return { mbs: got / 1e6 / s, cpu: (c.user + c.system) / 1e6 / (got / 1e9) };
+    // The mode asked for is the mode used (a forced transfer fails otherwise): say so.
+    if (buf.stats().transfer?.mode !== transfer) throw new Error(`not over ${transfer}`);
+    return { bytes: got, wallNs, cpuNs: (c.user + c.system) * 1000, round };
   } finally {
     await ctx.close();
   }
 }
 
-function libiio(bytes: number): Sample {
-  const { cmd, env } = libiioMainTool('iio_rwdev');
-  const args = `-b ${SCANS_PER_BLOCK} -s ${bytes / 4} dma_adc voltage0 voltage1`;
-  const t0 = process.hrtime.bigint();
-  // bash's `time` gives the child's user and system CPU.
-  const r = spawnSync('bash', ['-c', `TIMEFORMAT='%U %S'; time ${cmd} ${args} > /dev/null`], {
-    env,
-    encoding: 'utf8',
-  });
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+/** One run of libiio main's iio_rwdev to /dev/null, timed from process start. */
+async function libiio(bytes: number, round: number): Promise<Run> {
+  const lm = libiioMain()!;
+  const r = await measureCommand(
+    `${lm.bin('iio_rwdev')} -b ${SCANS_PER_BLOCK} -s ${bytes / 4} dma_adc voltage0 voltage1`,
+    { env: lm.env },
+  );
   if (r.status !== 0) throw new Error(`iio_rwdev: ${r.stderr}`);
-  const [user, sys] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number);
-  return { mbs: bytes / 1e6 / s, cpu: (user + sys) / (bytes / 1e9) };
+  return { bytes, wallNs: r.wallNs, cpuNs: r.cpuNs, round };
 }
 
 /** Inside the VM: the rounds, and the rows. */
@@ -86,61 +75,46 @@ async function inside(): Promise<BenchRow[]> {
   );
   if (!dev) throw new Error('no dma_adc in the VM (Linux 6.12 with iio_dma_loopback.ko)');
   writeFileSync(join(sys, dev, 'sampling_frequency'), '0');
-  const haveLibiio = LIBIIO_MAIN.available();
-  const runs: Record<'dmabuf' | 'fileio' | 'libiio', Sample[]> = {
+  const haveLibiio = libiioMain() !== undefined;
+  const runs: Record<'dmabuf' | 'fileio' | 'libiio', Run[]> = {
     dmabuf: [],
     fileio: [],
     libiio: [],
   };
   // A warm-up of each, not counted: the first run pays for page faults and caches.
-  await ours('dmabuf', 16 * MIB);
-  await ours('fileio', 16 * MIB);
+  await ours('dmabuf', 16 * MIB, -1);
+  await ours('fileio', 16 * MIB, -1);
   // Interleaved: a burst of load on the shared machine then hits every reader.
   for (let i = 0; i < rounds; i++) {
-    runs.dmabuf.push(await ours('dmabuf', bytes));
-    runs.fileio.push(await ours('fileio', bytes));
-    if (haveLibiio) runs.libiio.push(libiio(bytes));
+    runs.dmabuf.push(await ours('dmabuf', bytes, i));
+    runs.fileio.push(await ours('fileio', bytes, i));
+    if (haveLibiio) runs.libiio.push(await libiio(bytes, i));
   }
-  const m = (k: keyof typeof runs): Sample => ({
-    mbs: median(runs[k].map((x) => x.mbs)),
-    cpu: median(runs[k].map((x) => x.cpu)),
-  });
-  const list = (k: keyof typeof runs): string => runs[k].map((x) => x.mbs.toFixed(0)).join('/');
-  const d = m('dmabuf');
-  const f = m('fileio');
-  const l = m('libiio');
-  const rows: BenchRow[] = [
-    {
-      case: 'library, 1 MiB blocks: over DMABUF vs over read()',
-      ours: d.mbs,
-      reference: f.mbs,
-      referenceName: 'ours over read()',
-      unit: 'MB/s',
-      note:
-        `target ≥ 1.5×; median of ${rounds} rounds, ${mib} MiB each: DMABUF ${list('dmabuf')}, ` +
-        `read() ${list('fileio')}; CPU ${d.cpu.toFixed(2)} vs ${f.cpu.toFixed(2)} s/GB`,
-    },
-  ];
-  rows.push(
+  const how = `${rounds} rounds, ${mib} MiB each, in the emulated VM: absolute rates are slow, ratios hold`;
+  const dmabuf = { name: 'ours over DMABUF', runs: runs.dmabuf };
+  return [
+    compare(
+      'library, 1 MiB blocks: over DMABUF vs over read()',
+      dmabuf,
+      { name: 'ours over read()', runs: runs.fileio },
+      { goal: { ratio: 1.5 }, note: how },
+    ),
     haveLibiio
-      ? {
-          case: 'library over DMABUF vs libiio main iio_rwdev (DMABUF), 1 MiB blocks',
-          ours: d.mbs,
-          reference: l.mbs,
-          referenceName: 'iio_rwdev',
-          unit: 'MB/s',
-          note:
-            `target ≥ 1×; iio_rwdev timed from process start, to /dev/null; rounds ` +
-            `${list('libiio')}; CPU ours ${d.cpu.toFixed(2)}, iio_rwdev ${l.cpu.toFixed(2)} s/GB`,
-        }
-      : {
-          case: 'library over DMABUF vs libiio main iio_rwdev',
-          ours: d.mbs,
-          unit: 'MB/s',
-          note: `skipped the reference: ${LIBIIO_MAIN.name} not found (${LIBIIO_MAIN.install})`,
-        },
-  );
-  return rows;
+      ? compare(
+          'library over DMABUF vs libiio main iio_rwdev (DMABUF), 1 MiB blocks',
+          dmabuf,
+          { name: 'iio_rwdev', runs: runs.libiio },
+          {
+            goal: { ratio: 1.0 },
+            note: `iio_rwdev timed from process start, to /dev/null; ${how}`,
+          },
+        )
+      : skippedRow(
+          'library over DMABUF vs libiio main iio_rwdev',
+          'MB/s',
+          'skipped: libiio main not found (../shared/libiio-main, or IIOKIT_LIBIIO_MAIN)',
+        ),
+  ];
 }
 
 function vmRunner(): string | undefined {
@@ -158,12 +132,11 @@ export async function run(): Promise<BenchRow[]> {
   const vm = vmRunner();
   if (!vm)
     return [
-      {
-        case: 'dma_adc',
-        ours: NaN,
-        unit: 'MB/s',
-        note: 'skipped: the IIO test VM (../shared/iio-vm/run) was not found; set IIO_VM_RUN',
-      },
+      skippedRow(
+        'dma_adc',
+        'MB/s',
+        'skipped: the IIO test VM (../shared/iio-vm/run) was not found; set IIO_VM_RUN',
+      ),
     ];
   const r = spawnSync(vm, ['--kernel', '6.12', '--', process.execPath, __filename, '--inside'], {
     cwd: ROOT,

@@ -1,20 +1,28 @@
 /**
- * The flow bench's measuring process (run by flow.bench.ts, one process per case so
- * each starts with a fresh heap and its own backend registration).
+ * One measuring process of the flow bench (forked by flow.bench.ts, one per side, so each
+ * has its own heap and backend registration):
+ * `node flow-worker.js <block bytes> <capture|hop|loop>`.
  *
- * Source: a block source backend, registered as `emu:` in this process only, that hands
- * out ready blocks (a ring of 64 pre-filled Buffers, 4 × s16 per scan) as fast as the
- * reader asks, each read completing on a later turn of the event loop as a native
- * buffer's does. It isolates what the flow costs from what a device or the kernel costs.
+ * Block source: a backend registered as `emu:` in this process only, handing out ready
+ * blocks (a ring of 64 pre-filled Buffers, 4 × s16 per scan) as fast as the reader asks,
+ * each read completing on a later turn of the event loop as a native buffer's does. It
+ * isolates what the flow costs from what a device or the kernel costs.
  *
- * Ours: Node-RED 4 (real runtime, in this process) running iio-capture → one function
- * node, measured in the function node. Reference: the same source read by a plain
- * `for await (const b of buffer.stream())` loop, no Node-RED.
+ * Sides:
+ *  - `capture`: Node-RED 4 (the real runtime, in this process) running iio-capture → one
+ *    function node; counted in the function node;
+ *  - `hop`: the bare Node-RED hop: a minimal source node (no library: the same ring, one
+ *    message per turn of the event loop, the same 16-in-flight bound as iio-capture)
+ *    → the same function node. What Node-RED itself can carry;
+ *  - `loop`: the same block source read by `for await (const b of buffer.stream())`, no
+ *    Node-RED: the library's own ceiling.
  *
- * Prints one JSON line: { ours: {mbps, msgs, copies, dropped}, reference: {mbps, msgs} }.
+ * Once streaming it sends `{ ready: true }`; then, for every `{ measure: ms }` it receives,
+ * it counts for `ms` and answers `{ bytes, msgs, ns, cpuUs, copies, dropped }` (the parent
+ * stops the other sides' processes meanwhile: SIGSTOP/SIGCONT).
  */
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerBackend } from '../src/backends';
@@ -25,11 +33,11 @@ import type { ContextInfo } from '../src/model/info';
 import { prepareUserDir, type FlowNode } from '../scripts/start';
 
 const blockBytes = Number(process.argv[2] ?? 65536);
+const mode = process.argv[3] ?? 'capture';
 const SCAN = 8;
 const samples = blockBytes / SCAN;
 const RING = 64;
-const MEASURE_MS = Number(process.env.IIOKIT_BENCH_MS ?? 3000);
-const WARMUP_MS = 1000;
+const MAX_IN_FLIGHT = 16;
 
 const format = parseScanType('le:s16/16>>0');
 const info: ContextInfo = {
@@ -59,7 +67,17 @@ const info: ContextInfo = {
 /** Every Buffer the source ever handed out: a payload that is one of these was not copied. */
 const handedOut = new WeakSet<Buffer>();
 
+function ring(size: number): Buffer[] {
+  return Array.from({ length: RING }, (_, k) => {
+    const b = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 2) b.writeInt16LE(((i * 31 + k) % 65536) - 32768, i);
+    handedOut.add(b);
+    return b;
+  });
+}
+
 function sourceBackend(): Backend {
+  const closed = (): Error => Object.assign(new Error('closed'), { code: 'ECANCELED' });
   return {
     name: 'emu',
     uri: 'emu:',
@@ -69,26 +87,20 @@ function sourceBackend(): Backend {
     getTrigger: async () => null,
     setTrigger: async () => undefined,
     async openBuffer(_dev, opts): Promise<BackendBuffer> {
-      const size = opts.samples * SCAN;
-      const ring = Array.from({ length: RING }, (_, k) => {
-        const b = Buffer.alloc(size);
-        for (let i = 0; i < size; i += 2) b.writeInt16LE(((i * 31 + k) % 65536) - 32768, i);
-        handedOut.add(b);
-        return b;
-      });
+      const blocks = ring(opts.samples * SCAN);
       let next = 0;
-      let closed = false;
+      let isClosed = false;
       let pending: ((err?: Error) => void) | undefined;
       return {
         mask: opts.mask,
         read(): Promise<RawBlock> {
           return new Promise((resolve, reject) => {
-            if (closed) return reject(Object.assign(new Error('closed'), { code: 'ECANCELED' }));
+            if (isClosed) return reject(closed());
             pending = (err) => (err ? reject(err) : undefined);
             setImmediate(() => {
               pending = undefined;
-              if (closed) return reject(Object.assign(new Error('closed'), { code: 'ECANCELED' }));
-              resolve({ data: ring[next++ % RING], release: () => undefined });
+              if (isClosed) return reject(closed());
+              resolve({ data: blocks[next++ % RING], release: () => undefined });
             });
           });
         },
@@ -97,8 +109,8 @@ function sourceBackend(): Backend {
           pending?.(Object.assign(new Error('cancelled'), { code: 'ECANCELED' }));
         },
         async close(): Promise<void> {
-          closed = true;
-          pending?.(Object.assign(new Error('closed'), { code: 'ECANCELED' }));
+          isClosed = true;
+          pending?.(closed());
         },
       };
     },
@@ -113,36 +125,55 @@ interface Counter {
   dropped: number;
 }
 
-function counter(): Counter {
-  return { bytes: 0, msgs: 0, copies: 0, dropped: 0 };
-}
+const c: Counter = { bytes: 0, msgs: 0, copies: 0, dropped: 0 };
 
-/**
- * Best of several short rounds after a warm-up: the machine is shared, and a burst of
- * someone else's load should cost a round, not the result.
- */
-async function measure(c: Counter): Promise<{ mbps: number; msgs: number }> {
-  await new Promise((r) => setTimeout(r, WARMUP_MS));
-  let best = { mbps: 0, msgs: 0 };
-  const rounds = Math.max(1, Math.round(MEASURE_MS / 500));
-  for (let k = 0; k < rounds; k++) {
-    const b0 = c.bytes;
-    const m0 = c.msgs;
-    const t0 = process.hrtime.bigint();
-    await new Promise((r) => setTimeout(r, 500));
-    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-    const round = { mbps: (c.bytes - b0) / secs / 1e6, msgs: (c.msgs - m0) / secs };
-    if (round.mbps > best.mbps) best = round;
-  }
-  return best;
-}
+/** What the function node calls for every message. */
+const iioBench = {
+  count(msg: { payload: Buffer; iio?: { dropped: number } }): void {
+    c.bytes += msg.payload.length;
+    c.msgs++;
+    if (!handedOut.has(msg.payload)) c.copies++;
+    if (msg.iio) c.dropped = msg.iio.dropped;
+  },
+};
 
-async function reference(): Promise<{ mbps: number; msgs: number }> {
+/** The bare hop's source node, as a node module in the user directory. */
+const HOP_NODE = `
+module.exports = function (RED) {
+  RED.nodes.registerType('bench-source', function (config) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const src = global.__iiokitBenchRing;
+    let next = 0, inFlight = 0, stopped = false, blocked = false;
+    // One message per turn of the event loop while fewer than the bound are in flight;
+    // at the bound, the next goes when one is delivered (no spinning meanwhile).
+    const tick = () => {
+      if (stopped) return;
+      if (inFlight >= ${MAX_IN_FLIGHT}) { blocked = true; return; }
+      inFlight++;
+      node.send({ topic: 'bench', payload: src[next++ % src.length] });
+      setImmediate(() => {
+        inFlight--;
+        if (blocked) { blocked = false; tick(); }
+      });
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    node.on('close', () => { stopped = true; });
+  });
+  RED.nodes.registerType('bench-sink', function (config) {
+    RED.nodes.createNode(this, config);
+    const count = global.__iiokitBenchCount;
+    this.on('input', (msg, send, done) => { count(msg); done(); });
+  });
+};
+`;
+
+async function startLoop(): Promise<void> {
   const ctx = await createContext('emu:');
   const dev = ctx.device('iio:device0');
   const buf = await dev.createBuffer(samples, { channels: dev.channels.map((ch) => ch.id) });
-  const c = counter();
-  const loop = (async () => {
+  void (async () => {
     for await (const b of buf.stream()) {
       // The least a consumer does: look at the block once.
       c.bytes += b.data.length + (b.data[0] & 0);
@@ -150,53 +181,65 @@ async function reference(): Promise<{ mbps: number; msgs: number }> {
       b.release();
     }
   })();
-  const r = await measure(c);
-  await buf.close();
-  await loop;
-  await ctx.close();
-  return r;
 }
 
-async function ours(): Promise<Counter & { mbps: number; msgsPerSec: number }> {
+async function startNodeRed(hop: boolean, sink: boolean): Promise<void> {
   const userDir = mkdtempSync(join(tmpdir(), 'iiokit-bench-'));
-  const c = counter();
-  const iioBench = {
-    count(msg: { payload: Buffer; iio: { dropped: number } }): void {
-      c.bytes += msg.payload.length;
-      c.msgs++;
-      if (!handedOut.has(msg.payload)) c.copies++;
-      c.dropped = msg.iio.dropped;
-    },
-  };
+  process.on('exit', () => rmSync(userDir, { recursive: true, force: true }));
+  const fn: FlowNode = sink
+    ? { id: 'fn', type: 'bench-sink', z: 'tab', wires: [] }
+    : {
+        id: 'fn',
+        type: 'function',
+        z: 'tab',
+        func: "global.get('iioBench').count(msg);\nreturn null;",
+        outputs: 1,
+        wires: [[]],
+      };
+  const source: FlowNode = hop
+    ? { id: 'src', type: 'bench-source', z: 'tab', wires: [['fn']] }
+    : {
+        id: 'src',
+        type: 'iio-capture',
+        z: 'tab',
+        context: 'ctx',
+        device: 'iio:device0',
+        channels: '',
+        samples,
+        output: 'buffer',
+        maxInFlight: MAX_IN_FLIGHT,
+        wires: [['fn']],
+      };
   const flows: FlowNode[] = [
     { id: 'tab', type: 'tab', label: 'bench' },
-    { id: 'ctx', type: 'iio-context', uri: 'emu:', reconnect: 0 },
-    {
-      id: 'cap',
-      type: 'iio-capture',
-      z: 'tab',
-      context: 'ctx',
-      device: 'iio:device0',
-      channels: '',
-      samples,
-      output: 'buffer',
-      maxInFlight: 16,
-      wires: [['fn']],
-    },
-    {
-      id: 'fn',
-      type: 'function',
-      z: 'tab',
-      func: "global.get('iioBench').count(msg);\nreturn null;",
-      outputs: 1,
-      wires: [[]],
-    },
+    ...(hop ? [] : [{ id: 'ctx', type: 'iio-context', uri: 'emu:', reconnect: 0 }]),
+    source,
+    fn,
   ];
   prepareUserDir(userDir, { flows });
+  (globalThis as { __iiokitBenchCount?: unknown }).__iiokitBenchCount = iioBench.count;
+  {
+    (globalThis as { __iiokitBenchRing?: Buffer[] }).__iiokitBenchRing = ring(blockBytes);
+    const dir = join(userDir, 'node_modules', 'iiokit-bench-source');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({
+        name: 'iiokit-bench-source',
+        version: '0.0.0',
+        keywords: ['node-red'],
+        'node-red': { nodes: { 'bench-source': 'source.js' } },
+      }),
+    );
+    writeFileSync(join(dir, 'source.js'), HOP_NODE);
+    writeFileSync(
+      join(dir, 'source.html'),
+      `<script type="text/javascript">RED.nodes.registerType('bench-source', { category: 'input', defaults: {}, outputs: 1 });RED.nodes.registerType('bench-sink', { category: 'output', defaults: {}, inputs: 1 });</script>\n`,
+    );
+  }
   const RED = require('node-red') as {
     init(server: unknown, settings: object): void;
     start(): Promise<void>;
-    stop(): Promise<void>;
   };
   RED.init(createServer(), {
     userDir,
@@ -209,31 +252,38 @@ async function ours(): Promise<Counter & { mbps: number; msgsPerSec: number }> {
     functionGlobalContext: { iioBench },
   });
   await RED.start();
-  const r = await measure(c);
-  await RED.stop();
-  rmSync(userDir, { recursive: true, force: true });
-  return { ...c, mbps: r.mbps, msgsPerSec: r.msgs };
 }
 
 async function main(): Promise<void> {
   registerBackend('emu', () => async () => sourceBackend());
-  const ref = await reference();
-  const o = await ours();
-  process.stdout.write(
-    `${JSON.stringify({
-      blockBytes,
-      ours: {
-        mbps: o.mbps,
-        msgs: o.msgsPerSec,
-        copies: o.copies,
-        delivered: o.msgs,
-        dropped: o.dropped,
-      },
-      reference: ref,
-    })}\n`,
-  );
-  // Node-RED leaves timers (dashboard, comms) behind; this process has done its job.
-  process.exit(0);
+  if (mode === 'loop') await startLoop();
+  else await startNodeRed(mode.startsWith('hop'), mode.endsWith('-sink'));
+  // Warm up (JIT, the flow started) until messages flow for a while.
+  const t0 = Date.now();
+  while (c.msgs < 1000 && Date.now() - t0 < 30000) await new Promise((r) => setTimeout(r, 50));
+  if (!c.msgs) throw new Error(`no message reached the function node (${mode})`);
+  await new Promise((r) => setTimeout(r, 500));
+  process.on('message', (m: { measure?: number; exit?: boolean }) => {
+    if (m.exit) process.exit(0);
+    if (!m.measure) return;
+    const b0 = c.bytes;
+    const m0 = c.msgs;
+    const cpu0 = process.cpuUsage();
+    const t = process.hrtime.bigint();
+    setTimeout(() => {
+      const cpu = process.cpuUsage(cpu0);
+      process.send!({
+        bytes: c.bytes - b0,
+        msgs: c.msgs - m0,
+        ns: Number(process.hrtime.bigint() - t),
+        cpuUs: cpu.user + cpu.system,
+        copies: c.copies,
+        delivered: c.msgs,
+        dropped: c.dropped,
+      });
+    }, m.measure);
+  });
+  process.send!({ ready: true });
 }
 
 main().catch((err: unknown) => {

@@ -2,7 +2,7 @@
  * Demux/mux speed: samples per second of our fast paths against a naive DataView loop
  * (the obvious hand-written decoder) measured in the same run on the same block.
  */
-import type { BenchRow } from './run';
+import { compare, countPerSec, type BenchRow, type Run } from './harness';
 import { computeScanLayout, type ScanLayout } from '../src/format/layout';
 import { parseScanType } from '../src/format/scan-type';
 import { demuxChannel, demuxChannelInto } from '../src/format/demux';
@@ -26,9 +26,10 @@ function block(layout: ScanLayout): Buffer {
   return b;
 }
 
-/** Samples per second of `f` (which handles `samples` samples) over about `ms`. */
-function rate(samples: number, f: () => unknown, ms: number): number {
+/** One run of `f` (which handles `samples` samples of `bytes` input bytes) over about `ms`. */
+function timed(samples: number, bytes: number, f: () => unknown, ms: number): Run {
   let n = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let t = t0;
   do {
@@ -36,29 +37,52 @@ function rate(samples: number, f: () => unknown, ms: number): number {
     n += 5;
     t = process.hrtime.bigint();
   } while (t - t0 < BigInt(ms) * 1_000_000n);
-  return (n * samples) / (Number(t - t0) / 1e9);
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    bytes: n * bytes,
+    count: n * samples,
+    wallNs: Number(t - t0),
+    cpuNs: (cpu.user + cpu.system) * 1000,
+  };
 }
 
 /**
- * Ours and the reference measured alternately in short rounds, best round of each: the
- * machine is shared, and a burst of load then hits both sides instead of one.
+ * Ours and the reference in alternation, 9 short rounds each (medians): the machine is
+ * shared, and a burst of load then hits both sides instead of one.
  */
-function compare(
+function rounds(
   samples: number,
+  bytes: number,
   ours: () => unknown,
   reference: () => unknown,
-): { ours: number; reference: number } {
+): { ours: Run[]; reference: Run[] } {
   for (let i = 0; i < 20; i++) {
     ours(); // warm up: let TurboFan optimise both
     reference();
   }
-  let best = { ours: 0, reference: 0 };
+  const o: Run[] = [];
+  const r: Run[] = [];
   for (let round = 0; round < 9; round++) {
-    const o = rate(samples, ours, 60);
-    const r = rate(samples, reference, 60);
-    best = { ours: Math.max(best.ours, o), reference: Math.max(best.reference, r) };
+    o.push({ ...timed(samples, bytes, ours, 60), round });
+    r.push({ ...timed(samples, bytes, reference, 60), round });
   }
-  return best;
+  return { ours: o, reference: r };
+}
+
+function row(
+  caseName: string,
+  refName: string,
+  bytes: number,
+  ours: () => unknown,
+  reference: () => unknown,
+): BenchRow {
+  const m = rounds(SCANS * CHANNELS, bytes, ours, reference);
+  return compare(
+    caseName,
+    { name: 'ours', runs: m.ours },
+    { name: refName, runs: m.reference },
+    { unit: 'samples/s', rate: countPerSec, note: 'CPU per GB of raw scans' },
+  );
 }
 
 /**
@@ -84,7 +108,6 @@ function naive(data: Buffer, layout: ScanLayout, type: string, into?: Float64Arr
 
 export async function run(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  const total = SCANS * CHANNELS;
   const ref = 'naive DataView loop';
   for (const type of ['le:s16/16>>0', 'le:s12/16>>0', 'be:s16/16>>0']) {
     const layout = layoutOf(type);
@@ -94,34 +117,35 @@ export async function run(): Promise<BenchRow[]> {
     const b = layout.slots.map((s) => demuxChannel(data, layout, s));
     if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`demux differs for ${type}`);
     const naiveArrays = (): unknown => naive(data, layout, type);
-    rows.push({
-      case: `demux ${CHANNELS}× ${type} raw → new number[]`,
-      ...compare(total, () => layout.slots.map((s) => demuxChannel(data, layout, s)), naiveArrays),
-      referenceName: ref,
-      unit: 'samples/s',
-    });
+    rows.push(
+      row(
+        `demux ${CHANNELS}× ${type} raw → new number[]`,
+        ref,
+        data.length,
+        () => layout.slots.map((s) => demuxChannel(data, layout, s)),
+        naiveArrays,
+      ),
+    );
     const si = { scale: 0.001333, offset: 7 };
-    rows.push({
-      case: `demux ${CHANNELS}× ${type} SI → new number[]`,
-      ...compare(
-        total,
+    rows.push(
+      row(
+        `demux ${CHANNELS}× ${type} SI → new number[]`,
+        `${ref} (raw)`,
+        data.length,
         () => layout.slots.map((s) => demuxChannel(data, layout, s, { si })),
         naiveArrays,
       ),
-      referenceName: `${ref} (raw)`,
-      unit: 'samples/s',
-    });
+    );
     const outs = layout.slots.map(() => new Float64Array(SCANS));
-    rows.push({
-      case: `demux ${CHANNELS}× ${type} raw → reused Float64Array`,
-      ...compare(
-        total,
+    rows.push(
+      row(
+        `demux ${CHANNELS}× ${type} raw → reused Float64Array`,
+        `${ref} into Float64Array`,
+        data.length,
         () => layout.slots.forEach((s, i) => demuxChannelInto(data, layout, s, outs[i])),
         () => naive(data, layout, type, outs),
       ),
-      referenceName: `${ref} into Float64Array`,
-      unit: 'samples/s',
-    });
+    );
   }
   {
     const layout = layoutOf('le:s16/16>>0');
@@ -133,16 +157,15 @@ export async function run(): Promise<BenchRow[]> {
         for (let c = 0; c < CHANNELS; c++)
           dv.setInt16(i * layout.scanBytes + layout.slots[c].offset, values[i], true);
     };
-    rows.push({
-      case: `mux ${CHANNELS}× le:s16/16>>0 raw from number[]`,
-      ...compare(
-        total,
+    rows.push(
+      row(
+        `mux ${CHANNELS}× le:s16/16>>0 raw from number[]`,
+        ref,
+        data.length,
         () => layout.slots.forEach((s) => muxChannel(data, layout, s, values)),
         naiveMux,
       ),
-      referenceName: 'naive DataView loop',
-      unit: 'samples/s',
-    });
+    );
   }
   return rows;
 }

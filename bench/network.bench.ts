@@ -1,96 +1,75 @@
 /**
- * Network capture throughput: our ip: client vs libiio's iio_readdev, both reading the
- * same libiio iiod (0.24, local backend) in the same run, from a FIFO-backed fake device
- * (4 x le:s16/16 fed by /dev/zero) in a private mount namespace. Needs root and iiod.
+ * Network capture: our ip: client against libiio 0.24's iio_readdev, both reading the same
+ * iiod 0.24 (local backend) on loopback, from a FIFO-backed fake device (4 × le:s16/16 fed
+ * from /dev/zero) in a private mount namespace, interleaved round by round:
+ *  - ours: bench/capture-reader.ts on `ip:` (createBuffer → stream() → release, timed and
+ *    CPU-counted inside its process from createBuffer() to close());
+ *  - iio_readdev -u ip: … > /dev/null (libiio splices the socket into a memfd: its samples
+ *    never reach user space);
+ *  - iio_readdev -u ip: … | cat > /dev/null (libiio handing its samples on; CPU of both).
+ * The iiod's own CPU during each run is in the note. Needs root, iiod and iio_readdev.
  */
-import { spawnSync } from 'node:child_process';
-import { createContext } from '../src';
-import { startFakeIiod } from '../test/network/helpers/iiod';
-import type { BenchRow } from './run';
+import { join } from 'node:path';
+import { NAMESPACE_SETUP } from '../test/helpers/fifo-namespace';
+import { which } from '../test/helpers/peers';
+import { compare, serverCpuPerGB, skippedRow, stat, num, type BenchRow } from './harness';
+import { namespacesAvailable, runPlan } from './ns-runner';
 
 export const title = 'network capture (ip:, iiod 0.24)';
 
 const SAMPLES = 65536; // iio_readdev -b 65536: 512 KiB per refill
 const SCAN = 8;
-
-async function ours(uri: string, bytes: number): Promise<number> {
-  const ctx = await createContext(uri);
-  try {
-    const t0 = process.hrtime.bigint();
-    const buf = await ctx.device('fakeadc').createBuffer(SAMPLES, {
-      channels: ['voltage0', 'voltage1', 'voltage2', 'voltage3'],
-    });
-    let got = 0;
-    for await (const b of buf.stream()) {
-      got += b.data.length;
-      b.release();
-      if (got >= bytes) break;
-    }
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    await buf.close();
-    return got / 1e6 / s;
-  } finally {
-    await ctx.close();
-  }
-}
-
-function theirs(uri: string, bytes: number, sink: string): number {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(
-    'sh',
-    ['-c', `iio_readdev -u ${uri} -b ${SAMPLES} -s ${bytes / SCAN} fakeadc ${sink}`],
-    { stdio: 'ignore' },
-  );
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) throw new Error(`iio_readdev failed (${r.status})`);
-  return bytes / 1e6 / s;
-}
+const PORT = 39861;
 
 export async function run(): Promise<BenchRow[]> {
-  if (process.getuid?.() !== 0 || spawnSync('sh', ['-c', 'command -v iiod iio_readdev']).status) {
-    return [{ case: 'skipped', ours: NaN, unit: 'MB/s', note: 'needs root, iiod and iio_readdev' }];
-  }
-  const fake = await startFakeIiod([
-    {
-      name: 'fakeadc',
-      channels: ['in_voltage0', 'in_voltage1', 'in_voltage2', 'in_voltage3'],
-      source: 'cat /dev/zero',
-    },
-  ]);
-  try {
-    const bytes = 512 * 1024 * 1024;
-    const a: number[] = [];
-    const b: number[] = [];
-    const c: number[] = [];
-    // alternate, three rounds each; report the medians
-    for (let i = 0; i < 3; i++) {
-      b.push(theirs(fake.uri, bytes, '> /dev/null'));
-      c.push(theirs(fake.uri, bytes, '| cat > /dev/null'));
-      a.push(await ours(fake.uri, bytes));
-    }
-    const median = (x: number[]): number => [...x].sort((p, q) => p - q)[Math.floor(x.length / 2)];
-    return [
+  const why =
+    namespacesAvailable() ??
+    (['iiod', 'iio_readdev'].every((c) => which(c)) ? undefined : 'needs iiod and iio_readdev');
+  if (why) return [skippedRow('capture over ip:', 'MB/s', `skipped: ${why}`)];
+  const mib = Number(process.env.IIOKIT_BENCH_MIB ?? 1024) / 2;
+  const rounds = Number(process.env.IIOKIT_BENCH_ROUNDS ?? 5);
+  const bytes = mib * 1024 * 1024;
+  const uri = `ip:127.0.0.1:${PORT}`;
+  const rd = `iio_readdev -u ${uri} -b ${SAMPLES} -s ${bytes / SCAN} fakeadc`;
+  const res = await runPlan(NAMESPACE_SETUP, {
+    rounds,
+    background: 'while :; do cat /dev/zero > /dev/iio:device0 2>/dev/null; done',
+    servers: [{ name: 'iiod', cmd: `iiod -p ${PORT}`, port: PORT }],
+    sides: [
       {
-        case: `capture 512 MiB, 512 KiB blocks, 4 x s16, iiod on loopback`,
-        ours: median(a),
-        reference: median(b),
-        referenceName: 'iio_readdev -u ip:',
-        unit: 'MB/s',
+        name: 'ours',
+        cmd: `"${process.execPath}" ${join(__dirname, 'capture-reader.js')} ${uri} fakeadc ${bytes} ${SAMPLES}`,
+        bytes,
+        reports: true,
+        server: 'iiod',
+      },
+      { name: 'libiio', cmd: rd, bytes, server: 'iiod' },
+      { name: 'libiio-pipe', cmd: `${rd} | cat`, bytes, server: 'iiod' },
+    ],
+  });
+  const s = res.series;
+  if (!s.size)
+    return [skippedRow('capture over ip:', 'MB/s', `failed: ${res.failures.join('; ')}`)];
+  const iiodCpu = (n: string): string => num(stat(s.get(n).map(serverCpuPerGB)).median);
+  const failed = res.failures.length ? `; failed runs: ${res.failures.join('; ')}` : '';
+  const ours = { name: 'ip: library', runs: s.get('ours') };
+  return [
+    compare(
+      `capture ${mib} MiB, 512 KiB blocks, iiod 0.24 on loopback`,
+      ours,
+      { name: 'iio_readdev -u ip: > /dev/null', runs: s.get('libiio') },
+      {
+        goal: { ratio: 1.0 },
         note:
-          `target ≥ 1.2×. iio_readdev splices the socket into an mmapped memfd and writes ` +
-          `it to /dev/null: its samples never reach user space; ours are in a Buffer. ` +
-          `Rounds: ours ${a.map((x) => x.toFixed(0)).join('/')}, libiio ${b.map((x) => x.toFixed(0)).join('/')}`,
+          `${rounds} rounds; iiod CPU s/GB while serving ours ${iiodCpu('ours')}, ` +
+          `iio_readdev ${iiodCpu('libiio')}${failed}`,
       },
-      {
-        case: 'same, libiio piping its samples to a reader',
-        ours: median(a),
-        reference: median(c),
-        referenceName: 'iio_readdev -u ip: | cat',
-        unit: 'MB/s',
-        note: `rounds libiio ${c.map((x) => x.toFixed(0)).join('/')}`,
-      },
-    ];
-  } finally {
-    await fake.stop();
-  }
+    ),
+    compare(
+      'same, libiio piping its samples to a reader',
+      ours,
+      { name: 'iio_readdev -u ip: | cat', runs: s.get('libiio-pipe') },
+      { goal: { ratio: 1.2 }, note: 'reference CPU: iio_readdev and cat' },
+    ),
+  ];
 }

@@ -210,7 +210,15 @@ async function main(): Promise<void> {
   if (!ctx) {
     if (mode === 'local') throw new Error('local: cannot stream here');
     used = mode === 'memory' ? 'memory' : 'standin';
-    const info = parseContextXml(await fetchXml(iiodPort), { backendName: 'local' });
+    // iiod may still be starting (the bench starts the servers together)
+    let xml: string | undefined;
+    for (let i = 0; xml === undefined; i++) {
+      xml = await fetchXml(iiodPort).catch((e: unknown) => {
+        if (i >= 100) throw e;
+        return new Promise<undefined>((r) => setTimeout(() => r(undefined), 100));
+      });
+    }
+    const info = parseContextXml(xml, { backendName: 'local' });
     registerBackend(
       'local',
       () => async (uri: string, _o: BackendOpenOptions) =>

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startMosquitto } from '../test/helpers/mosquitto';
 import { SparkplugHost } from '../test/helpers/sparkplug-host';
-import type { BenchRow } from './run';
+import { single, skippedRow, type BenchRow } from './harness';
 
 export const title = 'sparkplug: 200 edge nodes, one broker';
 
@@ -97,7 +97,7 @@ class Worker {
 
 export async function run(): Promise<BenchRow[]> {
   if (!existsSync('/usr/sbin/mosquitto')) {
-    return [{ case: 'skipped', ours: NaN, unit: '', note: 'mosquitto is not installed' }];
+    return [skippedRow('fleet', 'msgs/s', 'skipped: mosquitto is not installed')];
   }
   const broker = await startMosquitto({ sysInterval: 1 });
   const host = await SparkplugHost.connect(broker.url);
@@ -162,43 +162,39 @@ export async function run(): Promise<BenchRow[]> {
     const violations = host.violations.length;
     const note = `${edges} edge nodes in ${results.length} processes, interval ${INTERVAL_MS} ms, ${SECONDS} s window`;
     return [
-      {
-        case: 'broker: messages in',
-        ours: (sys1.received - sys0.received) / sysSeconds,
-        unit: 'msgs/s',
-        note: 'mosquitto $SYS/broker/messages/received (includes $SYS and the host’s own)',
-      },
-      {
-        case: 'broker: messages out',
-        ours: (sys1.sent - sys0.sent) / sysSeconds,
-        unit: 'msgs/s',
-        note: 'mosquitto $SYS/broker/messages/sent',
-      },
-      { case: 'edge nodes: messages published', ours, unit: 'msgs/s', note },
-      {
-        case: 'host: Sparkplug messages received and checked',
-        ours: hostMsgs / seconds,
-        unit: 'msgs/s',
-        note: `${violations} protocol violations; ${skipped} data intervals skipped (broker behind); ${streamErrors} stream errors`,
-      },
-      {
-        case: 'CPU per edge node',
-        ours: (cpu / edges / seconds) * 1000,
-        unit: 'ms CPU/s',
-        note: `emu data generation included; ${(cpu / seconds).toFixed(2)} cores for all; ${(rss / edges).toFixed(1)} MiB RSS per edge node`,
-      },
-      {
-        case: 'CPU of mosquitto',
-        ours: (brokerCpu / seconds) * 1000,
-        unit: 'ms CPU/s',
-      },
-      {
-        case: 'latency sample → host, median',
-        ours: percentile(latencies, 50),
-        unit: 'ms',
-        note: `${latencies.length} Value metrics; sample time from the device's timestamp channel`,
-      },
-      { case: 'latency sample → host, p99', ours: percentile(latencies, 99), unit: 'ms' },
+      single(
+        'broker: messages in',
+        (sys1.received - sys0.received) / sysSeconds,
+        'msgs/s',
+        'mosquitto $SYS/broker/messages/received (includes $SYS and the host’s own)',
+      ),
+      single(
+        'broker: messages out',
+        (sys1.sent - sys0.sent) / sysSeconds,
+        'msgs/s',
+        'mosquitto $SYS/broker/messages/sent',
+      ),
+      single('edge nodes: messages published', ours, 'msgs/s', note),
+      single(
+        'host: Sparkplug messages received and checked',
+        hostMsgs / seconds,
+        'msgs/s',
+        `${violations} protocol violations; ${skipped} data intervals skipped (broker behind); ${streamErrors} stream errors`,
+      ),
+      single(
+        'CPU per edge node',
+        (cpu / edges / seconds) * 1000,
+        'ms CPU/s',
+        `emu data generation included; ${(cpu / seconds).toFixed(2)} cores for all; ${(rss / edges).toFixed(1)} MiB RSS per edge node`,
+      ),
+      single('CPU of mosquitto', (brokerCpu / seconds) * 1000, 'ms CPU/s'),
+      single(
+        'latency sample → host, median',
+        percentile(latencies, 50),
+        'ms',
+        `${latencies.length} Value metrics; sample time from the device's timestamp channel`,
+      ),
+      single('latency sample → host, p99', percentile(latencies, 99), 'ms'),
     ];
   } finally {
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');

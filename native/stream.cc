@@ -186,7 +186,9 @@ void Stream::closeOwnFd() {
 
 StreamStats Stream::stats() {
   std::lock_guard<std::mutex> lk(mu_);
-  return stats_;
+  StreamStats s = stats_;
+  s.reads = reads_.load(std::memory_order_relaxed);
+  return s;
 }
 
 void Stream::dispose(const std::shared_ptr<BlockPool>& pool, Delivery* d) {

@@ -54,6 +54,12 @@ struct StreamConfig {
    */
   int64_t batchHoldUs = 0;
   size_t batchMaxBlocks = 1;
+  /**
+   * Input: while data flows faster than it is read, one readv() fills the block and the
+   * next free ones, up to this many bytes in all (0 or less than two blocks: one read()
+   * per block). At small blocks the syscall and its wake-ups cost more than the copy.
+   */
+  size_t readBurstBytes = 0;
 };
 
 enum class DeliveryKind : int { Block = 0, Error = 1, Written = 2, End = 3 };
@@ -92,6 +98,8 @@ struct StreamStats {
   uint64_t handovers = 0;
   /** CPU time the streaming thread used, once it has ended (µs). */
   uint64_t threadCpuUs = 0;
+  /** read()/readv() calls that brought data (input): fewer than blocks when bursting. */
+  uint64_t reads = 0;
 };
 
 class Stream : public std::enable_shared_from_this<Stream>, private StreamPort {
@@ -176,6 +184,14 @@ class Stream : public std::enable_shared_from_this<Stream>, private StreamPort {
   void noteTimeout() override;
 
   bool waitCredit();
+  /** Input: a filled block (pooled `idx`, or `fresh` memory) becomes a delivery, held. */
+  void deliverFilled(int idx, uint8_t* fresh, size_t len);
+  /**
+   * Input, while data flows: one readv() into block *idx and the next free blocks that
+   * queue places allow (up to readBurstBytes). Full blocks are delivered; *idx and *filled
+   * say which block is being filled now (-1: none), the others go back. 0 or -errno.
+   */
+  int readBurst(int* idx, size_t* filled);
   /** Input: keeps a finished block back for a moment, to hand several over in one wake-up. */
   void hold(Delivery* d);
   /** Hands over every held block (before any wait, error or end). */
@@ -215,6 +231,8 @@ class Stream : public std::enable_shared_from_this<Stream>, private StreamPort {
   std::condition_variable cv_;
   std::atomic<bool> stop_{false};
   int credit_ = 0;
+  /** StreamStats::reads, counted without the lock (once per read on the hot path). */
+  std::atomic<uint64_t> reads_{0};
   std::deque<WriteJob*> jobs_;
   bool cyclicQueued_ = false;
   std::vector<uint8_t> cyclicData_;

@@ -53,6 +53,8 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     // Absent: no batching (every block at once); src/native/index.ts gives the defaults.
     cfg.batchHoldUs = intOption(env, o, "batchHoldUs", 0, 0, 10000000);
     cfg.batchMaxBlocks = static_cast<size_t>(intOption(env, o, "batchMaxBlocks", 1, 1, kMaxBlocks));
+    cfg.readBurstBytes =
+        static_cast<size_t>(intOption(env, o, "readBurstBytes", 0, 0, kMaxBlockBytes));
     if (cfg.blockBytes % cfg.unitBytes != 0)
       throw Napi::RangeError::New(env, "blockBytes must be a multiple of unitBytes");
     stream_ = std::make_shared<Stream>(cfg);
@@ -221,6 +223,7 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     set("cyclicRepeats", static_cast<double>(s.cyclicRepeats));
     set("handovers", static_cast<double>(s.handovers));
     set("threadCpuUs", static_cast<double>(s.threadCpuUs));
+    set("reads", static_cast<double>(s.reads));
     set("poolBlocks", pool ? static_cast<double>(pool->count()) : 0);
     set("poolFree", pool ? static_cast<double>(pool->freeCount()) : 0);
     set("lent", pool ? static_cast<double>(pool->lentCount()) : 0);

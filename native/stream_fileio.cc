@@ -1,11 +1,13 @@
 // The read()/write() half of the streaming thread (kfifo buffers, Linux before 6.11, and
-// transfer 'fileio'): poll + read into pooled blocks (a dry pool means fresh memory),
+// transfer 'fileio'): poll + read into pooled blocks (a dry pool means fresh memory; while
+// data flows, one readv() fills several small blocks),
 // write() pushes, cyclic output by repetition. The DMABUF half is dmabuf_stream.cc; what
 // both share (queue places, hand-over batching, errors, the thread itself) is stream.cc.
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,6 +89,7 @@ int Stream::fill(uint8_t* p, size_t size, size_t* filled, int64_t deadline, cons
     size_t want = size - *filled;
     ssize_t n = ::read(cfg_.fd, p + *filled, want);
     if (n > 0) {
+      reads_.fetch_add(1, std::memory_order_relaxed);
       readAhead_ = static_cast<size_t>(n) == want;
       *filled += static_cast<size_t>(n);
       if (cfg_.partial && *filled % cfg_.unitBytes == 0) return 0;
@@ -129,6 +132,63 @@ int Stream::writeAll(const uint8_t* p, size_t len, int64_t deadline, const char*
   return 0;
 }
 
+void Stream::deliverFilled(int idx, uint8_t* fresh, size_t len) {
+  Delivery* d = new Delivery;
+  d->kind = DeliveryKind::Block;
+  d->len = len;
+  if (idx >= 0) {
+    d->idx = idx;
+    d->gen = pool_->lend(idx);
+  } else {
+    d->fresh = fresh;
+  }
+  hold(d);
+}
+
+int Stream::readBurst(int* idx, size_t* filled) {
+  constexpr size_t kMaxBurst = 64;
+  const size_t size = cfg_.blockBytes;
+  size_t most = std::min(kMaxBurst, cfg_.readBurstBytes / size);
+  if (most < 2) return 0;
+  int ids[kMaxBurst];
+  struct iovec iov[kMaxBurst];
+  size_t n = 0;
+  ids[n] = *idx;
+  iov[n++] = {pool_->data(*idx), size};
+  // Each further block needs a queue place (its delivery) and a free pool block.
+  while (n < most && takeCredit()) {
+    int j = pool_->takeFree();
+    if (j < 0) {
+      refundCredit();
+      break;
+    }
+    ids[n] = j;
+    iov[n++] = {pool_->data(j), size};
+  }
+  if (n < 2) return 0;  // nothing to gain: fill() reads the one block
+  ssize_t got = ::readv(cfg_.fd, iov, static_cast<int>(n));
+  int err = got < 0 ? errno : 0;
+  size_t whole = got > 0 ? static_cast<size_t>(got) / size : 0;
+  size_t rest = got > 0 ? static_cast<size_t>(got) % size : 0;
+  // The blocks the data did not reach go back, with their queue places (the first one
+  // stays: it is the block being filled, whose place was taken before).
+  size_t keep = std::max<size_t>(1, whole + (rest ? 1 : 0));
+  for (size_t k = n; k-- > keep;) {
+    pool_->putBack(ids[k]);
+    refundCredit();
+  }
+  if (got <= 0) {
+    readAhead_ = false;  // fill() polls, and meets the end of file or the error itself
+    return (err == EAGAIN || err == EINTR || got == 0) ? 0 : -err;
+  }
+  reads_.fetch_add(1, std::memory_order_relaxed);
+  readAhead_ = static_cast<size_t>(got) == n * size;
+  for (size_t k = 0; k < whole; k++) deliverFilled(ids[k], nullptr, size);
+  *idx = rest ? ids[whole] : -1;
+  *filled = rest;
+  return 0;
+}
+
 void Stream::runInput() {
   const size_t size = cfg_.blockBytes;
   int idx = -1;
@@ -147,8 +207,17 @@ void Stream::runInput() {
         }
       }
     }
-    uint8_t* p = idx >= 0 ? pool_->data(idx) : fresh;
     const char* op = "read";
+    // Data flowing and a pooled block to start: read it and the next ones at once.
+    if (readAhead_ && filled == 0 && idx >= 0 && !cfg_.partial) {
+      int b = readBurst(&idx, &filled);
+      if (b < 0) {
+        sendError(-b, op);
+        break;
+      }
+      if (idx < 0) continue;  // every block it reached was full and is handed over
+    }
+    uint8_t* p = idx >= 0 ? pool_->data(idx) : fresh;
     int r = fill(p, size, &filled, deadline(), &op);
     if (r == -ECANCELED) {
       refundCredit();
@@ -165,19 +234,10 @@ void Stream::runInput() {
     }
     bool whole = filled > 0 && filled % cfg_.unitBytes == 0;
     if (r == 0 || (r == 1 && whole)) {
-      Delivery* d = new Delivery;
-      d->kind = DeliveryKind::Block;
-      d->len = filled;
-      if (idx >= 0) {
-        d->idx = idx;
-        d->gen = pool_->lend(idx);
-      } else {
-        d->fresh = fresh;
-      }
+      deliverFilled(idx, fresh, filled);
       idx = -1;
       fresh = nullptr;
       filled = 0;
-      hold(d);
       if (r == 0) continue;
       if (!waitCredit()) break;
     }

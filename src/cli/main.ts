@@ -1,20 +1,36 @@
-import { attrMain } from './attr';
-import { infoMain } from './info';
-import { scanMain } from './scan-cmd';
-import { serveMain } from './serve';
 import type { CliIo } from './io';
-import { readdevMain } from './readdev';
-import { writedevMain } from './writedev';
 
 type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; what: string }> = {
-  info: { run: infoMain, what: 'describe a context (iio_info)' },
-  attr: { run: attrMain, what: 'read and write attributes (iio_attr)' },
-  readdev: { run: readdevMain, what: 'capture raw scans to stdout (iio_readdev)' },
-  writedev: { run: writedevMain, what: 'play raw scans from stdin (iio_writedev)' },
-  scan: { run: scanMain, what: 'list reachable contexts (DNS-SD, ...)' },
-  serve: { run: serveMain, what: 'serve a context to libiio clients (iiod)' },
+/**
+ * Each command is loaded when it runs: `iiokit readdev` does not pay for loading the
+ * server, DNS-SD or the info printer (start-up counts in a short capture, docs/native.md).
+ */
+const COMMANDS: Record<string, { load: () => Command; what: string }> = {
+  info: {
+    load: () => (require('./info') as typeof import('./info')).infoMain,
+    what: 'describe a context (iio_info)',
+  },
+  attr: {
+    load: () => (require('./attr') as typeof import('./attr')).attrMain,
+    what: 'read and write attributes (iio_attr)',
+  },
+  readdev: {
+    load: () => (require('./readdev') as typeof import('./readdev')).readdevMain,
+    what: 'capture raw scans to stdout (iio_readdev)',
+  },
+  writedev: {
+    load: () => (require('./writedev') as typeof import('./writedev')).writedevMain,
+    what: 'play raw scans from stdin (iio_writedev)',
+  },
+  scan: {
+    load: () => (require('./scan-cmd') as typeof import('./scan-cmd')).scanMain,
+    what: 'list reachable contexts (DNS-SD, ...)',
+  },
+  serve: {
+    load: () => (require('./serve') as typeof import('./serve')).serveMain,
+    what: 'serve a context to libiio clients (iiod)',
+  },
 };
 
 function help(io: CliIo): void {
@@ -47,5 +63,5 @@ export async function main(
     help(io);
     return 1;
   }
-  return c.run(rest, io);
+  return c.load()(rest, io);
 }

@@ -38,11 +38,89 @@ const READDEV: StreamTool = {
   noChannels: 'No input channels found.',
 };
 
-/** Writes and waits until the stream took it (so the block may be released). */
-function writeAll(stream: NodeJS.WritableStream, data: Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.write(data, (e?: Error | null) => (e ? reject(e) : resolve()));
-  });
+/**
+ * stdout as the capture's sink. Blocks are written one after another without waiting for
+ * each write to finish: the next block is read while the last one is still being written
+ * (a pipe to a slower reader), and each block goes back to the pool in its own write's
+ * callback, once the stream has its bytes. write()'s answer is the backpressure: when the
+ * stream's queue is full the capture waits for 'drain'. An error of the stream (EPIPE: the
+ * reader went away) is caught here and ends the capture, instead of an unhandled 'error'.
+ */
+class StdoutSink {
+  private pending = 0;
+  private drains = 0;
+  /** Closed, or the capture was stopped (SIGINT): nothing is waited for any more. */
+  private over = false;
+  private failure: (Error & { code?: string }) | undefined;
+  private wake: (() => void) | undefined;
+  private readonly onError = (e: Error): void => {
+    this.failure ??= e;
+    this.notify();
+  };
+  private readonly onDrain = (): void => {
+    this.drains++;
+    this.notify();
+  };
+  private readonly onClose = (): void => this.abort();
+
+  constructor(private readonly out: NodeJS.WritableStream) {
+    out.on('error', this.onError);
+    out.on('drain', this.onDrain);
+    out.on('close', this.onClose);
+  }
+
+  get error(): (Error & { code?: string }) | undefined {
+    return this.failure;
+  }
+
+  /** Stops waiting: for room, for callbacks (a stopped capture does not wait for a stalled reader). */
+  abort(): void {
+    this.over = true;
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private until(done: () => boolean): Promise<void> {
+    const ready = (): boolean => done() || this.failure !== undefined || this.over;
+    if (ready()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (ready()) resolve();
+        else this.wake = check;
+      };
+      this.wake = check;
+    });
+  }
+
+  /**
+   * Queues `data`; `written` runs once the stream is done with it. Resolves at once, or
+   * once the stream has room again.
+   */
+  write(data: Uint8Array, written: () => void): Promise<void> {
+    this.pending++;
+    const ok = this.out.write(data, (e?: Error | null) => {
+      this.pending--;
+      if (e) this.failure ??= e;
+      written();
+      this.notify();
+    });
+    if (ok) return Promise.resolve();
+    const seen = this.drains;
+    return this.until(() => this.drains !== seen);
+  }
+
+  /** Waits for every write's callback (unless stopped or failed), then lets go of the stream. */
+  async close(): Promise<void> {
+    await this.until(() => this.pending === 0);
+    this.out.off('error', this.onError);
+    this.out.off('drain', this.onDrain);
+    this.out.off('close', this.onClose);
+  }
 }
 
 export function readdevMain(argv: readonly string[], io: CliIo): Promise<number> {
@@ -62,29 +140,34 @@ async function capture(
   const fdBacked = typeof (stdout as { fd?: unknown }).fd === 'number';
   let left = samples;
   let stopped = false;
+  const sink = new StdoutSink(stdout);
   const unhook = onTerminate(() => {
     stopped = true;
     buffer.cancel();
+    sink.abort();
   });
   let status = 0;
   const meter = benchmark ? throughputMeter() : undefined;
   try {
     for await (const block of buffer.stream()) {
       let data = block.data;
-      try {
-        if (meter) {
-          meter(data.length);
-          continue;
-        }
-        if (left && data.length > left * scanBytes) data = data.subarray(0, left * scanBytes);
-        // An fd-backed stream (process.stdout) has handed the bytes to the kernel when its
-        // callback runs, so the block can go back to the pool; any other Writable may still
-        // hold the Buffer (buffered, piped on), so it gets a copy.
-        await writeAll(stdout, fdBacked ? data : Buffer.from(data));
-      } finally {
-        // Released only once stdout has the bytes: the block was never copied.
+      if (meter) {
+        meter(data.length);
         block.release();
+        continue;
       }
+      if (left && data.length > left * scanBytes) data = data.subarray(0, left * scanBytes);
+      if (fdBacked) {
+        // An fd-backed stream (process.stdout) has handed the bytes to the kernel when its
+        // callback runs: the block goes back to the pool then, never copied.
+        await sink.write(data, () => block.release());
+      } else {
+        // Any other Writable may keep the Buffer (buffered, piped on): it gets a copy.
+        const copy = Buffer.from(data);
+        block.release();
+        await sink.write(copy, () => undefined);
+      }
+      if (sink.error) break;
       if (left) {
         left -= data.length / scanBytes;
         if (left <= 0) break;
@@ -92,14 +175,19 @@ async function capture(
       if (stopped) break;
     }
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'EPIPE') return 0;
     if (!stopped) {
       err.line(`Unable to refill buffer: ${strerror(errnoOrEio(e))}`);
       status = 1;
     }
   } finally {
     unhook();
+    await sink.close();
+  }
+  // The reader of our stdout went away (`| head -c N`): done, as iio_readdev is.
+  const e = sink.error;
+  if (e && e.code !== 'EPIPE') {
+    err.line(`Unable to write to stdout: ${strerror(errnoOrEio(e))}`);
+    status = 1;
   }
   return status;
 }

@@ -33,6 +33,8 @@ export interface NativeStreamOptions {
   readonly batchHoldUs?: number;
   /** Input: the most blocks handed over in one wake-up of the JS thread. */
   readonly batchMaxBlocks?: number;
+  /** Input: while data flows, one readv() fills consecutive blocks up to this many bytes. */
+  readonly readBurstBytes?: number;
   /** Input: hand over after every read() instead of only full blocks (events). */
   readonly partial?: boolean;
   /** Output: repeat the first push until the stream stops. */
@@ -42,12 +44,14 @@ export interface NativeStreamOptions {
 /**
  * What the streaming thread is told when a stream's options do not say: hand blocks that
  * finish less than 2 ms apart over up to 32 per wake-up of the JS thread, with a JS queue
- * of about 2 MiB of blocks (at least 4, at most 64). Why these: docs/native.md,
- * "Hand-over batching".
+ * of about 2 MiB of blocks (at least 4, at most 64), and while data flows read up to
+ * 64 KiB of consecutive blocks per readv() (blocks of 32 KiB or less). Why these:
+ * docs/native.md, "Hand-over batching" and "Where the time goes".
  */
 export const STREAM_DEFAULTS = {
   batchHoldUs: 2000,
   batchMaxBlocks: 32,
+  readBurstBytes: 64 * 1024,
   queueBytes: 2 * 1024 * 1024,
   minQueueBlocks: 4,
   maxQueueBlocks: 64,
@@ -64,7 +68,9 @@ export function defaultQueueBlocks(blockBytes: number): number {
 
 /** Stream options with every default filled in: what the addon is given. */
 export type ResolvedStreamOptions = NativeStreamOptions &
-  Required<Pick<NativeStreamOptions, 'blocks' | 'batchHoldUs' | 'batchMaxBlocks'>>;
+  Required<
+    Pick<NativeStreamOptions, 'blocks' | 'batchHoldUs' | 'batchMaxBlocks' | 'readBurstBytes'>
+  >;
 
 /** Fills in the defaults (see {@link STREAM_DEFAULTS}). */
 export function resolveStreamOptions(o: NativeStreamOptions): ResolvedStreamOptions {
@@ -73,6 +79,7 @@ export function resolveStreamOptions(o: NativeStreamOptions): ResolvedStreamOpti
     blocks: o.blocks ?? defaultQueueBlocks(o.blockBytes),
     batchHoldUs: o.batchHoldUs ?? STREAM_DEFAULTS.batchHoldUs,
     batchMaxBlocks: o.batchMaxBlocks ?? STREAM_DEFAULTS.batchMaxBlocks,
+    readBurstBytes: o.readBurstBytes ?? STREAM_DEFAULTS.readBurstBytes,
   };
 }
 
@@ -88,6 +95,8 @@ export interface NativeStreamStats {
   readonly handovers: number;
   /** CPU time of the streaming thread (µs), once it has ended. */
   readonly threadCpuUs: number;
+  /** read()/readv() calls that brought data: fewer than blocks when reads burst. */
+  readonly reads: number;
   readonly poolBlocks: number;
   readonly poolFree: number;
   /** Blocks JS holds now. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { demuxChannel } from '../format/demux';
 import { formatScanType } from '../format/scan-type';
 import type { Channel } from '../model/channel';
@@ -53,6 +54,8 @@ export interface CaptureMeta {
   readonly samplingFrequency?: number;
   /** `raw` or `si` for per-channel and chart payloads. */
   readonly values?: 'raw' | 'si';
+  /** Buffer payloads: gives the block back (a DMABUF to the device) once the flow is done. */
+  readonly release?: () => void;
 }
 
 /** A Dashboard 2 `ui-chart` point (chart: x key `x`, y key `y`, series key `series`). */
@@ -62,26 +65,112 @@ export interface ChartPoint {
   readonly series: string;
 }
 
-/** Describes channels of a running stream, in scan order. */
-export function describeChannels(info: StreamInfo, only?: readonly Channel[]): ChannelMeta[] {
+/**
+ * Describes channels of a running stream, in scan order. Frozen: every message of the
+ * stream carries this same array, so a downstream node that changed it would change it for
+ * all the messages after.
+ */
+export function describeChannels(
+  info: StreamInfo,
+  only?: readonly Channel[],
+): readonly ChannelMeta[] {
   const buffer = info.buffer;
   const list = only ?? buffer.channels;
-  return list.map((c) => {
-    const slot = buffer.slotOf(c);
-    const so = info.scales.get(c.number) ?? { scale: 1, offset: 0 };
-    return {
-      id: c.id,
-      ...(c.name ? { name: c.name } : {}),
-      ...(c.label ? { label: c.label } : {}),
-      type: c.type,
-      index: c.index,
-      byteOffset: slot.offset,
-      format: formatScanType(slot.format),
-      scale: so.scale,
-      offset: so.offset,
-      unit: unitOf(c.type),
-    };
-  });
+  return Object.freeze(
+    list.map((c) => {
+      const slot = buffer.slotOf(c);
+      const so = info.scales.get(c.number) ?? { scale: 1, offset: 0 };
+      return Object.freeze({
+        id: c.id,
+        ...(c.name ? { name: c.name } : {}),
+        ...(c.label ? { label: c.label } : {}),
+        type: c.type,
+        index: c.index,
+        byteOffset: slot.offset,
+        format: formatScanType(slot.format),
+        scale: so.scale,
+        offset: so.offset,
+        unit: unitOf(c.type),
+      });
+    }),
+  );
+}
+
+/** What stays the same in every `msg.iio` of a stream (set when it starts). */
+export interface StreamLayout {
+  readonly context: string;
+  readonly device: string;
+  readonly deviceName?: string;
+  readonly channels: readonly ChannelMeta[];
+  readonly scanBytes: number;
+  readonly samplingFrequency?: number;
+  readonly values?: 'raw' | 'si';
+}
+
+/** What changes from message to message. */
+export interface BlockCounts {
+  readonly samples: number;
+  readonly seq: number;
+  readonly dropped: number;
+  readonly skipped: number;
+  readonly lost: number;
+  readonly timestamp: number;
+  readonly release?: () => void;
+}
+
+/**
+ * `msg.iio` for one message: the stream's layout and the block's counts, written as one
+ * object literal of a fixed shape (conditional spreads cost several times as much, per
+ * message). Keys and their order are those documented in CaptureMeta.
+ */
+export function captureMeta(l: StreamLayout, b: BlockCounts): CaptureMeta {
+  const m: { -readonly [K in keyof CaptureMeta]: CaptureMeta[K] } =
+    l.deviceName !== undefined
+      ? {
+          context: l.context,
+          device: l.device,
+          deviceName: l.deviceName,
+          channels: l.channels,
+          scanBytes: l.scanBytes,
+          samples: b.samples,
+          seq: b.seq,
+          dropped: b.dropped,
+          skipped: b.skipped,
+          lost: b.lost,
+          timestamp: b.timestamp,
+        }
+      : {
+          context: l.context,
+          device: l.device,
+          channels: l.channels,
+          scanBytes: l.scanBytes,
+          samples: b.samples,
+          seq: b.seq,
+          dropped: b.dropped,
+          skipped: b.skipped,
+          lost: b.lost,
+          timestamp: b.timestamp,
+        };
+  if (l.samplingFrequency !== undefined) m.samplingFrequency = l.samplingFrequency;
+  if (l.values !== undefined) m.values = l.values;
+  if (b.release) m.release = b.release;
+  return m;
+}
+
+/**
+ * `_msgid`s for one node's messages: a random prefix and a counter, 16 hex digits as
+ * Node-RED's own. Node-RED makes one for every message sent without one from 8 calls to
+ * Math.random(): a tenth of a bare hop's cost at 4 KiB blocks (docs/nodes.md).
+ */
+export class MessageIds {
+  private prefix = randomBytes(4).toString('hex');
+  private n = 0;
+  next(): string {
+    this.n = (this.n + 1) >>> 0;
+    // after 2^32 messages a new prefix, so that ids do not repeat
+    if (this.n === 0) this.prefix = randomBytes(4).toString('hex');
+    return this.prefix + this.n.toString(16).padStart(8, '0');
+  }
 }
 
 /**

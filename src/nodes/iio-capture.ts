@@ -18,12 +18,14 @@
 import { IioError } from '../errors';
 import type { Channel } from '../model/channel';
 import {
+  captureMeta,
   chartPoints,
   describeChannels,
+  MessageIds,
   perChannel,
   SampleTimeline,
   type CaptureOutput,
-  type ChannelMeta,
+  type StreamLayout,
 } from './capture-message';
 import { parseChannelList } from './channel-list';
 import { ContextReporter, configError, configNode, num, str, type IioContextNode } from './common';
@@ -129,7 +131,9 @@ class CaptureRunner implements HubSubscriber {
   readonly request: CaptureRequest;
   private hub: HubLink | undefined;
   private channels: Channel[] = [];
-  private meta: ChannelMeta[] = [];
+  /** What every msg.iio of the running stream shares. */
+  private layout: StreamLayout | undefined;
+  private readonly ids = new MessageIds();
   private inFlight = 0;
   private dropped = 0;
   private skipped = 0;
@@ -221,10 +225,18 @@ class CaptureRunner implements HubSubscriber {
           .map((w) => inBuffer.find((c) => c.id === w || c.name === w || c.label === w))
           .filter((c): c is Channel => c !== undefined)
       : [...inBuffer];
-    this.meta = describeChannels(
-      info,
-      this.settings.output === 'buffer' ? undefined : this.channels,
-    );
+    const s = this.settings;
+    this.layout = {
+      context: this.cfg.uri,
+      device: info.device.id,
+      ...(info.device.name ? { deviceName: info.device.name } : {}),
+      channels: describeChannels(info, s.output === 'buffer' ? undefined : this.channels),
+      scanBytes: info.buffer.scanBytes,
+      ...(info.samplingFrequency !== undefined
+        ? { samplingFrequency: info.samplingFrequency }
+        : {}),
+      ...(s.output === 'buffer' ? {} : { values: s.si ? 'si' : 'raw' }),
+    };
     this.streaming = true;
     this.stalled = false;
     this.samplingFrequency = info.samplingFrequency;
@@ -331,26 +343,18 @@ class CaptureRunner implements HubSubscriber {
       payload = chartPoints(info, data, this.channels, s.si, s.chartPoints, startMs, dtMs);
     }
     const msg: NodeMessage = {
+      _msgid: this.ids.next(),
       topic: s.topic || info.topicName,
       payload,
-      iio: {
-        context: this.cfg.uri,
-        device: info.device.id,
-        ...(info.device.name ? { deviceName: info.device.name } : {}),
-        channels: this.meta,
-        scanBytes: info.buffer.scanBytes,
+      iio: captureMeta(this.layout!, {
         samples,
         seq: block.seq,
         dropped: this.dropped,
         skipped: this.skipped,
         lost: this.lost,
         timestamp: block.receivedAt,
-        ...(info.samplingFrequency !== undefined
-          ? { samplingFrequency: info.samplingFrequency }
-          : {}),
-        ...(s.output === 'buffer' ? {} : { values: s.si ? 'si' : 'raw' }),
-        ...(release ? { release } : {}),
-      },
+        release,
+      }),
     };
     if (s.output === 'chart') msg.action = s.chartAction;
     return msg;

@@ -19,6 +19,8 @@ export class DemuxPlan {
   /** True when the destination is the source unchanged (no copy needed). */
   readonly identity: boolean;
   private readonly segments: Segment[];
+  /** Every destination byte is copied from the source: no need to zero the block first. */
+  private readonly gapless: boolean;
 
   constructor(
     private readonly source: ScanLayout,
@@ -46,6 +48,8 @@ export class DemuxPlan {
       }
     }
     this.segments = segs;
+    // Destination bytes no segment writes (alignment, end-of-scan padding) must be zeros.
+    this.gapless = segs.reduce((n, g) => n + g.len, 0) === target.scanBytes;
     this.identity =
       target.scanBytes === source.scanBytes &&
       target.slots.length === source.slots.length &&
@@ -58,7 +62,8 @@ export class DemuxPlan {
     const inScan = this.source.scanBytes;
     const outScan = this.scanBytes;
     const n = Math.floor(src.length / inScan);
-    const out = Buffer.alloc(n * outScan);
+    // The one copy a demultiplexed reader gets; zero-filled only when it has padding.
+    const out = this.gapless ? Buffer.allocUnsafe(n * outScan) : Buffer.alloc(n * outScan);
     for (const seg of this.segments) {
       const { len } = seg;
       let s = seg.src;

@@ -51,6 +51,43 @@ describe('iiokit readdev/writedev vs libiio on a FIFO-backed device', function (
     assert.ok(readFileSync(join(dir, 'named')).equals(want));
   });
 
+  it('readdev into a slow pipe: every byte once, in order (writes wait for the reader)', () => {
+    // 4 MiB through a pipe whose reader takes 4 KiB at a time with pauses: stdout's writes
+    // are partial and asynchronous, blocks go back to the pool only once written.
+    const pat = join(dir, 'pattern');
+    writeFileSync(pat, randomBytes(4 * 1024 * 1024));
+    const slowCat = `python3 -c "
+import os, sys, time
+n = 0
+while True:
+    b = os.read(0, 4096)
+    if not b: break
+    os.write(1, b); n += 1
+    if n % 64 == 0: time.sleep(0.01)
+"`;
+    const r = runInNamespace(`${SHOW}
+      (cat ${pat} > /dev/iio:device0 &)
+      ${IIOKIT} readdev -b 2048 -s $((4 * 1024 * 1024 / 8)) fakeadc | ${slowCat} > ${dir}/ours
+      echo "ours=\${PIPESTATUS[0]}"
+      show /sys/bus/iio/devices/iio:device0/buffer/enable
+    `);
+    assert.equal(r.stdout, 'ours=0\n0\n', r.stderr);
+    assert.ok(readFileSync(join(dir, 'ours')).equals(readFileSync(pat)), 'the same bytes');
+  });
+
+  it('readdev into a pipe whose reader leaves (| head -c): exit 0, quiet, device restored', () => {
+    const r = runInNamespace(`${SHOW}
+      cat /dev/zero > /dev/iio:device0 2>/dev/null & gen=$!
+      ${IIOKIT} readdev -b 8192 fakeadc 2>${dir}/err | head -c 1000000 | wc -c
+      echo "ours=\${PIPESTATUS[0]}"
+      wait $gen
+      D=/sys/bus/iio/devices/iio:device0
+      show $D/buffer/enable $D/scan_elements/in_voltage0_en
+    `);
+    assert.equal(r.stdout, '1000000\nours=0\n0\n0\n', r.stderr);
+    assert.equal(readFileSync(join(dir, 'err'), 'utf8'), '', 'nothing on stderr');
+  });
+
   it('readdev times out like iio_readdev when the device sends nothing', () => {
     const r = runInNamespace(`${SHOW}
       ${IIOKIT} readdev -T 300 -b 64 -s 100 fakeadc 2>&1 >/dev/null; echo "ours=$?"

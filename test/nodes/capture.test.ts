@@ -58,6 +58,7 @@ describe('nodes: iio-capture on emu:', function () {
       { id: 'out', type: 'helper' },
     ]);
     const msgs = await nextMessages('out', 3);
+    const im0 = meta(msgs[0]);
     for (const m of msgs) {
       const im = meta(m);
       assert.ok(Buffer.isBuffer(m.payload));
@@ -89,6 +90,33 @@ describe('nodes: iio-capture on emu:', function () {
       msgs.map((m) => meta(m).seq),
       [meta(msgs[0]).seq, meta(msgs[0]).seq + 1, meta(msgs[0]).seq + 2],
     );
+    // msg.iio's keys, in the order docs/nodes.md lists them (built as one fixed literal)
+    assert.deepEqual(Object.keys(msgs[0].iio as object), [
+      'context',
+      'device',
+      'deviceName',
+      'channels',
+      'scanBytes',
+      'samples',
+      'seq',
+      'dropped',
+      'skipped',
+      'lost',
+      'timestamp',
+      'samplingFrequency',
+      'release',
+    ]);
+    // Buffer payloads carry release(), for the flow to give the block back.
+    const release = (msgs[0].iio as { release?: unknown }).release;
+    assert.equal(typeof release, 'function');
+    // One channel layout shared by every message of the stream, frozen so that no node
+    // can change it under the others.
+    assert.equal(meta(msgs[1]).channels, meta(msgs[0]).channels);
+    assert.ok(Object.isFrozen(im0.channels) && im0.channels.every((c) => Object.isFrozen(c)));
+    // Our own _msgid (Node-RED's generateId is costly): 16 hex digits, one per message.
+    const ids = msgs.map((m) => m._msgid as string);
+    for (const id of ids) assert.match(id, /^[0-9a-f]{16}$/);
+    assert.equal(new Set(ids).size, ids.length);
     // Decoded, the bytes are the emulator's waveforms: voltage0 a 10 Hz sine of amplitude
     // 16000 (not flat), voltage2 a triangle of amplitude 12000.
     const im = meta(msgs[0]);

@@ -180,6 +180,20 @@ describe('emu: the default emulated context', function () {
     assert.equal(e.channel, 'voltage0');
     e = await rejection(v0.writeAttr('waveform_frequency', 'fast'));
     assert.equal(e.code, 'EINVAL');
+    // Nyquist: at 2000 S/s a tone above 1000 Hz would alias. A timestamp injected by a
+    // flow (issue 14) is refused as a driver refuses what its clock cannot make.
+    e = await rejection(v0.writeAttr('waveform_frequency', 1733234567890));
+    assert.equal(e.code, 'EINVAL');
+    assert.match(e.message, /waveform_frequency accepts 0 to 1000/);
+    e = await rejection(v0.writeAttr('waveform_frequency', 1000.5));
+    assert.equal(e.code, 'EINVAL');
+    await v0.writeAttr('waveform_frequency', 1000);
+    assert.equal(await v0.readAttr('waveform_frequency'), '1000');
+    await adc.writeAttr('sampling_frequency', 1000);
+    e = await rejection(v0.writeAttr('waveform_frequency', 1000));
+    assert.match(e.message, /accepts 0 to 500/, 'the bound follows the sampling frequency');
+    await v0.writeAttr('waveform_frequency', 50);
+    await adc.writeAttr('sampling_frequency', 2000);
     e = await rejection(v0.writeAttr('raw', 5));
     assert.equal(e.code, 'EACCES');
     e = await rejection(v0.writeAttr('waveform_available', 'x'));

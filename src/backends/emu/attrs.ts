@@ -11,6 +11,8 @@ export interface AttrSlot {
   /** Inclusive bounds for numeric values. */
   readonly min?: number;
   readonly max?: number;
+  /** An upper bound that follows other attributes (e.g. half the sampling frequency). */
+  readonly maxOf?: () => number;
   /** Integers only. */
   readonly integer?: boolean;
   /** The sibling `<name>_available` attribute, when there is one (filled in by `linkAvailable`). */
@@ -144,17 +146,18 @@ export function validate(
       }
     }
   }
-  if (slot.numeric || slot.integer || slot.min !== undefined || slot.max !== undefined) {
+  const max = slot.maxOf ? slot.maxOf() : slot.max;
+  if (slot.numeric || slot.integer || slot.min !== undefined || max !== undefined) {
     if (!isNumber(v))
       throw new IioError('EINVAL', `invalid value "${v}": ${name} takes a number`, where);
     const x = Number(v);
     if (slot.integer && !Number.isInteger(x)) {
       throw new IioError('EINVAL', `invalid value "${v}": ${name} takes an integer`, where);
     }
-    if ((slot.min !== undefined && x < slot.min) || (slot.max !== undefined && x > slot.max)) {
+    if ((slot.min !== undefined && x < slot.min) || (max !== undefined && x > max)) {
       throw new IioError(
         'EINVAL',
-        `invalid value "${v}": ${name} accepts ${slot.min ?? '-inf'} to ${slot.max ?? 'inf'}`,
+        `invalid value "${v}": ${name} accepts ${slot.min ?? '-inf'} to ${max ?? 'inf'}`,
         where,
       );
     }

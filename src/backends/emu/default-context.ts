@@ -101,6 +101,9 @@ function signalAttrs(
     stored(String(params.frequency), {
       numeric: true,
       min: 0,
+      // Above Nyquist the samples would alias to another tone: refused, as a DDS core
+      // refuses a frequency its clock cannot make.
+      maxOf: () => dev.rate / 2,
       onWrite: (v) => set({ frequency: Number(v) }),
     }),
     `${prefix}_waveform_frequency`,

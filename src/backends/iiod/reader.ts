@@ -100,8 +100,15 @@ export class ByteReader implements TransportSink {
     return p.target.subarray(p.offset, p.offset + p.remaining);
   }
 
+  /**
+   * A read with no payload buffer to go to (readTarget() is undefined) takes 256 bytes at
+   * most: between two payloads the next one's read is issued only after the reply's header
+   * lines resolve, and whatever the socket hands over before that must be copied out of the
+   * transport's shared buffer and copied again into the block. With full-size reads that was
+   * most of each READBUF payload (docs/network.md); with 256 it is the header's neighbourhood.
+   */
   readLimit(): number | undefined {
-    return this.pending?.kind === 'line' && this.available === 0 ? 256 : undefined;
+    return 256;
   }
 
   want(): ReadWant | undefined {
