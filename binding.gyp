@@ -5,9 +5,14 @@
       "sources": [
         "native/addon.cc",
         "native/dmabuf.cc",
+        "native/dmabuf_stream.cc",
+        "native/js_delivery.cc",
+        "native/napi_args.cc",
         "native/pool.cc",
         "native/selftest.cc",
         "native/stream.cc",
+        "native/stream_binding.cc",
+        "native/stream_fileio.cc",
         "native/sys.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

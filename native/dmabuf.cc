@@ -69,6 +69,22 @@ int enqueue(int bufferFd, int dmabufFd, uint64_t bytesUsed, bool cyclic) {
   return r < 0 ? r : 0;
 }
 
+int exportFence(int dmabufFd) {
+  DmaBufExportSyncFile req{};
+  // The WRITE flag asks for every fence a writer would wait for: the device's, whichever
+  // direction it transfers in.
+  req.flags = static_cast<uint32_t>(kDmaBufSyncWrite);
+  req.fd = -1;
+  int r = sys::ioctlPtr(dmabufFd, kDmaBufIoctlExportSyncFile, &req);
+  return r < 0 ? r : req.fd;
+}
+
+int fenceStatus(int syncFileFd) {
+  SyncFileInfo info{};
+  int r = sys::ioctlPtr(syncFileFd, kSyncIocFileInfo, &info);
+  return r < 0 ? r : info.status;
+}
+
 bool heapCheck(const std::string& heapPath, size_t bytes, std::vector<CheckStep>* steps) {
   std::vector<BlockPool::Dmabuf> blocks;
   Failure fail;

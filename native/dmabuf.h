@@ -31,6 +31,13 @@ void release(std::vector<BlockPool::Dmabuf>* blocks, size_t bytes);
 int attach(int bufferFd, int dmabufFd);
 int detach(int bufferFd, int dmabufFd);
 int enqueue(int bufferFd, int dmabufFd, uint64_t bytesUsed, bool cyclic);
+/**
+ * DMA_BUF_IOCTL_EXPORT_SYNC_FILE right after an enqueue: a sync_file fd holding the
+ * transfer's fence (pollable: POLLIN once it signals), or -errno.
+ */
+int exportFence(int dmabufFd);
+/** SYNC_IOC_FILE_INFO: 1 signalled, 0 still active, < 0 the fence's error (-EINTR, ...). */
+int fenceStatus(int syncFileFd);
 
 /**
  * Exercises allocation, mmap and DMA_BUF_IOCTL_SYNC on their own (no IIO device needed):

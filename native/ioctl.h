@@ -63,6 +63,25 @@ constexpr uint64_t kDmaBufSyncRead = 1;
 constexpr uint64_t kDmaBufSyncWrite = 2;
 constexpr uint64_t kDmaBufSyncStart = 0;
 constexpr uint64_t kDmaBufSyncEnd = 4;
+// DMA_BUF_IOCTL_EXPORT_SYNC_FILE (Linux 6.0+): a sync_file holding the DMABUF's current
+// fences, which is how user space learns a fence's error (IIO reports an aborted transfer
+// only there: -EINTR when the buffer is disabled under it).
+struct DmaBufExportSyncFile {
+  uint32_t flags;
+  int32_t fd;
+};
+static_assert(sizeof(DmaBufExportSyncFile) == 8, "struct dma_buf_export_sync_file is 8 bytes");
+
+// include/uapi/linux/sync_file.h
+struct SyncFileInfo {
+  char name[32];
+  int32_t status;  // 1 signalled, 0 active, < 0 the fence's error
+  uint32_t flags;
+  uint32_t num_fences;
+  uint32_t pad;
+  uint64_t sync_fence_info;
+};
+static_assert(sizeof(SyncFileInfo) == 56, "struct sync_file_info is 56 bytes");
 
 constexpr unsigned long kIioGetEventFdIoctl = ior('i', 0x90, sizeof(int));
 constexpr unsigned long kIioBufferGetFdIoctl = iowr('i', 0x91, sizeof(int));
@@ -71,5 +90,7 @@ constexpr unsigned long kIioBufferDmabufDetachIoctl = iow('i', 0x93, sizeof(int)
 constexpr unsigned long kIioBufferDmabufEnqueueIoctl = iow('i', 0x94, sizeof(IioDmabuf));
 constexpr unsigned long kDmaHeapIoctlAlloc = iowr('H', 0x0, sizeof(DmaHeapAllocationData));
 constexpr unsigned long kDmaBufIoctlSync = iow('b', 0, sizeof(DmaBufSync));
+constexpr unsigned long kDmaBufIoctlExportSyncFile = iowr('b', 2, sizeof(DmaBufExportSyncFile));
+constexpr unsigned long kSyncIocFileInfo = iowr('>', 4, sizeof(SyncFileInfo));
 
 }  // namespace iiokit

@@ -46,6 +46,14 @@ BlockPool::~BlockPool() {
   }
 }
 
+void BlockPool::closeDmabufFd(int idx) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (idx < 0 || static_cast<size_t>(idx) >= blocks_.size()) return;
+  Block& b = blocks_[idx];
+  if (b.fd >= 0) ::close(b.fd);
+  b.fd = -1;
+}
+
 int BlockPool::takeFree() {
   std::lock_guard<std::mutex> lk(mu_);
   if (free_.empty()) return -1;
@@ -69,8 +77,17 @@ uint32_t BlockPool::lend(int idx) {
   return ++b.gen;
 }
 
+void BlockPool::raiseWake() {
+  std::lock_guard<std::mutex> lk(mu_);
+  wake_.raise();
+}
+
+void BlockPool::closeWake() {
+  std::lock_guard<std::mutex> lk(mu_);
+  wake_.close();
+}
+
 bool BlockPool::giveBack(int idx, uint32_t gen, bool byFinalizer) {
-  bool queued = false;
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (idx < 0 || static_cast<size_t>(idx) >= blocks_.size()) return false;
@@ -79,14 +96,14 @@ bool BlockPool::giveBack(int idx, uint32_t gen, bool byFinalizer) {
     if (returnQueue_) {
       b.state = State::Busy;
       returned_.push_back(idx);
-      queued = true;
+      // Under the lock: closeWake() may run on another thread once the stream stopped.
+      wake_.raise();
     } else {
       b.state = State::Free;
       free_.push_back(idx);
     }
   }
   (byFinalizer ? finalized_ : released_)++;
-  if (queued) wake_.raise();
   return true;
 }
 

@@ -47,6 +47,11 @@ class BlockPool {
   bool isDmabuf() const { return dmabuf_; }
   uint8_t* data(int idx) const { return blocks_[idx].data; }
   int dmabufFd(int idx) const { return blocks_[idx].fd; }
+  /**
+   * Closes a DMABUF block's fd (after its DETACH) and keeps the mapping, which holds the
+   * DMABUF for as long as a JS Buffer may alias it: munmap waits for the destructor.
+   */
+  void closeDmabufFd(int idx);
 
   /** Thread side: a Free block becomes Busy; -1 when none is free. */
   int takeFree();
@@ -75,6 +80,13 @@ class BlockPool {
 
   /** Raised whenever a block comes back in returnQueue mode; owned here so it outlives the stream. */
   sys::Signal& wake() { return wake_; }
+  /** Raises wake() unless it was closed (any thread). */
+  void raiseWake();
+  /**
+   * Once the stream's thread has stopped: closes wake(), so that a pool kept alive by the
+   * Buffers JS still holds keeps no fd open.
+   */
+  void closeWake();
 
   size_t freeCount();
   size_t lentCount();

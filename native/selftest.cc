@@ -54,6 +54,8 @@ void ioctlCheck(std::vector<Check>* out) {
       {"IIO_BUFFER_DMABUF_ENQUEUE_IOCTL", kIioBufferDmabufEnqueueIoctl, _IOC_WRITE, 'i', 0x94, 16},
       {"DMA_HEAP_IOCTL_ALLOC", kDmaHeapIoctlAlloc, _IOC_READ | _IOC_WRITE, 'H', 0, 24},
       {"DMA_BUF_IOCTL_SYNC", kDmaBufIoctlSync, _IOC_WRITE, 'b', 0, 8},
+      {"DMA_BUF_IOCTL_EXPORT_SYNC_FILE", kDmaBufIoctlExportSyncFile, _IOC_READ | _IOC_WRITE, 'b', 2, 8},
+      {"SYNC_IOC_FILE_INFO", kSyncIocFileInfo, _IOC_READ | _IOC_WRITE, '>', 4, 56},
   };
   for (const auto& w : wants) {
     bool ok = _IOC_DIR(w.v) == w.dir && _IOC_TYPE(w.v) == w.type && _IOC_NR(w.v) == w.nr &&

@@ -1,3 +1,6 @@
+// The streaming thread's common part: start, stop, queue places (credit), hand-over
+// batching, errors and the end, and the StreamPort the DMABUF loops (dmabuf_stream.cc) run
+// through. The read()/write() loops are in stream_fileio.cc.
 #include "stream.h"
 
 #include <errno.h>
@@ -6,7 +9,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,34 +32,33 @@ Stream::Stream(const StreamConfig& cfg) : cfg_(cfg) {
   if (cfg_.fd < 0) dupError_ = -errno;
 }
 
-Stream::~Stream() { close(); }
+Stream::~Stream() { detachDmabufs(); }
 
 bool Stream::tryDmabuf(const std::string& heapPath, dmabuf::Failure* fail) {
   if (started_) {
     *fail = {EBUSY, "already started"};
     return false;
   }
-  if (usesDmabuf()) return true;
+  if (dmabuf_) return true;
   if (status() < 0) {
     *fail = {-status(), "dup"};
     return false;
   }
-  std::vector<BlockPool::Dmabuf> blocks;
-  if (!dmabuf::allocate(heapPath, poolBlocks(), cfg_.blockBytes, &blocks, fail)) return false;
-  // Attach every block before the buffer is enabled: the kernel refuses attachments
-  // (EBUSY) once an enabled buffer is in file-I/O mode.
-  for (size_t i = 0; i < blocks.size(); i++) {
-    int r = dmabuf::attach(cfg_.fd, blocks[i].fd);
-    if (r < 0) {
-      for (size_t j = 0; j < i; j++) dmabuf::detach(cfg_.fd, blocks[j].fd);
-      dmabuf::release(&blocks, cfg_.blockBytes);
-      *fail = {-r, "attach"};
-      return false;
-    }
-  }
-  attached_ = blocks;
-  pool_ = BlockPool::dmabufs(blocks, cfg_.blockBytes);
-  pool_->setReturnQueue(true);
+  DmabufTransfer::Config c;
+  // The stream's own duplicate: the DMABUFs stay attached through it until
+  // detachDmabufs(), whatever the caller does with its fd.
+  c.bufferFd = cfg_.fd;
+  c.output = cfg_.output;
+  c.cyclic = cfg_.cyclic;
+  // Input: JS's queue plus the block being filled and the one being read. Output: the
+  // same number, so that pushes find a free DMABUF while the device plays the others.
+  c.count = poolBlocks();
+  c.blockBytes = cfg_.blockBytes;
+  c.unitBytes = cfg_.unitBytes;
+  c.timeoutMs = cfg_.timeoutMs;
+  dmabuf_ = DmabufTransfer::open(c, heapPath, fail);
+  if (!dmabuf_) return false;
+  pool_ = dmabuf_->pool();
   return true;
 }
 
@@ -100,9 +101,17 @@ int Stream::start(Sink sink) {
 }
 
 void Stream::credit(int n) {
-  std::lock_guard<std::mutex> lk(mu_);
-  credit_ += n;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    credit_ += n;
+  }
+  notifyThread();
+}
+
+void Stream::notifyThread() {
   cv_.notify_all();
+  // The DMABUF loops sleep in poll(), on the DMABUF's fence and this eventfd.
+  if (dmabuf_ && pool_) pool_->raiseWake();
 }
 
 bool Stream::release(int idx, uint32_t gen) { return pool_ && pool_->giveBack(idx, gen, false); }
@@ -117,6 +126,19 @@ int Stream::write(WriteJob* job) {
   }
   jobs_.push_back(job);
   cv_.notify_all();
+  if (dmabuf_ && pool_) pool_->raiseWake();
+  return 0;
+}
+
+int Stream::drain(WriteJob* job) {
+  if (!dmabuf_ || !cfg_.output) return -EPERM;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_ || closed_) return -EBADF;
+    job->len = 0;
+    jobs_.push_back(job);
+  }
+  notifyThread();
   return 0;
 }
 
@@ -135,17 +157,31 @@ std::vector<WriteJob*> Stream::close() {
   cancel();
   if (thread_.joinable()) thread_.join();
   closed_ = true;
-  for (auto& b : attached_) dmabuf::detach(cfg_.fd, b.fd);
-  attached_.clear();
+  // The pool may outlive the stream (Buffers JS still holds), and this object lives until
+  // its JS wrapper is collected: neither keeps an eventfd open after close.
+  if (pool_) pool_->closeWake();
+  cancel_.close();
+  // DMABUFs are detached through this fd once the buffer is disabled (detachDmabufs()).
+  if (!dmabuf_) closeOwnFd();
+  std::lock_guard<std::mutex> lk(mu_);
+  left.assign(jobs_.begin(), jobs_.end());
+  jobs_.clear();
+  return left;
+}
+
+int Stream::detachDmabufs() {
+  if (!closed_) close();
+  int r = dmabuf_ ? dmabuf_->detach() : 0;
+  closeOwnFd();
+  return r;
+}
+
+void Stream::closeOwnFd() {
   if (cfg_.fd >= 0) {
     sys::closeFd(cfg_.fd);
     cfg_.fd = -1;
     dupError_ = -EBADF;
   }
-  std::lock_guard<std::mutex> lk(mu_);
-  left.assign(jobs_.begin(), jobs_.end());
-  jobs_.clear();
-  return left;
 }
 
 StreamStats Stream::stats() {
@@ -173,30 +209,72 @@ int64_t Stream::deadline() const {
   return cfg_.timeoutMs > 0 ? sys::nowUs() + static_cast<int64_t>(cfg_.timeoutMs) * 1000 : -1;
 }
 
-bool Stream::waitCredit() {
-  std::unique_lock<std::mutex> lk(mu_);
-  if (credit_ <= 0 && heldHead_) {
-    // JS may be waiting for what we hold: hand it over before sleeping.
-    lk.unlock();
-    flush();
-    lk.lock();
-  }
-  cv_.wait(lk, [this] { return stop_ || credit_ > 0; });
-  if (stop_) return false;
-  credit_--;
-  return true;
+void Stream::refundCredit() {
+  std::lock_guard<std::mutex> lk(mu_);
+  credit_++;
 }
 
-bool Stream::tryCredit() {
+bool Stream::takeCredit() {
   std::lock_guard<std::mutex> lk(mu_);
   if (stop_ || credit_ <= 0) return false;
   credit_--;
   return true;
 }
 
-void Stream::refundCredit() {
+void Stream::sendWritten(WriteJob* job) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.written += job->len;
+  }
+  Delivery* d = new Delivery;
+  d->kind = DeliveryKind::Written;
+  d->job = job;
+  send(d);
+}
+
+WriteJob* Stream::nextJob() {
   std::lock_guard<std::mutex> lk(mu_);
-  credit_++;
+  if (stop_ || jobs_.empty()) return nullptr;
+  WriteJob* job = jobs_.front();
+  jobs_.pop_front();
+  return job;
+}
+
+void Stream::returnJob(WriteJob* job) {
+  std::lock_guard<std::mutex> lk(mu_);
+  jobs_.push_front(job);
+}
+
+void Stream::noteTimeout() {
+  std::lock_guard<std::mutex> lk(mu_);
+  stats_.timeouts++;
+}
+
+int Stream::wait(int fd, short events, int64_t deadlineUs) {
+  struct pollfd fds[3] = {{fd, events, 0}, {cancel_.fd(), POLLIN, 0}, {pool_->wake().fd(), POLLIN, 0}};
+  for (;;) {
+    struct timespec ts;
+    struct timespec* timeout = nullptr;
+    if (deadlineUs >= 0) {
+      int64_t left = std::max<int64_t>(0, deadlineUs - sys::nowUs());
+      ts.tv_sec = static_cast<time_t>(left / 1000000);
+      ts.tv_nsec = static_cast<long>((left % 1000000) * 1000);
+      timeout = &ts;
+    }
+    int r = ::ppoll(fds, 3, timeout, nullptr);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (stop_ || fds[1].revents) return -ECANCELED;
+    // Ready first: the eventfd stays raised (level-triggered) for the next look.
+    if (fds[0].revents) return 1;
+    if (fds[2].revents) {
+      pool_->wake().drain();
+      return 2;
+    }
+    if (r == 0) return 0;
+  }
 }
 
 bool Stream::send(Delivery* d) {
@@ -266,121 +344,15 @@ bool Stream::failJob(WriteJob* job, int err, const char* op, size_t done) {
   return err == ETIMEDOUT;
 }
 
-int Stream::waitFd(int fd, short events, int64_t deadlineUs, bool alsoWake) {
-  struct pollfd fds[3];
-  nfds_t n = 0;
-  fds[n++] = {fd, events, 0};  // poll() ignores a negative fd
-  fds[n++] = {cancel_.fd(), POLLIN, 0};
-  if (alsoWake) fds[n++] = {pool_->wake().fd(), POLLIN, 0};
-  for (;;) {
-    struct timespec ts;
-    struct timespec* timeout = nullptr;
-    if (deadlineUs >= 0) {
-      int64_t left = std::max<int64_t>(0, deadlineUs - sys::nowUs());
-      ts.tv_sec = static_cast<time_t>(left / 1000000);
-      ts.tv_nsec = static_cast<long>((left % 1000000) * 1000);
-      timeout = &ts;
-    }
-    int r = ::ppoll(fds, n, timeout, nullptr);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (stop_ || fds[1].revents) return -ECANCELED;
-    if (r == 0) return 0;
-    if (alsoWake && fds[2].revents) {
-      pool_->wake().drain();
-      return 2;
-    }
-    if (fds[0].revents) return 1;
-  }
-}
-
-int Stream::fill(uint8_t* p, size_t size, size_t* filled, int64_t deadline, const char** op) {
-  while (*filled < size) {
-    // poll() first, like libiio, when the last read() found less than it asked for: the
-    // IIO fd wakes at the watermark, sized so that one wake-up fills one block. When the
-    // last read() got everything, data is flowing faster than we read: read straight on
-    // and save a syscall per block (EAGAIN sends us back to poll()).
-    if (!readAhead_ || cancel_.fd() < 0) {
-      int w;
-      for (;;) {
-        // Held blocks wait at most batchHoldUs: wake up for them if no data comes first.
-        const int64_t flushAt = heldSinceUs_ + cfg_.batchHoldUs;
-        int64_t until = deadline;
-        if (heldHead_ && (until < 0 || flushAt < until)) until = flushAt;
-        w = waitFd(cfg_.fd, POLLIN, until, false);
-        if (w != 0 || until == deadline) break;
-        flush();
-      }
-      if (w == 0) return -ETIMEDOUT;
-      if (w < 0) {
-        *op = "poll";
-        return w;
-      }
-    } else if (stop_) {
-      return -ECANCELED;
-    }
-    size_t want = size - *filled;
-    ssize_t n = ::read(cfg_.fd, p + *filled, want);
-    if (n > 0) {
-      reads_.fetch_add(1, std::memory_order_relaxed);
-      readAhead_ = static_cast<size_t>(n) == want;
-      *filled += static_cast<size_t>(n);
-      if (cfg_.partial && *filled % cfg_.unitBytes == 0) return 0;
-      continue;
-    }
-    readAhead_ = false;
-    if (n == 0) {
-      *op = "read (end of file)";
-      return 1;
-    }
-    if (errno == EAGAIN || errno == EINTR) continue;
-    *op = "read";
-    return -errno;
-  }
-  return 0;
-}
-
-int Stream::writeAll(const uint8_t* p, size_t len, int64_t deadline, const char** op,
-                     size_t* done) {
-  *done = 0;
-  while (*done < len) {
-    if (stop_) return -ECANCELED;
-    ssize_t n = ::write(cfg_.fd, p + *done, len - *done);
-    if (n > 0) {
-      *done += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN) {
-      *op = "write";
-      return -errno;
-    }
-    int w = waitFd(cfg_.fd, POLLOUT, deadline, false);
-    if (w == 0) return -ETIMEDOUT;
-    if (w < 0) {
-      *op = "poll";
-      return w;
-    }
-  }
-  return 0;
-}
-
 void Stream::run() {
   // A name for top/perf/gdb (at most 15 characters).
   ::pthread_setname_np(::pthread_self(), cfg_.output ? "iiokit-out" : "iiokit-in");
-  if (cfg_.output) {
-    if (usesDmabuf())
-      runOutputDmabuf();
-    else
-      runOutput();
-  } else {
-    if (usesDmabuf())
-      runInputDmabuf();
-    else
-      runInput();
-  }
+  if (dmabuf_)
+    dmabuf_->run(*this);
+  else if (cfg_.output)
+    runOutput();
+  else
+    runInput();
   struct timespec cpu;
   if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
     std::lock_guard<std::mutex> lk(mu_);
@@ -391,329 +363,5 @@ void Stream::run() {
   send(end);
 }
 
-void Stream::deliverBlock(int idx, uint8_t* fresh, size_t len) {
-  Delivery* d = new Delivery;
-  d->kind = DeliveryKind::Block;
-  d->len = len;
-  if (idx >= 0) {
-    d->idx = idx;
-    d->gen = pool_->lend(idx);
-  } else {
-    d->fresh = fresh;
-  }
-  hold(d);
-}
-
-int Stream::readBurst(int* idx, size_t* filled) {
-  constexpr size_t kMaxBurst = 64;
-  const size_t size = cfg_.blockBytes;
-  size_t most = std::min(kMaxBurst, cfg_.readBurstBytes / size);
-  if (most < 2) return 0;
-  int ids[kMaxBurst];
-  struct iovec iov[kMaxBurst];
-  size_t n = 0;
-  ids[n] = *idx;
-  iov[n++] = {pool_->data(*idx), size};
-  // Each further block needs a queue place (its delivery) and a free pool block.
-  while (n < most && tryCredit()) {
-    int j = pool_->takeFree();
-    if (j < 0) {
-      refundCredit();
-      break;
-    }
-    ids[n] = j;
-    iov[n++] = {pool_->data(j), size};
-  }
-  if (n < 2) return 0;  // nothing to gain: fill() reads the one block
-  ssize_t got = ::readv(cfg_.fd, iov, static_cast<int>(n));
-  int err = got < 0 ? errno : 0;
-  size_t whole = got > 0 ? static_cast<size_t>(got) / size : 0;
-  size_t rest = got > 0 ? static_cast<size_t>(got) % size : 0;
-  // The blocks the data did not reach go back, with their queue places (the first one
-  // stays: it is the block being filled, whose place was taken before).
-  size_t keep = std::max<size_t>(1, whole + (rest ? 1 : 0));
-  for (size_t k = n; k-- > keep;) {
-    pool_->putBack(ids[k]);
-    refundCredit();
-  }
-  if (got <= 0) {
-    readAhead_ = false;  // fill() polls, and meets the end of file or the error itself
-    return (err == EAGAIN || err == EINTR || got == 0) ? 0 : -err;
-  }
-  reads_.fetch_add(1, std::memory_order_relaxed);
-  readAhead_ = static_cast<size_t>(got) == n * size;
-  for (size_t k = 0; k < whole; k++) deliverBlock(ids[k], nullptr, size);
-  *idx = rest ? ids[whole] : -1;
-  *filled = rest;
-  return 0;
-}
-
-void Stream::runInput() {
-  const size_t size = cfg_.blockBytes;
-  int idx = -1;
-  uint8_t* fresh = nullptr;
-  size_t filled = 0;
-  while (!stop_) {
-    if (!waitCredit()) break;
-    if (idx < 0 && !fresh) {
-      idx = pool_->takeFree();
-      if (idx < 0) {
-        // The pool is dry (JS holds every block): fresh memory, never a stall.
-        fresh = static_cast<uint8_t*>(::malloc(size));
-        if (!fresh) {
-          sendError(ENOMEM, "malloc");
-          break;
-        }
-      }
-    }
-    const char* op = "read";
-    // Data flowing and a pooled block to start: read it and the next ones at once.
-    if (readAhead_ && filled == 0 && idx >= 0 && !cfg_.partial) {
-      int b = readBurst(&idx, &filled);
-      if (b < 0) {
-        sendError(-b, op);
-        break;
-      }
-      if (idx < 0) continue;  // every block it reached was full and is handed over
-    }
-    uint8_t* p = idx >= 0 ? pool_->data(idx) : fresh;
-    int r = fill(p, size, &filled, deadline(), &op);
-    if (r == -ECANCELED) {
-      refundCredit();
-      break;
-    }
-    if (r == -ETIMEDOUT) {
-      // The block keeps what it has; the next read() waits again.
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        stats_.timeouts++;
-      }
-      sendError(ETIMEDOUT, "poll");
-      continue;
-    }
-    bool whole = filled > 0 && filled % cfg_.unitBytes == 0;
-    if (r == 0 || (r == 1 && whole)) {
-      deliverBlock(idx, fresh, filled);
-      idx = -1;
-      fresh = nullptr;
-      filled = 0;
-      if (r == 0) continue;
-      if (!waitCredit()) break;
-    }
-    sendError(r == 1 ? EIO : -r, op);
-    break;
-  }
-  flush();
-  if (idx >= 0) pool_->putBack(idx);
-  ::free(fresh);
-}
-
-void Stream::runInputDmabuf() {
-  const size_t size = cfg_.blockBytes;
-  std::deque<int> inKernel;
-  std::vector<bool> cpuOwned(pool_->count(), false);
-  auto toKernel = [&](int i) -> int {
-    int fd = pool_->dmabufFd(i);
-    if (cpuOwned[i]) {
-      int r = sys::dmaBufSync(fd, kDmaBufSyncEnd | kDmaBufSyncRead);
-      if (r < 0) return r;
-      cpuOwned[i] = false;
-    }
-    int r = dmabuf::enqueue(cfg_.fd, fd, size, false);
-    if (r < 0) return r;
-    inKernel.push_back(i);
-    return 0;
-  };
-  for (int i; (i = pool_->takeFree()) >= 0;) {
-    int r = toKernel(i);
-    if (r < 0) {
-      sendError(-r, "enqueue");
-      return;
-    }
-  }
-  while (!stop_) {
-    int back;
-    while (pool_->popReturned(&back)) {
-      int r = toKernel(back);
-      if (r < 0) {
-        sendError(-r, "enqueue");
-        return;
-      }
-    }
-    if (inKernel.empty()) {
-      int w = waitFd(-1, 0, -1, true);
-      if (w == -ECANCELED) return;
-      if (w < 0) {
-        sendError(-w, "poll");
-        return;
-      }
-      continue;
-    }
-    if (!waitCredit()) return;
-    int head = inKernel.front();
-    // The DMABUF's fence signals when the device has filled it.
-    int w = waitFd(pool_->dmabufFd(head), POLLOUT, deadline(), true);
-    if (w == 2) {
-      refundCredit();
-      continue;
-    }
-    if (w == -ECANCELED) {
-      refundCredit();
-      return;
-    }
-    if (w == 0) {
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        stats_.timeouts++;
-      }
-      sendError(ETIMEDOUT, "poll dmabuf");
-      continue;
-    }
-    if (w < 0) {
-      sendError(-w, "poll dmabuf");
-      return;
-    }
-    inKernel.pop_front();
-    int r = sys::dmaBufSync(pool_->dmabufFd(head), kDmaBufSyncStart | kDmaBufSyncRead);
-    if (r < 0) {
-      sendError(-r, "sync");
-      return;
-    }
-    cpuOwned[head] = true;
-    Delivery* d = new Delivery;
-    d->kind = DeliveryKind::Block;
-    d->len = size;
-    if (pool_->lentCount() + 1 >= pool_->count()) {
-      // Lending it would leave the device nothing to fill: copy, give it straight back.
-      d->fresh = static_cast<uint8_t*>(::malloc(size));
-      if (!d->fresh) {
-        delete d;
-        sendError(ENOMEM, "malloc");
-        return;
-      }
-      ::memcpy(d->fresh, pool_->data(head), size);
-      r = toKernel(head);
-      if (r < 0) {
-        ::free(d->fresh);
-        delete d;
-        sendError(-r, "enqueue");
-        return;
-      }
-    } else {
-      d->idx = head;
-      d->gen = pool_->lend(head);
-    }
-    send(d);
-  }
-}
-
-void Stream::runOutput() {
-  for (;;) {
-    WriteJob* job = nullptr;
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [this] { return stop_ || !jobs_.empty() || !cyclicData_.empty(); });
-      if (stop_) return;
-      if (!jobs_.empty()) {
-        job = jobs_.front();
-        jobs_.pop_front();
-      }
-    }
-    const char* op = "write";
-    size_t done = 0;
-    if (!job) {
-      // Cyclic output on a kernel without DMABUF: repeat the block at the consumer's pace.
-      int r = writeAll(cyclicData_.data(), cyclicData_.size(), -1, &op, &done);
-      if (r == -ECANCELED) return;
-      if (r < 0) {
-        sendError(-r, op);
-        return;
-      }
-      std::lock_guard<std::mutex> lk(mu_);
-      stats_.cyclicRepeats++;
-      continue;
-    }
-    int r = writeAll(job->data, job->len, deadline(), &op, &done);
-    if (r < 0) {
-      if (failJob(job, -r, r == -ETIMEDOUT ? "poll" : op, done)) continue;
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      stats_.written += job->len;
-      if (cfg_.cyclic) cyclicData_.assign(job->data, job->data + job->len);
-    }
-    Delivery* d = new Delivery;
-    d->kind = DeliveryKind::Written;
-    d->job = job;
-    send(d);
-  }
-}
-
-void Stream::runOutputDmabuf() {
-  const size_t size = cfg_.blockBytes;
-  std::deque<int> inKernel;
-  for (;;) {
-    WriteJob* job = nullptr;
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [this] { return stop_ || !jobs_.empty(); });
-      if (stop_) return;
-      job = jobs_.front();
-      jobs_.pop_front();
-    }
-    if (cfg_.cyclic && job->len > size) {
-      sendError(EINVAL, "cyclic push larger than one DMABUF block", job);
-      continue;
-    }
-    size_t off = 0;
-    int err = 0;
-    const char* op = "";
-    while (off < job->len && !err) {
-      int idx = pool_->takeFree();
-      if (idx < 0) {
-        // Every block is queued: wait for the oldest one's fence (the device read it).
-        int head = inKernel.front();
-        int w = waitFd(pool_->dmabufFd(head), POLLOUT, deadline(), false);
-        if (w == 0) err = ETIMEDOUT, op = "poll dmabuf";
-        else if (w < 0) err = -w, op = "poll dmabuf";
-        else {
-          inKernel.pop_front();
-          pool_->putBack(head);
-        }
-        continue;
-      }
-      size_t n = std::min(size, job->len - off);
-      int fd = pool_->dmabufFd(idx);
-      int r = sys::dmaBufSync(fd, kDmaBufSyncStart | kDmaBufSyncWrite);
-      if (r == 0) {
-        ::memcpy(pool_->data(idx), job->data + off, n);
-        r = sys::dmaBufSync(fd, kDmaBufSyncEnd | kDmaBufSyncWrite);
-      }
-      if (r == 0) r = dmabuf::enqueue(cfg_.fd, fd, n, cfg_.cyclic);
-      if (r < 0) {
-        pool_->putBack(idx);
-        err = -r;
-        op = "enqueue";
-        break;
-      }
-      inKernel.push_back(idx);
-      off += n;
-    }
-    if (err) {
-      // `off` bytes are in DMABUFs the kernel has queued: the device plays them.
-      if (failJob(job, err, op, off)) continue;
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      stats_.written += job->len;
-    }
-    Delivery* d = new Delivery;
-    d->kind = DeliveryKind::Written;
-    d->job = job;
-    send(d);
-  }
-}
-
 }  // namespace iiokit
+

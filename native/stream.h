@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "dmabuf.h"
+#include "dmabuf_stream.h"
 #include "pool.h"
 #include "sys.h"
 
@@ -82,6 +83,7 @@ struct Delivery {
   const char* op = "";
   WriteJob* job = nullptr;  // Written / a push's Error
   size_t done = 0;          // a push's Error: bytes of it the kernel took before the error
+  uint64_t lost = 0;        // Block: units lost just before it (DMABUF transfers that failed)
   Delivery* next = nullptr;  // a batch handed over in one wake-up of the JS thread
 };
 
@@ -100,7 +102,7 @@ struct StreamStats {
   uint64_t reads = 0;
 };
 
-class Stream : public std::enable_shared_from_this<Stream> {
+class Stream : public std::enable_shared_from_this<Stream>, private StreamPort {
  public:
   /** Returns false when the receiver is gone: the core then disposes of the delivery. */
   using Sink = std::function<bool(Delivery*)>;
@@ -115,9 +117,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   const StreamConfig& config() const { return cfg_; }
   size_t poolBlocks() const { return cfg_.blocks + 2; }
 
-  /** Before start(): try DMABUF blocks; on failure stays on read()/write(). */
+  /** Before start() and the enable: DMABUF blocks (dmabuf_stream.h); on failure stays on read()/write(). */
   bool tryDmabuf(const std::string& heapPath, dmabuf::Failure* fail);
-  bool usesDmabuf() const { return pool_ && pool_->isDmabuf(); }
+  bool usesDmabuf() const { return dmabuf_ != nullptr; }
+  /** DMABUF counters (zeros on the read()/write() path). */
+  DmabufStats dmabufStats() const { return dmabuf_ ? dmabuf_->stats() : DmabufStats{}; }
 
   /**
    * Makes the pool (if tryDmabuf did not) and starts the thread. 0 or -errno; on failure
@@ -132,14 +136,23 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool release(int idx, uint32_t gen);
   /** Output: queues a job; -EBADF after stop, -EBUSY for a second cyclic push. */
   int write(WriteJob* job);
+  /** Output over DMABUF: a job (len 0) answered once everything queued before it was played. */
+  int drain(WriteJob* job);
 
   /** Wakes the thread through the eventfd and makes it stop (permanent, like libiio). */
   void cancel();
   /**
-   * cancel() + join + detach DMABUFs + close the stream's fd. Idempotent. Jobs not
+   * cancel() + join + close the stream's fd, unless DMABUFs are attached: they stay, with
+   * the fd they were attached through, until detachDmabufs(). Idempotent. Jobs not
    * started are returned.
    */
   std::vector<WriteJob*> close();
+  /**
+   * After close() and after the buffer was disabled (so aborted transfers have completed):
+   * DETACH the DMABUFs, close their fds and the stream's fd. 0 or the first -errno.
+   * Idempotent (close() first if it was not called).
+   */
+  int detachDmabufs();
 
   std::shared_ptr<BlockPool> pool() const { return pool_; }
   StreamStats stats();
@@ -150,15 +163,29 @@ class Stream : public std::enable_shared_from_this<Stream> {
  private:
   void run();
   void runInput();
-  void runInputDmabuf();
   void runOutput();
-  void runOutputDmabuf();
+  /** Raises what the thread sleeps on: the condition variable, and the eventfd (DMABUF). */
+  void notifyThread();
+  /** Closes the stream's duplicate of the data fd (idempotent). */
+  void closeOwnFd();
+
+  // StreamPort: the DMABUF loops' view of this stream (thread side).
+  bool stopping() override { return stop_; }
+  bool takeCredit() override;
+  void refundCredit() override;
+  void deliverBlock(Delivery* d) override { hold(d); }
+  void flushBlocks() override { flush(); }
+  void sendError(int err, const char* op, WriteJob* job = nullptr, size_t done = 0) override;
+  bool failJob(WriteJob* job, int err, const char* op, size_t done) override;
+  void sendWritten(WriteJob* job) override;
+  WriteJob* nextJob() override;
+  void returnJob(WriteJob* job) override;
+  int wait(int fd, short events, int64_t deadlineUs) override;
+  void noteTimeout() override;
 
   bool waitCredit();
-  /** Takes a queue place if one is free now, without waiting. */
-  bool tryCredit();
   /** Input: a filled block (pooled `idx`, or `fresh` memory) becomes a delivery, held. */
-  void deliverBlock(int idx, uint8_t* fresh, size_t len);
+  void deliverFilled(int idx, uint8_t* fresh, size_t len);
   /**
    * Input, while data flows: one readv() into block *idx and the next free blocks that
    * queue places allow (up to readBurstBytes). Full blocks are delivered; *idx and *filled
@@ -169,15 +196,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void hold(Delivery* d);
   /** Hands over every held block (before any wait, error or end). */
   void flush();
-  void refundCredit();
   bool send(Delivery* d);
-  void sendError(int err, const char* op, WriteJob* job = nullptr, size_t done = 0);
-  /**
-   * A push that failed after the kernel took `done` of its bytes: counted as written and
-   * reported with the error (the device plays them). On cancel with nothing taken, the
-   * job goes back to the queue for close() to hand back. False: the thread must stop.
-   */
-  bool failJob(WriteJob* job, int err, const char* op, size_t done);
+
   /** Reads until the block is full (or, partial, until whole units arrived). */
   int fill(uint8_t* p, size_t size, size_t* filled, int64_t deadline, const char** op);
   /** Writes everything; 0, -ETIMEDOUT, -ECANCELED or -errno; what was written in *done. */
@@ -192,7 +212,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   StreamConfig cfg_;
   int dupError_ = 0;
   std::shared_ptr<BlockPool> pool_;
-  std::vector<BlockPool::Dmabuf> attached_;
+  std::unique_ptr<DmabufTransfer> dmabuf_;
   sys::Signal cancel_;
   Sink sink_;
   std::thread thread_;

@@ -85,6 +85,11 @@ uint64_t Signal::drain() {
   return r == sizeof v ? v : 0;
 }
 
+void Signal::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -EBADF;
+}
+
 int64_t nowMs() {
   struct timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);

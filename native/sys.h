@@ -32,6 +32,8 @@ class Signal {
   void raise();
   /** Reads the counter back to zero; returns how many raises were pending. */
   uint64_t drain();
+  /** Closes the eventfd now (raise() and drain() do nothing after). */
+  void close();
 
  private:
   int fd_;

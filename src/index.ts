@@ -6,7 +6,7 @@ export { Context } from './model/context';
 export { Device, type EventIterator } from './model/device';
 export { Channel } from './model/channel';
 export { Attr, parseAvailable, type AttrValue, type AvailableValues } from './model/attr';
-export { IioBuffer, type Block, type BufferOptions } from './model/buffer';
+export { IioBuffer, type Block, type BufferOptions, type BufferStats } from './model/buffer';
 export { ChannelMask } from './model/channel-mask';
 export { decodeEvent, type IioEvent } from './model/event';
 export type * from './model/info';

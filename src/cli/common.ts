@@ -47,8 +47,12 @@ export function printUsage(out: Out, tool: ToolSpec): void {
   COMMON_LONG.forEach((l, i) =>
     out.line(`\t-${l.val}, --${l.name}${arg(l)}\n\t\t\t${COMMON_DESCRIPTIONS[i]}`),
   );
+  // Our own additions have no short form (a long option's val is then a word, not a letter),
+  // so that no letter libiio may take one day means something else here.
   tool.longs.forEach((l, i) =>
-    out.line(`\t-${l.val}, --${l.name}${arg(l)}\n\t\t\t${tool.usage[i + 1]}`),
+    out.line(
+      `\t${l.val.length === 1 ? `-${l.val}, ` : ''}--${l.name}${arg(l)}\n\t\t\t${tool.usage[i + 1]}`,
+    ),
   );
   out.line(
     '\nThis is free software; see the source for copying conditions.  There is NO\n' +

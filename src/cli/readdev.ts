@@ -25,6 +25,7 @@ export const READDEV_TOOL: ToolSpec = {
     { name: 'auto', arg: 'none', val: 'a' },
     { name: 'benchmark', arg: 'none', val: 'B' },
     { name: 'resume', arg: 'none', val: 'R' },
+    { name: 'transfer', arg: 'required', val: 'transfer' },
   ],
   usage: [
     '[-t <trigger>] [-b <buffer-size>][-s <samples>] <iio_device> [<channel> ...]',
@@ -34,6 +35,7 @@ export const READDEV_TOOL: ToolSpec = {
     'Scan for available contexts and if only one is available use it.',
     'Benchmark throughput.\n\t\t\tStatistics will be printed on the standard input.',
     'When the server goes away, wait for it and go on (the scans\n\t\t\tlost are counted on stderr) instead of stopping.',
+    "How local: buffers move data: 'dmabuf' (zero copy, Linux 6.11+\n\t\t\tDMA buffers), 'fileio' (read()/write()) or 'auto' (default).",
   ],
 };
 

@@ -6,6 +6,7 @@
 import { ERRNO, errnoOrEio, strerror } from '../errors';
 import type { IioBuffer } from '../model/buffer';
 import type { Channel } from '../model/channel';
+import type { TransferMode } from '../model/backend';
 import type { Context } from '../model/context';
 import type { Device } from '../model/device';
 import {
@@ -157,17 +158,18 @@ export interface StreamOptions {
   readonly benchmark: boolean;
   /** readdev: resume after a lost server (counting the gap) instead of stopping. */
   readonly resume: boolean;
+  readonly transfer: TransferMode;
 }
 
 /**
- * Runs iio_readdev or iio_writedev up to the open buffer, hands it to `transfer`, and
+ * Runs iio_readdev or iio_writedev up to the open buffer, hands it to `run`, and
  * closes the buffer, puts the trigger back and closes the context however it ends.
  */
 export function runStreamTool(
   argv: readonly string[],
   io: CliIo,
   spec: StreamTool,
-  transfer: (buffer: IioBuffer, opts: StreamOptions, err: Out) => Promise<number>,
+  run: (buffer: IioBuffer, opts: StreamOptions, err: Out) => Promise<number>,
 ): Promise<number> {
   const tool = spec.tool;
   return runTool(io, async (out, err) => {
@@ -192,6 +194,7 @@ export function runStreamTool(
     let cyclic = false;
     let benchmark = false;
     let resume = false;
+    let transfer: TransferMode = 'auto';
     for (const o of opts.own) {
       if (o.opt === 't') trigger = o.arg;
       else if (o.opt === 'b') bufferSize = clampNumber(err, 'buffer size', o.arg, 1, SIZE_MAX);
@@ -199,7 +202,14 @@ export function runStreamTool(
       else if (o.opt === 'c') cyclic = true;
       else if (o.opt === 'B') benchmark = true;
       else if (o.opt === 'R') resume = true;
-      else if (o.opt === '?') {
+      else if (o.opt === 'transfer') {
+        if (o.arg !== 'auto' && o.arg !== 'dmabuf' && o.arg !== 'fileio') {
+          err.line(`Invalid transfer mode "${o.arg ?? ''}": auto, dmabuf or fileio`);
+          await ctx?.close();
+          return 1;
+        }
+        transfer = o.arg;
+      } else if (o.opt === '?') {
         await ctx?.close();
         return refuseOption(out, err, tool, opts.errors);
       }
@@ -244,13 +254,15 @@ export function runStreamTool(
           channels: scanned,
           cyclic,
           isOutput: spec.isOutput,
+          transfer,
         });
       } catch (e) {
         err.line(`Unable to allocate buffer: ${strerror(errnoOrEio(e))}`);
-        if (process.env.IIOKIT_DEBUG) err.line(String(e));
+        // libiio's line, then ours when it says more (a forced transfer mode refused)
+        if (process.env.IIOKIT_DEBUG || transfer !== 'auto') err.line(String(e));
         return 1;
       }
-      return await transfer(buffer, { bufferSize, samples, cyclic, benchmark, resume }, err);
+      return await run(buffer, { bufferSize, samples, cyclic, benchmark, resume, transfer }, err);
     } finally {
       out.flush();
       if (buffer) await buffer.close().catch((e) => err.line(String(e)));

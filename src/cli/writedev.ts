@@ -23,6 +23,7 @@ export const WRITEDEV_TOOL: ToolSpec = {
     { name: 'auto', arg: 'none', val: 'a' },
     { name: 'cyclic', arg: 'none', val: 'c' },
     { name: 'benchmark', arg: 'none', val: 'B' },
+    { name: 'transfer', arg: 'required', val: 'transfer' },
   ],
   usage: [
     '[-t <trigger>] [-b <buffer-size>] [-s <samples>] <iio_device> [<channel> ...]',
@@ -32,6 +33,7 @@ export const WRITEDEV_TOOL: ToolSpec = {
     'Scan for available contexts and if only one is available use it.',
     'Use cyclic buffer mode.',
     'Benchmark throughput.\n\t\t\tStatistics will be printed on the standard input.',
+    "How local: buffers move data: 'dmabuf' (zero copy, Linux 6.11+\n\t\t\tDMA buffers), 'fileio' (read()/write()) or 'auto' (default).",
   ],
 };
 

@@ -36,6 +36,13 @@ export interface RawBlock {
   readonly lost?: number;
 }
 
+/**
+ * How a buffer moves its data where the backend has a choice (`local:`): `dmabuf` is the
+ * kernel's zero-copy DMABUF interface (Linux 6.11+, DMA buffers), `fileio` read()/write()
+ * on the buffer's file, `auto` DMABUF when the kernel's buffer takes it, else read()/write().
+ */
+export type TransferMode = 'auto' | 'dmabuf' | 'fileio';
+
 export interface BufferOpenOptions {
   /** Scans per block (libiio's samples_count). */
   readonly samples: number;
@@ -49,6 +56,40 @@ export interface BufferOpenOptions {
   readonly blocks?: number;
   /** Which buffer of a multi-buffer device (default 0). */
   readonly bufferIndex?: number;
+  /** Transfer mode (default `auto`); backends without a choice ignore it. */
+  readonly transfer?: TransferMode;
+}
+
+/**
+ * Where an open buffer's blocks are and what its data path met, for backends that can
+ * tell (`local:`). Scans lost are not here: `IioBuffer.lost` (and each block's `lost`)
+ * counts them, aborted DMABUF transfers included.
+ */
+export interface TransferStats {
+  /** How the data moves: the kernel's DMABUF interface, or read()/write() on the buffer fd. */
+  readonly mode: 'dmabuf' | 'fileio';
+  /** Input: blocks handed to JS so far, and their bytes. */
+  readonly blocks: number;
+  readonly bytes: number;
+  /** Output: bytes the kernel has taken. */
+  readonly written: number;
+  /** DMABUF: blocks the kernel has now (queued, being filled or played). */
+  readonly inFlight: number;
+  /** Input: blocks handed over and not yet taken by refill()/stream() (bounded by `blocks`). */
+  readonly waiting: number;
+  /** Input: pooled blocks taken and not yet given back (release(), or the collector). */
+  readonly held: number;
+  /** Input: blocks copied into fresh memory because JS held every pooled one. */
+  readonly copies: number;
+  /**
+   * DMABUF: transfers that completed with an error (the fence's: -EINTR when the buffer
+   * was disabled under them); input ones are not delivered, their scans count as lost.
+   */
+  readonly transferErrors: number;
+  /** DMABUF input: times the device was left with no block to fill (JS had them all). */
+  readonly stalls: number;
+  /** Refills or pushes that timed out. */
+  readonly timeouts: number;
 }
 
 /** An open buffer (stream) of one device. */
@@ -65,6 +106,8 @@ export interface BackendBuffer {
   cancel(): void;
   /** Stops streaming and restores the device; idempotent. */
   close(): Promise<void>;
+  /** The data path's counters, where the backend keeps them (still readable after close). */
+  stats?(): TransferStats;
 }
 
 /** A kernel event as read from the event fd (`struct iio_event_data`). */

@@ -15,17 +15,17 @@ interface Waiter<T> {
   timer?: NodeJS.Timeout;
 }
 
-export interface BlockQueueOptions {
+export interface BlockQueueOptions<T> {
   /**
    * When set, one read() at most may wait: another is refused with this error (EBUSY,
    * "a refill is already pending"). Without it read()s wait in turn.
    */
   readonly busy?: () => IioError;
   /**
-   * Called when read() takes a queued block or error, with how many are left: a
-   * producer that stopped because the queue was full may go on.
+   * Called when read() takes a queued block or error, with how many are left (a
+   * producer that stopped because the queue was full may go on) and what it took.
    */
-  readonly onTake?: (left: number) => void;
+  readonly onTake?: (left: number, taken: T | IioError) => void;
 }
 
 export class BlockQueue<T extends { release(): void }> {
@@ -33,7 +33,7 @@ export class BlockQueue<T extends { release(): void }> {
   private readonly waiters: Array<Waiter<T>> = [];
   private endError?: IioError;
 
-  constructor(private readonly options: BlockQueueOptions = {}) {}
+  constructor(private readonly options: BlockQueueOptions<T> = {}) {}
 
   /** Blocks and errors waiting for read(). */
   get size(): number {
@@ -74,7 +74,7 @@ export class BlockQueue<T extends { release(): void }> {
   take(): Promise<T> {
     const item = this.items.shift();
     if (item !== undefined) {
-      this.options.onTake?.(this.items.length);
+      this.options.onTake?.(this.items.length, item);
       return item instanceof IioError ? Promise.reject(item) : Promise.resolve(item);
     }
     if (this.endError) return Promise.reject(this.endError);

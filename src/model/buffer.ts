@@ -1,4 +1,4 @@
-import type { BackendBuffer, RawBlock } from './backend';
+import type { BackendBuffer, RawBlock, TransferMode, TransferStats } from './backend';
 import { IioError } from '../errors';
 import { demuxChannel, type DemuxOptions } from '../format/demux';
 import { computeScanLayout, type ScanLayout, type ScanSlot } from '../format/layout';
@@ -29,6 +29,22 @@ export interface BufferOptions {
   readonly trigger?: Device | string;
   /** Blocks in the pool / kernel buffers count (backend default if absent). */
   readonly blocks?: number;
+  /**
+   * `local:` only: `dmabuf` forces the kernel's zero-copy DMABUF interface (an error where
+   * the buffer does not take DMABUFs), `fileio` forces read()/write(), `auto` (default)
+   * uses DMABUF where the kernel's buffer takes it. Other backends ignore it.
+   */
+  readonly transfer?: TransferMode;
+}
+
+/** What `IioBuffer.stats()` reports. */
+export interface BufferStats {
+  /** Scans known to be lost since the buffer opened (= `IioBuffer.lost`). */
+  readonly lost: number;
+  /** Blocks refill() or stream() returned. */
+  readonly blocks: number;
+  /** The backend's own counters (`local:`): where the blocks are, DMABUF or read(). */
+  readonly transfer?: TransferStats;
 }
 
 /** A block of scans from `stream()`: release it when done (or let the GC do it, late). */
@@ -97,6 +113,16 @@ export class IioBuffer {
   /** Total scans known to be lost since the buffer opened. */
   get lost(): number {
     return this.totalLost;
+  }
+
+  /**
+   * Counters: scans lost, blocks read, and for `local:` the data path's (`transfer.mode`
+   * says whether DMABUF was used; blocks with the kernel, waiting for JS, held by JS;
+   * copies, stalls, transfer errors). Readable after close().
+   */
+  stats(): BufferStats {
+    const transfer = this.raw.stats?.();
+    return { lost: this.totalLost, blocks: this.seq, ...(transfer ? { transfer } : {}) };
   }
 
   private ctx(op: string): { device: string; uri: string; op: string } {

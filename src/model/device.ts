@@ -390,6 +390,16 @@ export class Device {
         uri: this.context.uri,
       });
     }
+    if (
+      options.transfer !== undefined &&
+      !['auto', 'dmabuf', 'fileio'].includes(options.transfer)
+    ) {
+      throw new IioError(
+        'EINVAL',
+        `transfer must be 'auto', 'dmabuf' or 'fileio', not ${JSON.stringify(options.transfer)}`,
+        { device: this.id, uri: this.context.uri },
+      );
+    }
     checkBufferSize(this, samples, chosen, options.blocks);
     // The trigger asked for is put back as it was when the buffer closes.
     let restoreTrigger: (() => Promise<void>) | undefined;
@@ -416,6 +426,7 @@ export class Device {
         cyclic: !!options.cyclic,
         isOutput,
         blocks: options.blocks,
+        ...(options.transfer ? { transfer: options.transfer } : {}),
       });
     } catch (err) {
       if (restoreTrigger) await restoreTrigger().catch(() => undefined);

@@ -11,7 +11,7 @@ import { attemptLoad, type NativeStatus } from './diagnose';
 export type { NativeStatus } from './diagnose';
 
 /** The addon's interface version this TypeScript expects (native/addon.cc abiVersion). */
-export const NATIVE_ABI = 3;
+export const NATIVE_ABI = 4;
 
 /** Options of a native stream (see native/stream.h StreamConfig). */
 export interface NativeStreamOptions {
@@ -107,6 +107,19 @@ export interface NativeStreamStats {
   /** Blocks given back by a Buffer finalizer (the safety net). */
   readonly finalized: number;
   readonly mode: 'fileio' | 'dmabuf';
+  /** DMABUF: blocks with the kernel now (queued or being transferred). */
+  readonly inKernel: number;
+  /** DMABUF: ENQUEUEs and completions so far. */
+  readonly enqueued: number;
+  readonly completed: number;
+  /** DMABUF: completions whose fence carried an error (aborted transfers), not delivered. */
+  readonly transferErrors: number;
+  /** DMABUF: scans in those blocks, reported to JS as `lost`. */
+  readonly lostScans: number;
+  /** DMABUF input: times the kernel was left with no block queued (JS held or had not taken them). */
+  readonly starved: number;
+  /** DMABUF: errno of the last fence error (4 = EINTR: the buffer was disabled under it), 0 if none. */
+  readonly lastTransferError: number;
 }
 
 /**
@@ -115,7 +128,7 @@ export interface NativeStreamStats {
  * ended.
  */
 export type NativeDelivery =
-  | [kind: 0, data: Buffer, block: number, gen: number]
+  | [kind: 0, data: Buffer, block: number, gen: number, lost: number]
   | [kind: 1, errno: number, op: string, pushId: number | undefined, done: number]
   | [kind: 2, pushId: number]
   | [kind: 3, errno: number, op: string];
@@ -131,8 +144,12 @@ export interface NativeStreamHandle {
   release(block: number, gen: number): boolean;
   write(data: Buffer, pushId: number): void;
   cancel(): void;
-  /** Joins the thread; returns the ids of pushes never written. */
+  /** Joins the thread; returns the ids of pushes never written. DMABUFs stay attached. */
   close(): number[];
+  /** After close() and the disable: DETACHes the DMABUFs, closes their fds; 0 or an errno. */
+  detach(): number;
+  /** Output over DMABUF: delivers kind 2 (or 1) with this id once what was queued has played. */
+  drain(pushId: number): void;
   stats(): NativeStreamStats;
 }
 

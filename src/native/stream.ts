@@ -26,7 +26,16 @@ export interface NativeBlock extends RawBlock {
 export class NativeStream {
   private readonly handle: NativeStreamHandle;
   /** Deliveries waiting for read(); each one taken gives the thread a place back. */
-  private readonly queue = new BlockQueue<NativeBlock>({ onTake: (left) => this.taken(left) });
+  private readonly queue = new BlockQueue<NativeBlock>({
+    onTake: (left, item) => this.taken(left, item),
+  });
+  /**
+   * For stats(): blocks in the queue and how many of them are pooled ones, and every
+   * pooled block that reached JS (blocks the thread lent may still be on their way).
+   */
+  private queuedBlocks = 0;
+  private queuedPooled = 0;
+  private arrivedPooled = 0;
   private readonly pushes = new Map<
     number,
     { resolve(): void; reject(e: IioError): void; bytes: number }
@@ -84,12 +93,13 @@ export class NativeStream {
     return new IioError(codeOf(errno), detail, this.ctx);
   }
 
-  private makeBlock(data: Buffer, block: number, gen: number): NativeBlock {
+  private makeBlock(data: Buffer, block: number, gen: number, lost: number): NativeBlock {
     let released = false;
     const handle = this.handle;
     return {
       data,
       block,
+      lost,
       release(): void {
         if (released) return;
         released = true;
@@ -102,12 +112,16 @@ export class NativeStream {
   private onDelivery(d: NativeDelivery): boolean {
     switch (d[0]) {
       case 0: {
-        const block = this.makeBlock(d[1], d[2], d[3]);
+        const block = this.makeBlock(d[1], d[2], d[3], d[4] ?? 0);
+        if (block.block >= 0) this.arrivedPooled++;
         if (this.closed) {
           block.release();
           return false;
         }
-        return this.queue.push(block);
+        if (this.queue.push(block)) return true;
+        this.queuedBlocks++;
+        if (block.block >= 0) this.queuedPooled++;
+        return false;
       }
       case 1: {
         if (d[3] !== undefined) {
@@ -142,7 +156,11 @@ export class NativeStream {
     return this.queue.take();
   }
 
-  private taken(left: number): void {
+  private taken(left: number, item: NativeBlock | IioError): void {
+    if (!(item instanceof IioError)) {
+      this.queuedBlocks--;
+      if (item.block >= 0) this.queuedPooled--;
+    }
     // Places are given back a few at a time (each one may wake the thread), and all of
     // them once the queue is empty, so the thread is never kept waiting on us.
     this.owed++;
@@ -171,6 +189,25 @@ export class NativeStream {
     });
   }
 
+  /**
+   * Output over DMABUF: resolves once everything pushed so far has been played by the
+   * device (every DMABUF's fence signalled); rejects with EIO when some transfer was
+   * aborted, ETIMEDOUT when the device played nothing for the timeout.
+   */
+  drain(): Promise<void> {
+    if (this.closed || this.ended) return Promise.reject(this.ended ?? this.cancelled());
+    const id = this.nextPush++;
+    return new Promise<void>((resolve, reject) => {
+      this.pushes.set(id, { resolve, reject, bytes: 0 });
+      try {
+        this.handle.drain(id);
+      } catch (err) {
+        this.pushes.delete(id);
+        reject(nativeError(err, { ...this.ctx, op: 'drain' }));
+      }
+    });
+  }
+
   private cancelled(): IioError {
     return new IioError('ECANCELED', 'the stream was cancelled', this.ctx);
   }
@@ -178,6 +215,17 @@ export class NativeStream {
   /** Wakes the thread through its eventfd and stops it; pending calls reject with ECANCELED. */
   cancel(): void {
     this.handle.cancel();
+  }
+
+  /**
+   * DMABUF: DETACHes the DMABUFs and closes their fds. Call it after close() and after
+   * the buffer was disabled (its aborted transfers complete then). Blocks JS still holds
+   * stay readable: their memory is unmapped only when the last Buffer over it is collected.
+   * Returns the errno code of a DETACH that failed, '' otherwise. Idempotent.
+   */
+  detach(): string {
+    const errno = this.handle.detach();
+    return errno ? codeOf(errno) : '';
   }
 
   /** Stops and joins the thread. Blocks still queued go back to the pool. Idempotent. */
@@ -194,13 +242,26 @@ export class NativeStream {
     // later reads fail with the thread's end, or ECANCELED
     this.queue.end(this.ended ?? err);
     this.queue.clear();
+    this.queuedBlocks = this.queuedPooled = 0;
   }
 
   get isClosed(): boolean {
     return this.closed;
   }
 
-  stats(): NativeStreamStats {
-    return this.handle.stats();
+  /**
+   * The thread's counters, plus `waiting`: blocks handed to JS and not yet read, and
+   * `held`: pooled blocks read and not yet given back (by release() or the collector).
+   * Both are counted on this thread (releases and finalizers run here too), so they are
+   * exact whatever the streaming thread is doing; `lent` also counts blocks on their way.
+   */
+  stats(): NativeStreamStats & { readonly waiting: number; readonly held: number } {
+    const s = this.handle.stats();
+    const back = s.released + s.finalized;
+    return {
+      ...s,
+      waiting: this.queuedBlocks,
+      held: Math.max(0, this.arrivedPooled - this.queuedPooled - back),
+    };
   }
 }

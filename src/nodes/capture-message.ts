@@ -54,6 +54,8 @@ export interface CaptureMeta {
   readonly samplingFrequency?: number;
   /** `raw` or `si` for per-channel and chart payloads. */
   readonly values?: 'raw' | 'si';
+  /** Buffer payloads: gives the block back (a DMABUF to the device) once the flow is done. */
+  readonly release?: () => void;
 }
 
 /** A Dashboard 2 `ui-chart` point (chart: x key `x`, y key `y`, series key `series`). */
@@ -113,6 +115,7 @@ export interface BlockCounts {
   readonly skipped: number;
   readonly lost: number;
   readonly timestamp: number;
+  readonly release?: () => void;
 }
 
 /**
@@ -150,6 +153,7 @@ export function captureMeta(l: StreamLayout, b: BlockCounts): CaptureMeta {
         };
   if (l.samplingFrequency !== undefined) m.samplingFrequency = l.samplingFrequency;
   if (l.values !== undefined) m.values = l.values;
+  if (b.release) m.release = b.release;
   return m;
 }
 

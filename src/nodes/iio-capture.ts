@@ -2,11 +2,13 @@
  * `iio-capture`: streams blocks of scans from one device into the flow.
  *
  * Zero copy: in `buffer` mode `msg.payload` IS the block the backend handed out (for
- * local: an external Buffer over a pooled block). The node never releases a block it
- * sent: Node-RED clones alias Buffers and any downstream node may keep one, so only the
- * garbage collector knows when the last holder is gone (the pool's finalizer then takes
- * the block back; a dry pool copies instead of stalling). Blocks the node does not send
- * (dropped, or converted to arrays/chart points) are released at once.
+ * local: an external Buffer over a pooled block or a DMABUF). The node never releases a
+ * block it sent: Node-RED clones alias Buffers and any downstream node may keep one. The
+ * flow says when it is done with `msg.iio.release()` (the block goes back at once: for a
+ * DMABUF, to the kernel); otherwise only the garbage collector knows when the last holder
+ * is gone (the pool's finalizer then takes the block back; a dry pool copies instead of
+ * stalling). Blocks the node does not send (dropped, or converted to arrays/chart points)
+ * are released at once.
  *
  * Flow control: Node-RED has no backpressure. A message is "in flight" from send() until
  * the runtime has delivered it (its delivery is queued with setImmediate, ours after it).
@@ -72,6 +74,9 @@ function readSettings(config: NodeConfig): CaptureSettings | string {
   const points = num(config, 'chartPoints', 200);
   const intervalMs = num(config, 'interval', output === 'chart' ? 200 : 0);
   const blocks = num(config, 'blocks', NaN);
+  const transfer = str(config, 'transfer') || 'auto';
+  if (transfer !== 'auto' && transfer !== 'dmabuf' && transfer !== 'fileio')
+    return `transfer must be auto, dmabuf or fileio, not "${transfer}"`;
   return {
     device,
     deviceHint: str(config, 'deviceId'),
@@ -81,6 +86,7 @@ function readSettings(config: NodeConfig): CaptureSettings | string {
       ...(str(config, 'trigger') ? { trigger: str(config, 'trigger') } : {}),
       ...(freq > 0 ? { samplingFrequency: freq } : {}),
       ...(Number.isInteger(blocks) && blocks > 0 ? { blocks } : {}),
+      ...(transfer !== 'auto' ? { transfer } : {}),
     },
     output,
     si: str(config, 'values') === 'si',
@@ -280,7 +286,6 @@ class CaptureRunner implements HubSubscriber {
     else this.windowScans += block.samples;
     const chart = this.settings.output === 'chart';
     this.samplesSinceStatus += block.samples;
-    let kept = false;
     const scanBytes = info.buffer.scanBytes;
     const per = this.request.samples;
     // The hub's block may be larger than ours (another node asked for more): slice it.
@@ -308,15 +313,17 @@ class CaptureRunner implements HubSubscriber {
         this.dropped++;
         continue;
       }
-      const msg = this.message(info, block, data, n, at);
-      if (this.settings.output === 'buffer') kept = true;
+      // A Buffer payload is the block's memory: its share goes back when the flow calls
+      // msg.iio.release(), else when the collector finds the payload unreachable.
+      const release = this.settings.output === 'buffer' ? block.hold() : undefined;
+      const msg = this.message(info, block, data, n, at, release);
       this.lastSent = block.receivedAt;
       this.inFlight++;
       this.node.send(msg);
       // Queued after the runtime's own delivery of msg (setImmediate is FIFO).
       setImmediate(() => this.inFlight--);
     }
-    return kept;
+    return false;
   }
 
   private message(
@@ -325,6 +332,7 @@ class CaptureRunner implements HubSubscriber {
     data: Buffer,
     samples: number,
     at: { startMs: number; dtMs: number } | undefined,
+    release: (() => void) | undefined,
   ): NodeMessage {
     const s = this.settings;
     let payload: unknown;
@@ -345,6 +353,7 @@ class CaptureRunner implements HubSubscriber {
         skipped: this.skipped,
         lost: this.lost,
         timestamp: block.receivedAt,
+        release,
       }),
     };
     if (s.output === 'chart') msg.action = s.chartAction;

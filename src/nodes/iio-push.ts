@@ -7,6 +7,7 @@
  */
 import { IioError } from '../errors';
 import { convertInverse } from '../format/convert';
+import type { TransferMode } from '../model/backend';
 import type { IioBuffer } from '../model/buffer';
 import type { Context } from '../model/context';
 import { bool, configError, configNode, num, str, useContext, type IioContextNode } from './common';
@@ -73,6 +74,7 @@ interface PushSettings {
   readonly samples: number;
   readonly cyclic: boolean;
   readonly si: boolean;
+  readonly transfer: TransferMode;
 }
 
 export default function register(RED: RedAPI): void {
@@ -94,9 +96,21 @@ function setupPush(RED: RedAPI, node: RedNode, config: NodeConfig): void {
     samples: Number.isInteger(samples) && samples > 0 ? samples : 0,
     cyclic: bool(config, 'cyclic'),
     si: str(config, 'values') === 'si',
+    transfer: (str(config, 'transfer') || 'auto') as TransferMode,
   };
   if (!settings.device) {
     configError(RED, node, new IioError('EINVAL', 'iio-push: no device selected'));
+    return;
+  }
+  if (!['auto', 'dmabuf', 'fileio'].includes(settings.transfer)) {
+    configError(
+      RED,
+      node,
+      new IioError(
+        'EINVAL',
+        `iio-push: transfer must be auto, dmabuf or fileio, not "${settings.transfer}"`,
+      ),
+    );
     return;
   }
   const pusher = new Pusher(cfg, settings);
@@ -248,7 +262,12 @@ class Pusher {
     const channels = this.s.channels.length
       ? this.s.channels.map((c) => dev.channel(c, true))
       : dev.channels.filter((c) => c.isOutput && c.isScanElement);
-    this.buffer = await dev.createBuffer(samples, { channels, isOutput: true, cyclic });
+    this.buffer = await dev.createBuffer(samples, {
+      channels,
+      isOutput: true,
+      cyclic,
+      ...(this.s.transfer !== 'auto' ? { transfer: this.s.transfer } : {}),
+    });
     this.scales = undefined;
     return this.buffer;
   }

@@ -1,4 +1,5 @@
 import { IioError } from '../errors';
+import type { TransferMode } from '../model/backend';
 import type { IioBuffer } from '../model/buffer';
 import type { Context } from '../model/context';
 import type { Device } from '../model/device';
@@ -17,6 +18,8 @@ export interface CaptureRequest {
   readonly samplingFrequency?: number;
   /** Kernel blocks / pool size (backend default if absent). */
   readonly blocks?: number;
+  /** local: DMABUF, read() or auto (the default). */
+  readonly transfer?: TransferMode;
 }
 
 /** What a running stream looks like; handed to subscribers when it (re)starts. */
@@ -44,6 +47,12 @@ export interface HubBlock {
   readonly lost: number;
   /** ms since the epoch when the block reached JS. */
   readonly receivedAt: number;
+  /**
+   * Takes a share of the block: it goes back to its pool (for local: DMABUF, to the
+   * kernel) once every share was given back with the function returned, and no
+   * subscriber kept it for the garbage collector (onBlock returning true).
+   */
+  hold(): () => void;
 }
 
 export interface HubSubscriber {
@@ -172,6 +181,7 @@ export class StreamHub {
       trigger: first('trigger') as string | undefined,
       samplingFrequency: first('samplingFrequency') as number | undefined,
       blocks: first('blocks') as number | undefined,
+      transfer: first('transfer') as TransferMode | undefined,
     };
     return { key: JSON.stringify(req), channels, samples, req };
   }
@@ -225,6 +235,7 @@ export class StreamHub {
       channels,
       isOutput: false,
       ...(req.blocks ? { blocks: req.blocks } : {}),
+      ...(req.transfer ? { transfer: req.transfer } : {}),
     });
     const scales = new Map<number, { scale: number; offset: number }>();
     try {
@@ -257,12 +268,27 @@ export class StreamHub {
           this.gapSince = undefined;
         }
         this.lastBlockAt = receivedAt;
+        // Shares: the hub's own (dropped after the fan-out) and one per hold().
+        let shares = 1;
+        const drop = (): void => {
+          if (--shares === 0) b.release();
+        };
         const block: HubBlock = {
           data: b.data,
           samples: b.samples,
           seq: b.seq,
           lost,
           receivedAt,
+          hold: () => {
+            shares++;
+            let held = true;
+            return () => {
+              if (held) {
+                held = false;
+                drop();
+              }
+            };
+          },
         };
         let kept = false;
         for (const s of this.subs) {
@@ -273,7 +299,8 @@ export class StreamHub {
             s.onError(IioError.wrap(err, { device: this.deviceId, op: 'deliver block' }));
           }
         }
-        if (!kept) b.release();
+        // Kept for the collector: the hub's share is never given back (a finalizer returns it).
+        if (!kept) drop();
       }
     } catch (err) {
       if (gen === this.generation) {

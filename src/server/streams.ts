@@ -56,6 +56,8 @@ export class InputClient {
   readonly channels: Channel[];
   private queue: Item[] = [];
   private queuedBytes = 0;
+  /** Size of the last block queued: the next one is as large. */
+  private lastItemBytes = 0;
   private wake: (() => void) | null = null;
   /** Changes when the wire layout changes (whole-scan mode, on a new union of channels). */
   generation = 0;
@@ -86,8 +88,14 @@ export class InputClient {
     return this.plan?.scanBytes ?? 0;
   }
 
+  /**
+   * Full when one more block would not fit: the hub then stops pulling (the device waits,
+   * or its own buffer overruns) instead of pulling a block that push() would have to make
+   * room for by dropping the oldest, which lost data whenever the limit was not a
+   * multiple of the block size (e.g. while a client had not sent its first READBUF yet).
+   */
   get isFull(): boolean {
-    return this.queuedBytes >= this.hub.queueLimit(this);
+    return this.queuedBytes + this.lastItemBytes > this.hub.queueLimit(this);
   }
 
   get stats(): StreamClientStats {
@@ -104,6 +112,7 @@ export class InputClient {
   push(item: Item): void {
     this.queue.push(item);
     this.queuedBytes += item.data.length;
+    this.lastItemBytes = item.data.length;
     const limit = this.hub.queueLimit(this);
     while (this.queuedBytes > limit && this.queue.length > 1) {
       const old = this.queue.shift()!;

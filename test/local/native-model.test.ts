@@ -88,6 +88,49 @@ describe('local: buffers through the public API (FIFO-backed device)', function 
     await buf.close();
   });
 
+  it('stats(): blocks waiting for JS, held by JS, copies, mode; readable after close', async () => {
+    dev = makeFifoDevice({
+      name: 'adc',
+      channels: [{ stem: 'in_voltage0', index: 0, type: 'le:u16/16>>0' }],
+    });
+    ctx = await createContext('local:', { sysfsRoot: dev.sysfsRoot, devDir: dev.devDir });
+    const buf = await ctx.device('adc').createBuffer(100, { channels: ['voltage0'], blocks: 4 });
+    createWriteStream(dev.devNode).end(Buffer.alloc(10 * 200, 7));
+    const it = buf.stream()[Symbol.asyncIterator]();
+    const held = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await it.next();
+      assert.ok(!r.done);
+      held.push(r.value);
+    }
+    // The thread fills JS's queue (4 places) behind the two blocks held.
+    for (let i = 0; i < 500 && (buf.stats().transfer?.waiting ?? 0) < 4; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    let s = buf.stats();
+    assert.equal(s.transfer?.mode, 'fileio', 'a FIFO device has no DMABUF');
+    assert.equal(s.transfer?.waiting, 4, 'queue full');
+    assert.equal(s.transfer?.held, 2, 'the two blocks taken');
+    assert.equal(s.transfer?.blocks, 6, 'handed over');
+    assert.equal(s.transfer?.copies, 0);
+    assert.equal(s.transfer?.inFlight, 0, 'read() keeps no block in the kernel');
+    assert.equal(s.blocks, 2, 'read by stream()');
+    assert.equal(s.lost, 0);
+    for (const b of held) b.release();
+    assert.equal(buf.stats().transfer?.held, 0, 'released');
+    for (let i = 2; i < 10; i++) {
+      const r = await it.next();
+      assert.ok(!r.done);
+      r.value.release();
+    }
+    await it.return?.(undefined);
+    s = buf.stats();
+    assert.deepEqual([s.blocks, s.transfer?.waiting, s.transfer?.held], [10, 0, 0]);
+    await buf.close();
+    s = buf.stats();
+    assert.equal(s.transfer?.blocks, 10, 'still readable after close');
+    assert.equal(s.transfer?.bytes, 2000);
+  });
+
   it('push() plays scans on an output device, cyclic too', async () => {
     dev = makeFifoDevice({
       name: 'dac',

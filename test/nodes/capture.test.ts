@@ -104,7 +104,11 @@ describe('nodes: iio-capture on emu:', function () {
       'lost',
       'timestamp',
       'samplingFrequency',
+      'release',
     ]);
+    // Buffer payloads carry release(), for the flow to give the block back.
+    const release = (msgs[0].iio as { release?: unknown }).release;
+    assert.equal(typeof release, 'function');
     // One channel layout shared by every message of the stream, frozen so that no node
     // can change it under the others.
     assert.equal(meta(msgs[1]).channels, meta(msgs[0]).channels);

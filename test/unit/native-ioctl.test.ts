@@ -23,6 +23,7 @@ const PROGRAM = String.raw`
 #include <linux/iio/buffer.h>
 #include <linux/dma-heap.h>
 #include <linux/dma-buf.h>
+#include <linux/sync_file.h>
 #ifndef IIO_BUFFER_DMABUF_ATTACH_IOCTL
 #define DMABUF_FROM_HEADERS 0
 struct iio_dmabuf { __u32 fd; __u32 flags; __u64 bytes_used; };
@@ -42,6 +43,8 @@ int main(void) {
   P(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL);
   P(DMA_HEAP_IOCTL_ALLOC);
   P(DMA_BUF_IOCTL_SYNC);
+  P(DMA_BUF_IOCTL_EXPORT_SYNC_FILE);
+  P(SYNC_IOC_FILE_INFO);
   printf("\"dmabufFromHeaders\": %d\n}\n", DMABUF_FROM_HEADERS);
   return 0;
 }

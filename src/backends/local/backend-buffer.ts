@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { IioError } from '../../errors';
-import type { BackendBuffer } from '../../model/backend';
+import type { BackendBuffer, TransferStats } from '../../model/backend';
 import type { ChannelMask } from '../../model/channel-mask';
 import type { NativeAddon } from '../../native';
 import type { NativeBlock, NativeStream } from '../../native/stream';
@@ -47,6 +47,37 @@ export interface LocalBufferParts {
   readonly where: { uri: string; device: string };
   readonly cyclic: boolean;
   readonly timeoutMs: number;
+  /**
+   * Output through write() on a DMA buffer: its data_available counts free space, and a
+   * block is played only once full, so nothing tells when what was written has played.
+   */
+  readonly drainUnknown?: boolean;
+}
+
+/**
+ * One line of what a stream did, for the trace at close (and the tests that read it),
+ * taken once the thread has stopped and before the disable: `in flight` is what the
+ * kernel still had (the disable aborts it), `held` what JS still holds.
+ */
+function summary(s: TransferStats, enqueued: number, lostScans: number): string {
+  const parts = [
+    `transfer ${s.mode}`,
+    `${s.blocks} blocks`,
+    `${s.bytes} bytes`,
+    `${s.copies} copies`,
+    `${s.written} written`,
+  ];
+  if (s.mode === 'dmabuf')
+    parts.push(
+      `${enqueued} enqueued`,
+      `${s.inFlight} in flight`,
+      `${s.waiting} waiting`,
+      `${s.held} held`,
+      `${s.transferErrors} transfer errors`,
+      `${lostScans} scans lost`,
+      `${s.stalls} stalls`,
+    );
+  return parts.join(', ');
 }
 
 /** An open buffer of a local device (a BackendBuffer with a few extras for tests and tools). */
@@ -77,12 +108,21 @@ export class LocalBackendBuffer implements BackendBuffer {
 
   /**
    * Output: waits until the kernel's queue is empty (kfifo `data_available` counts the
-   * scans still queued), so that closing does not drop what was pushed. A cyclic buffer
-   * never drains.
+   * scans still queued; over DMABUF the thread waits for every queued DMABUF's fence), so
+   * that closing does not drop what was pushed. A cyclic buffer never drains.
    */
   async drain(): Promise<void> {
     const { cyclic, timeoutMs, dataAvailablePath, where } = this.parts;
     if (cyclic || this.closed) return;
+    if (this.transport.dmabuf.ok) return this.stream.drain();
+    if (this.parts.drainUnknown)
+      throw new IioError(
+        'ENOTSUP',
+        'this device (a DMA buffer written with write()) cannot tell when it has played what ' +
+          'was written: its data_available counts free space, and it plays only full blocks. ' +
+          "Use transfer 'dmabuf' (Linux 6.11+)",
+        { ...where, op: 'drain' },
+      );
     let last = Number.NaN;
     let since = Date.now();
     for (;;) {
@@ -111,7 +151,27 @@ export class LocalBackendBuffer implements BackendBuffer {
     this.stream.cancel();
   }
 
-  /** Stops the thread, disables the buffer, closes the fds and restores sysfs. Idempotent. */
+  stats(): TransferStats {
+    const s = this.stream.stats();
+    return {
+      mode: s.mode,
+      blocks: s.delivered,
+      bytes: s.bytes,
+      written: s.written,
+      inFlight: s.inKernel,
+      waiting: s.waiting,
+      held: s.held,
+      copies: s.copies,
+      transferErrors: s.transferErrors,
+      stalls: s.starved,
+      timeouts: s.timeouts,
+    };
+  }
+
+  /**
+   * Stops the thread, disables the buffer, detaches the DMABUFs, closes the fds and
+   * restores sysfs. Idempotent.
+   */
   close(): Promise<void> {
     this.closing ??= this.doClose();
     return this.closing;
@@ -121,7 +181,15 @@ export class LocalBackendBuffer implements BackendBuffer {
     if (this.closed) return;
     this.closed = true;
     release(this);
+    // The thread stops first (nothing is enqueued any more), then the disable aborts what
+    // the kernel still has, and only then are the DMABUFs detached.
     this.stream.close();
+    if (trace.enabled) {
+      const s = this.stream.stats();
+      trace(
+        `${this.parts.where.device}: closed: ${summary(this.stats(), s.enqueued, s.lostScans)}`,
+      );
+    }
     const { enablePath, where, journal } = this.parts;
     let disableError: IioError | undefined;
     try {
@@ -131,6 +199,8 @@ export class LocalBackendBuffer implements BackendBuffer {
     } catch (err) {
       disableError = IioError.wrap(err, { ...where, file: enablePath, op: 'disable buffer' });
     }
+    const detach = this.stream.detach();
+    if (detach) trace(`close: DMABUF detach failed with ${detach}`);
     this.closeFds();
     for (const e of await journal.restore()) trace(`close: ${e.message}`);
     if (disableError) throw disableError;
@@ -157,6 +227,7 @@ export class LocalBackendBuffer implements BackendBuffer {
     } catch {
       // Best effort: the process is going away.
     }
+    this.stream.detach();
     this.closeFds();
     this.parts.journal.restoreSync();
   }

@@ -10,7 +10,7 @@ import { constants as fsc, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { IioError } from '../../errors';
 import { computeScanLayout } from '../../format/layout';
-import type { BufferOpenOptions } from '../../model/backend';
+import type { BufferOpenOptions, TransferMode } from '../../model/backend';
 import { ChannelMask } from '../../model/channel-mask';
 import { channelKindOf } from '../../names/channel-type';
 import { loadNative, nativeError, type NativeAddon } from '../../native';
@@ -19,7 +19,7 @@ import { tracer } from '../../util/trace';
 import { LocalBackendBuffer, type LocalTransport } from './backend-buffer';
 import { guard } from './exit-guard';
 import { busyError, openDevNode, whereOf, type LocalDeviceHandle } from './device-node';
-import { SysfsJournal } from './sysfs-journal';
+import { SysfsJournal, readTrim } from './sysfs-journal';
 
 export { LocalBackendBuffer, type LocalTransport } from './backend-buffer';
 export type { LocalDeviceHandle } from './device-node';
@@ -35,9 +35,26 @@ const DEFAULT_KERNEL_BLOCKS = 4;
  */
 const DMABUF_UNSUPPORTED = new Set(['ENOTTY', 'EINVAL', 'ENODEV', 'EPERM', 'ENOENT']);
 
-function heapPath(): string | undefined {
-  if (process.env.IIOKIT_DMABUF === '0') return undefined;
+/** The DMA heap DMABUFs come from (`IIOKIT_DMA_HEAP` names another). */
+function heapPath(): string {
   return process.env.IIOKIT_DMA_HEAP ?? '/dev/dma_heap/system';
+}
+
+/** The transfer mode asked for: the option, else `IIOKIT_DMABUF=0` (read()/write()), else auto. */
+function transferMode(options: BufferOpenOptions): TransferMode {
+  if (options.transfer && options.transfer !== 'auto') return options.transfer;
+  return process.env.IIOKIT_DMABUF === '0' ? 'fileio' : 'auto';
+}
+
+/** Why DMABUF is not possible, in words, for the error of a forced `transfer: 'dmabuf'`. */
+function dmabufRefusal(code: string, op: string, heap: string): string {
+  if (op === 'open heap')
+    return `the DMA heap ${heap} cannot be opened (${code}); IIOKIT_DMA_HEAP names another`;
+  if (code === 'ENOTTY' || code === 'EINVAL' || code === 'ENODEV')
+    return `this kernel has no IIO DMABUF interface (${op}: ${code}; Linux 6.11+ has it)`;
+  if (code === 'EPERM')
+    return `the device's buffer does not take DMABUFs (${op}: EPERM: kfifo buffers, i.e. triggered devices, only do read()/write())`;
+  return `${op} failed with ${code}`;
 }
 
 /** What one open asks for, checked and resolved to paths (step 0). */
@@ -209,29 +226,63 @@ function createStream(
 }
 
 /**
- * Step 5: the transfer mode, negotiated before the buffer is enabled: DMABUF blocks from
- * a heap attached to the buffer fd where the kernel and buffer take them, else
- * read()/write() on the data fd. Failures that mean "no DMABUF here" fall back quietly.
+ * Step 5: the transfer mode, negotiated before the buffer is enabled (option `transfer`):
+ * DMABUF blocks from a heap, all attached to the buffer fd (docs/native.md "DMABUF"),
+ * where the kernel and buffer take them, else read()/write() on the data fd. In `auto`,
+ * failures that mean "no DMABUF here" fall back quietly (traced); a forced `dmabuf` fails
+ * with the reason.
  */
 function negotiateTransferMode(
   h: LocalDeviceHandle,
+  plan: BufferPlan,
   data: DataFd,
   stream: NativeStream,
   options: BufferOpenOptions,
 ): LocalTransport {
+  const mode = transferMode(options);
+  const none = { ...data.kind, dmabuf: { tried: false, ok: false } };
+  if (mode === 'fileio') return none;
+  if (data.kind.fd !== 'buffer-fd') {
+    if (mode === 'auto') return none;
+    throw new IioError(
+      data.kind.getFdError ?? 'ENOTTY',
+      `DMABUF transfer was asked for, but ${h.devNode} has no buffer fd ` +
+        `(IIO_BUFFER_GET_FD_IOCTL: ${data.kind.getFdError}; Linux 5.11+, and DMABUF 6.11+)`,
+      { ...plan.where, op: 'open buffer' },
+    );
+  }
   const heap = heapPath();
-  if (data.kind.fd !== 'buffer-fd' || !heap)
-    return { ...data.kind, dmabuf: { tried: false, ok: false } };
   const r = stream.tryDmabuf(heap);
   if (r.ok) {
     trace(`${h.device.id}: DMABUF blocks from ${heap} attached`);
     return { ...data.kind, dmabuf: { tried: true, ok: true } };
   }
+  if (mode === 'dmabuf')
+    throw new IioError(
+      r.code || 'EIO',
+      `DMABUF transfer was asked for, but ${dmabufRefusal(r.code, r.op, heap)}`,
+      { ...plan.where, op: 'open buffer' },
+    );
   const fallback = options.isOutput ? 'write()' : 'read()';
   trace(
     `${h.device.id}: DMABUF ${r.op} failed ${DMABUF_UNSUPPORTED.has(r.code) ? '' : 'unexpectedly '}with ${r.code}: using ${fallback}`,
   );
   return { ...data.kind, dmabuf: { tried: true, ok: false, code: r.code, op: r.op } };
+}
+
+/**
+ * Output through write() only: a kfifo buffer's data_available counts the scans still
+ * queued (0 before anything is written), a DMA buffer's its free space (already > 0).
+ * drain() cannot tell when the latter has played what was written.
+ */
+async function drainUnknown(
+  plan: BufferPlan,
+  transport: LocalTransport,
+  options: BufferOpenOptions,
+): Promise<boolean> {
+  if (!options.isOutput || transport.dmabuf.ok) return false;
+  const free = Number(await readTrim(`${plan.bufferDir}/data_available`).catch(() => '0'));
+  return free > 0;
 }
 
 /** Step 6: enables the buffer; EINVAL here almost always means "no trigger". */
@@ -271,6 +322,8 @@ async function undoOpen(
   } catch {
     // it was never enabled, or cannot be: the error below says what went wrong
   }
+  // DMABUFs are detached once the buffer is disabled (docs/native.md "DMABUF").
+  stream?.detach();
   try {
     native.close(data.fd);
   } catch {
@@ -303,9 +356,10 @@ export async function openLocalBuffer(
     const scan = await enableScanElements(h, plan, journal, options);
     await sizeKernelBuffer(h, plan, journal);
     stream = createStream(native, h, plan, data, scan, options);
-    const transport = negotiateTransferMode(h, data, stream, options);
+    const transport = negotiateTransferMode(h, plan, data, stream, options);
     await enableBuffer(plan);
     stream.start();
+    const unknownDrain = await drainUnknown(plan, transport, options);
     const buf = new LocalBackendBuffer({
       native,
       mask: scan.mask,
@@ -319,6 +373,7 @@ export async function openLocalBuffer(
       where: plan.where,
       cyclic: options.cyclic,
       timeoutMs: h.timeoutMs,
+      drainUnknown: unknownDrain,
     });
     guard(buf);
     return buf;
