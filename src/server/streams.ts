@@ -93,9 +93,13 @@ export class InputClient {
    * or its own buffer overruns) instead of pulling a block that push() would have to make
    * room for by dropping the oldest, which lost data whenever the limit was not a
    * multiple of the block size (e.g. while a client had not sent its first READBUF yet).
+   * An empty queue is never full, whatever its limit: a reader whose blocks are larger
+   * than the limit still gets one at a time.
    */
   get isFull(): boolean {
-    return this.queuedBytes + this.lastItemBytes > this.hub.queueLimit(this);
+    return (
+      this.queuedBytes > 0 && this.queuedBytes + this.lastItemBytes > this.hub.queueLimit(this)
+    );
   }
 
   get stats(): StreamClientStats {

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { PEERS, requirePeer } from '../helpers/peers';
-import { COUNTER_SOURCE, startFakeIiod, type FakeIiod } from '../network/helpers/iiod';
+import { CLOCK_SOURCE, startFakeIiod, type FakeIiod } from '../network/helpers/iiod';
 import {
   IIO_NODES,
   coreNode,
@@ -21,6 +21,17 @@ import {
 } from './helpers';
 
 const CATCH = coreNode('common/25-catch.js');
+const RATE = 2000;
+
+/** The scan counter (voltage0 low, voltage1 high; 4 bytes a scan) of a block's scans. */
+function counters(payload: unknown): number[] {
+  const data = payload as Buffer;
+  const out: number[] = [];
+  for (let off = 0; off + 4 <= data.length; off += 4) {
+    out.push(data.readUInt16LE(off) | (data.readUInt16LE(off + 2) << 16));
+  }
+  return out;
+}
 
 interface LogCall {
   level: number;
@@ -43,9 +54,11 @@ describe('nodes: iio-capture through a kill -9 of its iiod', function () {
     fake = await startFakeIiod([
       {
         name: 'fakeadc',
+        // a device with its own clock (scans made at the rate whether read or not, a
+        // 32-bit scan counter in voltage0/voltage1): an outage really loses scans
         channels: ['in_voltage0', 'in_voltage1'],
-        source: COUNTER_SOURCE,
-        attrs: { sampling_frequency: '1000' },
+        source: CLOCK_SOURCE,
+        attrs: { sampling_frequency: String(RATE) },
       },
     ]);
   });
@@ -100,12 +113,24 @@ describe('nodes: iio-capture through a kill -9 of its iiod', function () {
     await iiod.restartIiod();
     // Blocks read before the kill may still be queued: wait for the one that carries the loss.
     let resumed: TestMsg | undefined;
+    let previous: TestMsg = before[4];
     for (let i = 0; i < 400 && !resumed; i++) {
       const [m] = await nextMessages('out', 1, 60000);
       if ((m.iio as { lost: number }).lost > 0) resumed = m;
+      else previous = m;
     }
     assert.ok(resumed, 'a message after the outage counts lost scans');
     const im = resumed.iio as { lost: number; seq: number };
+    // The device's counter says how many scans the outage really cost: the count is that,
+    // within the estimate's tolerance (two blocks and 2 %; docs/network.md), never zero.
+    const last = counters(previous.payload).at(-1)!;
+    const first = counters(resumed.payload)[0];
+    const gap = first - last - 1;
+    assert.ok(gap > 0, `the counter jumped from ${last} to ${first}`);
+    assert.ok(
+      Math.abs(im.lost - gap) <= 2 * 256 + 0.02 * gap,
+      `msg.iio.lost ${im.lost}, the counter's gap ${gap}`,
+    );
     // The same stream went on (the library resumed it), not a new buffer from block 0.
     assert.ok(im.seq > seqBefore, `seq ${im.seq} after ${seqBefore}`);
     await statusSeen('cap', (s) => s.fill === 'yellow' && /lost/.test(s.text ?? ''), 15000);
