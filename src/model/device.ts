@@ -1,14 +1,8 @@
 import type { Backend } from './backend';
 import { IioError } from '../errors';
 import { Attr, findAttr, findAvailableAttr, type AttrValue, type AvailableValues } from './attr';
-import { computeScanLayout } from '../format/layout';
-import {
-  IioBuffer,
-  MAX_BLOCK_BYTES,
-  MAX_BUFFER_BLOCKS,
-  MAX_BUFFER_BYTES,
-  type BufferOptions,
-} from './buffer';
+import { IioBuffer, type BufferOptions } from './buffer';
+import { checkBufferChannels, checkBufferSamples } from './buffer-checks';
 import { Channel } from './channel';
 import { ChannelMask } from './channel-mask';
 import type { Context } from './context';
@@ -26,53 +20,13 @@ function checkRegisterArg(what: string, n: number, dev: Device): void {
   }
 }
 
-/** `n` bytes as the limits are stated (`256 MiB`, `1 GiB`). */
-function sizeText(n: number): string {
-  return n >= 1 << 30 ? `${n / (1 << 30)} GiB` : `${n / (1 << 20)} MiB`;
-}
-
-/**
- * The model's bounds on a buffer's size, the same for every backend (a backend that
- * cannot tell — emu: would wait forever for a block of 1e12 scans — is never asked).
- */
-function checkBufferSize(
-  dev: Device,
-  samples: number,
-  channels: readonly Channel[],
-  blocks: number | undefined,
-): void {
-  const where = { device: dev.id, uri: dev.context.uri, op: 'open buffer' };
-  const scanBytes = computeScanLayout(
-    channels.map((c) => ({ key: c.number, index: c.index, format: c.format! })),
-  ).scanBytes;
-  const blockBytes = samples * scanBytes;
-  if (blockBytes > MAX_BLOCK_BYTES) {
-    throw new IioError(
-      'EINVAL',
-      `a block of ${samples} samples × ${scanBytes} bytes exceeds the limit of ${sizeText(MAX_BLOCK_BYTES)} per block`,
-      where,
-    );
-  }
-  if (blocks === undefined) return;
-  if (!Number.isInteger(blocks) || blocks < 1 || blocks > MAX_BUFFER_BLOCKS) {
-    throw new IioError('EINVAL', `blocks must be 1..${MAX_BUFFER_BLOCKS}, not ${blocks}`, where);
-  }
-  if (blocks * blockBytes > MAX_BUFFER_BYTES) {
-    throw new IioError(
-      'EINVAL',
-      `${blocks} blocks of ${blockBytes} bytes exceed the limit of ${sizeText(MAX_BUFFER_BYTES)} per buffer`,
-      where,
-    );
-  }
-}
-
-/** One IIO device (`iio:deviceN`), trigger (`triggerN`) or hwmon device (`hwmonN`). */
 /** Device.events(): the events as an async iterator, and a way to open the queue first. */
 export interface EventIterator extends AsyncIterableIterator<IioEvent> {
   /** Opens the device's event queue now; rejects when it cannot be opened. */
   open(): Promise<void>;
 }
 
+/** One IIO device (`iio:deviceN`), trigger (`triggerN`) or hwmon device (`hwmonN`). */
 export class Device {
   readonly channels: readonly Channel[];
   readonly attrs: readonly Attr[];
@@ -334,16 +288,7 @@ export class Device {
    * scan elements of one direction, which decides whether the buffer is input or output.
    */
   async createBuffer(samples: number, options: BufferOptions = {}): Promise<IioBuffer> {
-    if (!Number.isInteger(samples) || samples <= 0) {
-      throw new IioError(
-        'EINVAL',
-        `buffer size must be a positive number of samples, not ${samples}`,
-        {
-          device: this.id,
-          uri: this.context.uri,
-        },
-      );
-    }
+    checkBufferSamples(this, samples);
     let chosen: Channel[];
     if (options.channels && options.channels.length) {
       chosen = options.channels.map((c) => {
@@ -359,48 +304,7 @@ export class Device {
     } else {
       chosen = this.channels.filter((c) => this.enabled.has(c.number));
     }
-    if (!chosen.length) {
-      throw new IioError('EINVAL', 'no channel enabled for the buffer', {
-        device: this.id,
-        uri: this.context.uri,
-      });
-    }
-    const notScan = chosen.find((c) => !c.isScanElement);
-    if (notScan) {
-      throw new IioError(
-        'EINVAL',
-        `channel ${notScan.id} is not a scan element and cannot be buffered`,
-        {
-          device: this.id,
-          channel: notScan.id,
-          uri: this.context.uri,
-        },
-      );
-    }
-    const isOutput = chosen[0].isOutput;
-    if (chosen.some((c) => c.isOutput !== isOutput)) {
-      throw new IioError('EINVAL', 'a buffer cannot mix input and output channels', {
-        device: this.id,
-        uri: this.context.uri,
-      });
-    }
-    if (options.cyclic && !isOutput) {
-      throw new IioError('EINVAL', 'only output buffers can be cyclic', {
-        device: this.id,
-        uri: this.context.uri,
-      });
-    }
-    if (
-      options.transfer !== undefined &&
-      !['auto', 'dmabuf', 'fileio'].includes(options.transfer)
-    ) {
-      throw new IioError(
-        'EINVAL',
-        `transfer must be 'auto', 'dmabuf' or 'fileio', not ${JSON.stringify(options.transfer)}`,
-        { device: this.id, uri: this.context.uri },
-      );
-    }
-    checkBufferSize(this, samples, chosen, options.blocks);
+    const isOutput = checkBufferChannels(this, samples, chosen, options);
     // The trigger asked for is put back as it was when the buffer closes.
     let restoreTrigger: (() => Promise<void>) | undefined;
     if (options.trigger !== undefined) {

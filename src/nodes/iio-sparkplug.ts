@@ -2,7 +2,7 @@
  * `iio-sparkplug`: publishes an `iio-context` as an Eclipse Sparkplug B edge node (the
  * context's IIO devices as Sparkplug devices) on an MQTT broker of its own configuration —
  * its own connection because the NDEATH will, with a bdSeq new for every CONNECT, belongs
- * to the connection (docs/decisions.md). The protocol lives in sparkplug/edge.ts; this file
+ * to the connection (docs/decisions.md). The protocol lives in sparkplug/ (edge.ts); this file
  * reads the configuration, shows the status and sends one message per handled command.
  */
 import { hostname } from 'node:os';

@@ -2,7 +2,8 @@
  * What the test host (a Sparkplug subscriber) knows about one edge node, as an HTML page:
  * the README's screenshot of a subscriber's view is chromium's picture of it.
  */
-import { DT, type HostEdge, type HostMetric, type LoggedMessage } from '../helpers/sparkplug-host';
+import { DT } from '../helpers/sparkplug-codec';
+import type { HostEdge, HostMetric, LoggedMessage } from '../helpers/sparkplug-host';
 
 const TYPE_NAMES = new Map<number, string>(Object.entries(DT).map(([k, v]) => [v, k]));
 

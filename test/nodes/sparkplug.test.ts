@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import type { IioContextNode } from '../../src/nodes/common';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { PEERS, requirePeer } from '../helpers/peers';
-import { DT, SparkplugHost, type HostEdge } from '../helpers/sparkplug-host';
+import { DT } from '../helpers/sparkplug-codec';
+import { SparkplugHost, type HostEdge } from '../helpers/sparkplug-host';
 import {
   IIO_NODES,
   ROOT,

@@ -18,7 +18,7 @@ import {
 } from '../../src/nodes/sparkplug/metrics';
 import { decodeCommand, encodeBirth, encodeData } from '../../src/nodes/sparkplug/payload';
 import { invalidId, parseCommandTopic } from '../../src/nodes/sparkplug/topics';
-import { DT, hostDecode, hostEncode } from '../helpers/sparkplug-host';
+import { DT, hostDecode, hostEncode } from '../helpers/sparkplug-codec';
 
 const t = catalogueTranslate();
 

@@ -10,49 +10,26 @@
  * rebirth (NCMD, context reconnect) stops data, re-reads the attributes and publishes the
  * births again with the same bdSeq. An intentional stop publishes NDEATH, then DISCONNECT.
  *
- * Data: captures run on the context's shared StreamHub (one kernel buffer per device, shared
- * with iio-capture nodes); each block is folded into per-channel statistics at once and a
- * DDATA goes out when the interval has passed (mean/min/max/last since the last one), so the
- * message rate is the interval's, whatever the sample rate. Channels without a buffer are
- * read on every interval. Only metrics that changed are sent (report by exception).
- *
- * Commands are handled one at a time, at most MAX_PENDING_COMMANDS queued (more are dropped
- * and counted); each answer is in the next DDATA (Last Command/Metric and /Result, the
- * counters, the attribute read back) or NDATA for NCMD and unknown devices.
+ * This file is the session and the node's own metrics; it composes the devices (their
+ * captures, births and DDATA: edge-devices.ts) and the commands (NCMD/DCMD: edge-commands.ts),
+ * each through a small interface of what it needs of the session.
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { IioError } from '../../errors';
-import { demuxChannelInto } from '../../format/demux';
-import type { Context } from '../../model/context';
-import type { Device } from '../../model/device';
 import type { ContextHandle, ContextState, ContextUser } from '../context-handle';
-import type { HubLink } from '../hub-link';
-import type { CaptureRequest, HubBlock, HubSubscriber, StreamInfo } from '../stream-hub';
-import { readSamplingFrequency } from '../stream-hub';
-import { stableRef } from '../device-ref';
-import { commandValue } from './commands';
-import { writeChecked } from '../iio-attr-write';
-import type { Translate } from './messages';
-import {
-  attributeSelectors,
-  attrValue,
-  DeviceMetrics,
-  Metric,
-  MetricSet,
-  type StreamedChannel,
-} from './metrics';
-import { decodeCommand, encodeBirth, encodeData, type CommandPayload } from './payload';
-import { deviceIdOf, deviceTopic, nodeTopic, parseCommandTopic } from './topics';
+import { EdgeCommands, type CommandOptions } from './edge-commands';
+import { EdgeDevices, type DeviceOptions } from './edge-devices';
+import { Metric, MetricSet } from './metrics';
+import { encodeBirth, encodeData } from './payload';
+import { deviceTopic, nodeTopic } from './topics';
 
-/** Commands waiting to be handled; beyond this they are dropped and counted. */
-const MAX_PENDING_COMMANDS = 64;
+export type { CommandResult } from './edge-commands';
+
 /** Publishes handed to the MQTT client and not yet written; beyond this data waits. */
 const MAX_UNWRITTEN = 128;
 const RECONNECT_MS = [1000, 2000, 5000, 10000];
-/** A device timestamp further than this from the arrival time is not CLOCK_REALTIME. */
-const CLOCK_SANITY_MS = 60000;
 
-export interface EdgeOptions {
+/** The session's options; what the devices and the commands read is declared beside them. */
+export interface EdgeOptions extends DeviceOptions, CommandOptions {
   /** `mqtt://host:port`, `mqtts://`, `ws://`, `wss://`. */
   readonly brokerUrl: string;
   readonly clientId: string;
@@ -61,18 +38,7 @@ export interface EdgeOptions {
   /** MQTT keep-alive, seconds: the broker publishes NDEATH this long (×1.5) after a silent loss. */
   readonly keepaliveS: number;
   readonly rejectUnauthorized?: boolean;
-  readonly groupId: string;
-  readonly edgeNodeId: string;
-  /** Devices (id, name or label) to publish; empty: every device of the context. */
-  readonly devices: readonly string[];
-  /** Minimum time between two DATA messages of one device (ms). */
-  readonly intervalMs: number;
-  /** Scans per block asked of the hub; absent: about four blocks per interval. */
-  readonly samples?: number;
-  readonly t: Translate;
-  readonly log: (level: 'info' | 'warn', text: string) => void;
   readonly onStatus?: (s: EdgeStatus) => void;
-  readonly onCommand?: (r: CommandResult) => void;
   /** Where bdSeq survives between sessions (default: this process, by broker/group/edge). */
   readonly bdSeqStore?: { load(): number | undefined; save(n: number): void };
 }
@@ -82,18 +48,6 @@ export type EdgeStatus =
   | { readonly kind: 'online'; readonly bdSeq: number; readonly devices: number }
   | { readonly kind: 'error'; readonly error: Error }
   | { readonly kind: 'stopped' };
-
-/** One command metric handled (also the node's output message). */
-export interface CommandResult {
-  readonly verb: 'NCMD' | 'DCMD';
-  readonly device?: string;
-  readonly metric: string;
-  readonly value?: unknown;
-  readonly ok: boolean;
-  readonly code?: string;
-  readonly result: string;
-  readonly readBack?: string;
-}
 
 /** Counters of one edge node (status, benchmark). */
 export interface EdgeStats {
@@ -107,27 +61,35 @@ export interface EdgeStats {
   streamErrors: number;
 }
 
+/** The counters kept in EdgeStats and published as node metrics of the same name. */
+type Counter = 'commands' | 'refused' | 'dropped' | 'skipped' | 'streamErrors';
+
 const bdSeqMemory = new Map<string, number>();
 
-/** One IIO device on this edge node. */
-interface EdgeDevice {
-  readonly spId: string;
-  readonly device: Device;
-  readonly metrics: DeviceMetrics;
-  sub?: HubSubscriber;
-  hub?: HubLink;
-  born: boolean;
-  lastFlush: number;
-  skipping: boolean;
-  polling: boolean;
-  /** Stream bookkeeping since the last DDATA. */
-  scans: number;
-  lostTotal: number;
-  sampleAt: number;
-  /** When the last block arrived: while blocks flow, they trigger the DDATA, not the timer. */
-  lastBlockAt: number;
-  tsSlot?: StreamedChannel['slot'];
-  scratch: Float64Array;
+/** Adds the node's own metrics to `n` in NBIRTH order; returns those updated later, by name. */
+function addNodeMetrics(n: MetricSet, handle: ContextHandle, intervalMs: number) {
+  const now = Date.now();
+  const add = (name: string, type: Metric['type'], value: Metric['value']): Metric => {
+    const m = n.add(new Metric(name, type));
+    m.set(value, now);
+    return m;
+  };
+  const named = {
+    bdSeq: add('bdSeq', 'Int64', 0),
+    rebirth: n.add(new Metric('Node Control/Rebirth', 'Boolean', { noAlias: true })),
+    state: add('Context/State', 'String', handle.state.kind),
+    lastMetric: add('Last Command/Metric', 'String', ''),
+    lastResult: add('Last Command/Result', 'String', ''),
+    commands: add('Stats/Commands', 'UInt64', 0),
+    refused: add('Stats/Commands Refused', 'UInt64', 0),
+    dropped: add('Stats/Commands Dropped', 'UInt64', 0),
+    skipped: add('Stats/Data Skipped', 'UInt64', 0),
+    streamErrors: add('Stats/Stream Errors', 'UInt64', 0),
+  };
+  named.rebirth.set(false, now);
+  add('Context/URI', 'String', handle.uri);
+  add('Node Info/Publish Interval', 'Int64', intervalMs);
+  return named;
 }
 
 export class SparkplugEdge {
@@ -151,23 +113,11 @@ export class SparkplugEdge {
   private attempts = 0;
   private unwritten = 0;
   private readonly node = new MetricSet();
-  private readonly nodeMetrics: {
-    bdSeq: Metric;
-    rebirth: Metric;
-    state: Metric;
-    lastMetric: Metric;
-    lastResult: Metric;
-    commands: Metric;
-    refused: Metric;
-    dropped: Metric;
-    skipped: Metric;
-    streamErrors: Metric;
-  };
-  private readonly devices = new Map<string, EdgeDevice>();
-  private ctx: Context | undefined;
+  private readonly nodeMetrics: ReturnType<typeof addNodeMetrics>;
+  private readonly devices: EdgeDevices;
+  private readonly commands: EdgeCommands;
   /** Births, device set-up and commands, one at a time in order. */
   private ops: Promise<void> = Promise.resolve();
-  private pendingCommands = 0;
   private timer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly user: ContextUser;
@@ -176,32 +126,43 @@ export class SparkplugEdge {
     private readonly handle: ContextHandle,
     private readonly o: EdgeOptions,
   ) {
-    const n = this.node;
-    const now = Date.now();
-    const add = (name: string, type: Metric['type'], value: Metric['value']): Metric => {
-      const m = n.add(new Metric(name, type));
-      m.set(value, now);
-      return m;
-    };
-    this.nodeMetrics = {
-      bdSeq: add('bdSeq', 'Int64', 0),
-      rebirth: n.add(new Metric('Node Control/Rebirth', 'Boolean', { noAlias: true })),
-      state: add('Context/State', 'String', handle.state.kind),
-      lastMetric: add('Last Command/Metric', 'String', ''),
-      lastResult: add('Last Command/Result', 'String', ''),
-      commands: add('Stats/Commands', 'UInt64', 0),
-      refused: add('Stats/Commands Refused', 'UInt64', 0),
-      dropped: add('Stats/Commands Dropped', 'UInt64', 0),
-      skipped: add('Stats/Data Skipped', 'UInt64', 0),
-      streamErrors: add('Stats/Stream Errors', 'UInt64', 0),
-    };
-    this.nodeMetrics.rebirth.set(false, now);
-    add('Context/URI', 'String', handle.uri);
-    add('Node Info/Publish Interval', 'Int64', o.intervalMs);
+    this.nodeMetrics = addNodeMetrics(this.node, handle, o.intervalMs);
     this.user = {
       id: `sparkplug:${o.groupId}/${o.edgeNodeId}`,
       onContextState: (s) => this.onContextState(s),
     };
+    // The parts see the session through these functions only, not through its fields.
+    this.devices = new EdgeDevices(
+      {
+        online: () => this.connected && this.born,
+        stopping: () => this.stopping,
+        backlogged: () => this.unwritten >= MAX_UNWRITTEN,
+        send: (topic, payload) => this.send(topic, payload),
+        peekSeq: () => this.peekSeq(),
+        count: (what, at) => this.count(what, at),
+      },
+      handle,
+      o,
+      this.user.id,
+    );
+    this.commands = new EdgeCommands(
+      {
+        stopping: () => this.stopping,
+        node: this.node,
+        answer: {
+          rebirth: this.nodeMetrics.rebirth,
+          lastMetric: this.nodeMetrics.lastMetric,
+          lastResult: this.nodeMetrics.lastResult,
+        },
+        count: (what, at) => this.count(what, at),
+        enqueue: (step) => this.enqueue(step),
+        flushNode: () => this.flushNode(),
+        birth: () => this.birth(),
+      },
+      this.devices,
+      handle,
+      o,
+    );
   }
 
   /** Registers with the context (opening it) and connects to the broker. */
@@ -251,7 +212,7 @@ export class SparkplugEdge {
     }
     const ops = this.ops;
     await ops.catch(() => undefined);
-    await this.dropDevices();
+    await this.devices.drop();
     await this.handle.deregister(this.user);
     this.o.onStatus?.({ kind: 'stopped' });
   }
@@ -266,7 +227,7 @@ export class SparkplugEdge {
   }
 
   get deviceIds(): string[] {
-    return [...this.devices.keys()];
+    return this.devices.ids();
   }
 
   // ---------------------------------------------------------------- MQTT session
@@ -275,7 +236,7 @@ export class SparkplugEdge {
     return nodeTopic(this.o.groupId, verb, this.o.edgeNodeId);
   }
 
-  private topicD(verb: 'DBIRTH' | 'DDEATH' | 'DDATA' | 'DCMD', device: string): string {
+  private topicD(verb: 'DCMD', device: string): string {
     return deviceTopic(this.o.groupId, verb, this.o.edgeNodeId, device);
   }
 
@@ -333,7 +294,7 @@ export class SparkplugEdge {
       this.attempts = 0;
       this.unwritten = 0;
       // Subscribe first (QoS 1), then births (spec: NCMD subscription before NBIRTH).
-      client.subscribe([this.topicN('NCMD'), `${this.topicD('DCMD', '+')}`], { qos: 1 }, (err) => {
+      client.subscribe([this.topicN('NCMD'), this.topicD('DCMD', '+')], { qos: 1 }, (err) => {
         if (session !== this.session) return;
         if (err) {
           this.o.log('warn', this.o.t('log.subscribe', { error: err.message }));
@@ -343,7 +304,7 @@ export class SparkplugEdge {
         this.enqueue(() => this.birth());
       });
     });
-    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('message', (topic, payload) => this.commands.onMessage(topic, payload));
     client.on('error', (err) => {
       if (session !== this.session) return;
       this.o.onStatus?.({ kind: 'error', error: err });
@@ -352,7 +313,7 @@ export class SparkplugEdge {
       if (session !== this.session) return;
       this.connected = false;
       this.born = false;
-      for (const d of this.devices.values()) d.born = false;
+      this.devices.unborn();
       if (!this.stopping) {
         client.removeAllListeners('connect');
         client.end(true);
@@ -403,14 +364,13 @@ export class SparkplugEdge {
     if (!this.connected || this.stopping) return;
     const session = this.session;
     this.born = false;
-    for (const d of this.devices.values()) d.born = false;
-    await Promise.all([...this.devices.values()].map((d) => this.refresh(d)));
+    this.devices.unborn();
+    await this.devices.refreshAll();
     if (!this.connected || session !== this.session || this.stopping) return;
     const now = Date.now();
     for (const m of this.node.list) m.timestamp = now;
     this.nodeMetrics.state.set(this.handle.state.kind, now);
-    let alias = this.node.assignAliases(1);
-    for (const d of this.devices.values()) alias = d.metrics.set.assignAliases(alias);
+    this.devices.assignAliases(this.node.assignAliases(1));
     // NBIRTH always carries seq 0; everything after counts from there.
     this.seq = 255;
     const nbirth = encodeBirth(
@@ -420,66 +380,23 @@ export class SparkplugEdge {
     );
     if (!this.send(this.topicN('NBIRTH'), nbirth)) return;
     this.node.clearDirty();
-    for (const d of this.devices.values()) this.deviceBirth(d, now);
+    this.devices.births(now);
     this.born = true;
     this.stats.births++;
     this.o.onStatus?.({ kind: 'online', bdSeq: this.bdSeq, devices: this.devices.size });
   }
 
-  private deviceBirth(d: EdgeDevice, now: number): void {
-    const payload = encodeBirth(
-      now,
-      this.peekSeq(),
-      d.metrics.set.list.map((m) => m.birth()),
-    );
-    if (!this.send(this.topicD('DBIRTH', d.spId), payload)) return;
-    d.metrics.set.clearDirty();
-    d.born = true;
-    d.lastFlush = now;
-  }
-
-  /** Re-reads attributes and polled channels (before a birth, after a write). */
-  private async refresh(d: EdgeDevice): Promise<void> {
-    const now = Date.now();
-    await Promise.all(
-      d.metrics.attrs.map(async ({ metric, read }) => {
-        let text: string | undefined;
-        try {
-          text = await read();
-        } catch {
-          text = undefined;
-        }
-        metric.set(attrValue(text, metric.type), now);
-      }),
-    );
-    await this.poll(d);
-    // Buffered channels before the first block: the driver's last raw value, when it answers.
-    for (const s of d.metrics.streamed) {
-      if (s.raw.value !== null) continue;
-      try {
-        const raw = Number((await s.channel.readAttr('raw')).trim());
-        if (Number.isFinite(raw)) {
-          const so = await s.channel.readScaleOffset();
-          s.raw.set(raw, now);
-          s.value.set((raw + so.offset) * so.scale, now);
-        }
-      } catch {
-        // A buffer holds the channel (EBUSY) or it has no raw: null until the first block.
-      }
-    }
-  }
-
-  // ---------------------------------------------------------------- the context and its devices
+  // ---------------------------------------------------------------- the context, the timer
 
   private onContextState(s: ContextState): void {
     if (this.stopping) return;
     this.nodeMetrics.state.set(s.kind, Date.now());
     if (s.kind === 'connected') {
       const ctx = this.handle.context;
-      if (ctx && ctx !== this.ctx) {
+      if (ctx && ctx !== this.devices.context) {
         this.enqueue(async () => {
-          await this.dropDevices();
-          await this.setupDevices(ctx);
+          await this.devices.drop();
+          await this.devices.setup(ctx);
           await this.birth();
         });
       } else if (ctx) {
@@ -487,221 +404,14 @@ export class SparkplugEdge {
       }
     } else if (this.devices.size > 0 && s.kind !== 'connecting') {
       // The devices are gone with the context: DDEATH, then forget them.
-      this.enqueue(() => this.dropDevices());
+      this.enqueue(() => this.devices.drop());
     }
   }
 
-  private pickDevices(ctx: Context): Device[] {
-    if (this.o.devices.length === 0) return [...ctx.devices];
-    const out: Device[] = [];
-    for (const want of this.o.devices) {
-      const d = ctx.findDevice(want);
-      if (!d) {
-        this.o.log('warn', this.o.t('log.noDevice', { device: want, uri: ctx.uri }));
-        continue;
-      }
-      if (!out.includes(d)) out.push(d);
-    }
-    return out;
-  }
-
-  private async setupDevices(ctx: Context): Promise<void> {
-    this.ctx = ctx;
-    const devices = this.pickDevices(ctx);
-    const taken = new Set<string>();
-    for (const dev of devices) {
-      // The device id on the wire: its name (what people call it), its IIO id when two share one.
-      let spId = deviceIdOf(dev.name ?? dev.id);
-      if (taken.has(spId)) spId = deviceIdOf(dev.id);
-      taken.add(spId);
-      const texts = new Map<string, string | undefined>();
-      await Promise.all(
-        attributeSelectors(dev).map(async (a) => {
-          try {
-            texts.set(a.name, await a.read());
-          } catch {
-            texts.set(a.name, undefined);
-          }
-        }),
-      );
-      const streaming = dev.channels.some(
-        (c) => c.isScanElement && !c.isOutput && c.type !== 'timestamp',
-      );
-      const metrics = new DeviceMetrics(dev, streaming, texts);
-      for (const p of metrics.polled) {
-        try {
-          const so = p.attr === 'raw' ? await p.channel.readScaleOffset() : { scale: 1, offset: 0 };
-          p.scale = so.scale;
-          p.offset = so.offset;
-        } catch {
-          // scale unreadable: values stay raw × 1
-        }
-      }
-      const d: EdgeDevice = {
-        spId,
-        device: dev,
-        metrics,
-        born: false,
-        lastFlush: 0,
-        skipping: false,
-        polling: false,
-        scans: 0,
-        lostTotal: 0,
-        sampleAt: 0,
-        lastBlockAt: 0,
-        scratch: new Float64Array(1024),
-      };
-      this.devices.set(spId, d);
-      if (streaming) await this.subscribe(d);
-    }
-  }
-
-  private async subscribe(d: EdgeDevice): Promise<void> {
-    let samples = this.o.samples;
-    if (!samples) {
-      const hz = await readSamplingFrequency(d.device);
-      samples = hz ? Math.round((hz * this.o.intervalMs) / 4000) : 256;
-      samples = Math.min(65536, Math.max(16, samples));
-    }
-    const request: CaptureRequest = { channels: [], samples };
-    const sub: HubSubscriber = {
-      id: `${this.user.id}/${d.spId}`,
-      request,
-      onStarted: (info) => this.onStarted(d, info),
-      onBlock: (block, info) => this.onBlock(d, block, info),
-      onError: (err) => this.onStreamError(d, err),
-      onStopped: () => d.metrics.streamState?.set('stopped', Date.now()),
-    };
-    // The reference the editor saves (label, else name): a capture node picked in its
-    // dialog names the device the same way, so both share one hub and one kernel buffer.
-    const ref = this.ctx ? stableRef(this.ctx, d.device) : d.device.id;
-    const hub = this.handle.hub(ref, d.device.id);
-    d.sub = sub;
-    d.hub = hub;
-    hub.subscribe(sub);
-  }
-
-  private async unsubscribe(d: EdgeDevice): Promise<void> {
-    const hub = d.hub;
-    const sub = d.sub;
-    d.hub = undefined;
-    d.sub = undefined;
-    if (hub && sub) await hub.unsubscribe(sub);
-  }
-
-  private async dropDevices(): Promise<void> {
-    const now = Date.now();
-    for (const d of this.devices.values()) {
-      if (d.born && this.born) {
-        this.send(this.topicD('DDEATH', d.spId), encodeData(now, this.peekSeq(), []));
-      }
-      d.born = false;
-    }
-    const list = [...this.devices.values()];
-    this.devices.clear();
-    this.ctx = undefined;
-    await Promise.all(list.map((d) => this.unsubscribe(d)));
-  }
-
-  // ---------------------------------------------------------------- data
-
-  private onStarted(d: EdgeDevice, info: StreamInfo): void {
-    d.tsSlot = undefined;
-    for (const c of info.buffer.channels) {
-      if (c.type === 'timestamp') d.tsSlot = info.buffer.slotOf(c);
-    }
-    for (const s of d.metrics.streamed) {
-      const inBuffer = info.buffer.channels.includes(s.channel);
-      s.slot = inBuffer ? info.buffer.slotOf(s.channel) : undefined;
-      const so = info.scales.get(s.channel.number) ?? { scale: 1, offset: 0 };
-      s.scale = so.scale;
-      s.offset = so.offset;
-      s.stats.reset();
-    }
-    const now = Date.now();
-    if (info.samplingFrequency !== undefined) d.metrics.frequency?.set(info.samplingFrequency, now);
-    d.metrics.streamState?.set('streaming', now);
-  }
-
-  private onBlock(d: EdgeDevice, block: HubBlock, info: StreamInfo): boolean {
-    if (this.stopping) return false;
-    const n = block.samples;
-    if (d.scratch.length < n) d.scratch = new Float64Array(n);
-    const layout = info.buffer.layout;
-    for (const s of d.metrics.streamed) {
-      if (!s.slot) continue;
-      demuxChannelInto(block.data, layout, s.slot, d.scratch);
-      s.stats.add(d.scratch, n);
-    }
-    let at = block.receivedAt;
-    if (d.tsSlot && n > 0) {
-      const last = block.data.subarray((n - 1) * layout.scanBytes, n * layout.scanBytes);
-      const one = new Float64Array(1);
-      demuxChannelInto(last, layout, d.tsSlot, one);
-      const ms = one[0] / 1e6;
-      // CLOCK_REALTIME nanoseconds (IIO's default); another clock falls back to arrival time.
-      if (Math.abs(ms - block.receivedAt) < CLOCK_SANITY_MS) at = ms;
-    }
-    d.sampleAt = at;
-    d.lastBlockAt = block.receivedAt;
-    d.scans += n;
-    d.lostTotal += block.lost;
-    this.flush(d, block.receivedAt, false);
-    return false;
-  }
-
-  private onStreamError(d: EdgeDevice, err: IioError): void {
-    this.stats.streamErrors++;
-    const now = Date.now();
-    this.nodeMetrics.streamErrors.set(this.stats.streamErrors, now);
-    d.metrics.streamState?.set(err.message, now);
-  }
-
-  /** Folds the statistics into the metrics and publishes a DDATA of what changed. */
-  private flush(d: EdgeDevice, now: number, force: boolean): void {
-    if (!this.born || !d.born || !this.connected) return;
-    if (!force && now - d.lastFlush < this.o.intervalMs) return;
-    if (this.unwritten >= MAX_UNWRITTEN) {
-      // The broker (or the link) is behind: keep aggregating, count the interval once.
-      if (!d.skipping) {
-        d.skipping = true;
-        this.stats.skipped++;
-        this.nodeMetrics.skipped.set(this.stats.skipped, now);
-      }
-      return;
-    }
-    d.skipping = false;
-    const m = d.metrics;
-    for (const s of m.streamed) {
-      const st = s.stats;
-      if (st.count === 0) continue;
-      const at = d.sampleAt;
-      const si = (raw: number): number => (raw + s.offset) * s.scale;
-      const lo = si(st.min);
-      const hi = si(st.max);
-      s.value.set(si(st.last), at);
-      s.raw.set(st.last, at);
-      s.mean.set(si(st.sum / st.count), at);
-      s.min.set(Math.min(lo, hi), at);
-      s.max.set(Math.max(lo, hi), at);
-      st.reset();
-    }
-    if (m.scans && d.scans > 0) {
-      m.scans.set(d.scans, d.sampleAt, true);
-      d.scans = 0;
-    }
-    m.lost?.set(d.lostTotal, now);
-    const changed = m.set.takeDirty();
-    d.lastFlush = now;
-    if (changed.length === 0) return;
-    this.send(
-      this.topicD('DDATA', d.spId),
-      encodeData(
-        now,
-        this.peekSeq(),
-        changed.map((x) => x.data()),
-      ),
-    );
+  private tick(): void {
+    if (this.stopping) return;
+    this.devices.tick(Date.now());
+    this.flushNode();
   }
 
   private flushNode(): void {
@@ -719,204 +429,7 @@ export class SparkplugEdge {
     );
   }
 
-  private tick(): void {
-    if (this.stopping) return;
-    const now = Date.now();
-    for (const d of this.devices.values()) {
-      if (now - d.lastFlush < this.o.intervalMs) continue;
-      // A flowing stream publishes from its blocks, right after the newest sample; the
-      // timer covers devices without blocks (polled channels, state changes, a stall).
-      const flowing = now - d.lastBlockAt < this.o.intervalMs;
-      if (d.metrics.polled.length === 0) {
-        if (!flowing) this.flush(d, now, false);
-        continue;
-      }
-      if (d.polling) continue;
-      d.polling = true;
-      this.poll(d)
-        .then(() => {
-          if (!flowing) this.flush(d, Date.now(), false);
-        })
-        .catch(() => undefined)
-        .finally(() => (d.polling = false));
-    }
-    this.flushNode();
-  }
-
-  /** Reads the channels outside any buffer (`raw` × scale, or `input`). */
-  private async poll(d: EdgeDevice): Promise<void> {
-    await Promise.all(
-      d.metrics.polled.map(async (p) => {
-        const now = Date.now();
-        try {
-          const v = Number((await p.channel.readAttr(p.attr)).trim());
-          if (!Number.isFinite(v)) throw new Error('not a number');
-          p.raw?.set(v, now);
-          p.value.set(p.attr === 'raw' ? (v + p.offset) * p.scale : v, now);
-        } catch {
-          p.raw?.set(null, now);
-          p.value.set(null, now);
-        }
-      }),
-    );
-  }
-
-  // ---------------------------------------------------------------- commands
-
-  private onMessage(topic: string, payload: Buffer): void {
-    if (this.stopping) return;
-    const cmd = parseCommandTopic(topic, this.o.groupId, this.o.edgeNodeId);
-    if (!cmd) return;
-    if (this.pendingCommands >= MAX_PENDING_COMMANDS) {
-      this.stats.dropped++;
-      this.nodeMetrics.dropped.set(this.stats.dropped, Date.now());
-      return;
-    }
-    this.pendingCommands++;
-    // Copy: the client may reuse its read buffer once this handler returns.
-    const data = Buffer.from(payload);
-    this.enqueue(async () => {
-      try {
-        if (cmd.verb === 'NCMD') await this.nodeCommand(data);
-        else await this.deviceCommand(cmd.device, data);
-      } finally {
-        this.pendingCommands--;
-      }
-    });
-  }
-
-  private decode(data: Buffer): CommandPayload | IioError {
-    try {
-      const p = decodeCommand(data);
-      if (p.metrics.length === 0) return new IioError('EINVAL', this.o.t('refuse.noMetrics'));
-      return p;
-    } catch (err) {
-      return new IioError('EPROTO', this.o.t('refuse.malformed', { why: (err as Error).message }));
-    }
-  }
-
-  private report(
-    r: Omit<CommandResult, 'ok' | 'result' | 'code'>,
-    outcome: IioError | { readBack?: string },
-    target: { lastMetric: Metric; lastResult: Metric; accepted?: Metric; refused?: Metric },
-  ): void {
-    const now = Date.now();
-    const ok = !(outcome instanceof IioError);
-    const result = ok ? this.o.t('result.ok') : outcome.message;
-    this.stats.commands++;
-    this.nodeMetrics.commands.set(this.stats.commands, now);
-    if (!ok) {
-      this.stats.refused++;
-      this.nodeMetrics.refused.set(this.stats.refused, now);
-      target.refused?.set(Number(target.refused.value ?? 0) + 1, now);
-    } else {
-      target.accepted?.set(Number(target.accepted.value ?? 0) + 1, now);
-    }
-    target.lastMetric.set(r.metric, now, true);
-    target.lastResult.set(result, now, true);
-    this.o.onCommand?.({
-      ...r,
-      ok,
-      result,
-      ...(ok ? {} : { code: outcome.code }),
-      ...(ok && outcome.readBack !== undefined ? { readBack: outcome.readBack } : {}),
-    });
-  }
-
-  private async nodeCommand(data: Buffer): Promise<void> {
-    const nm = this.nodeMetrics;
-    const p = this.decode(data);
-    if (p instanceof IioError) {
-      this.report({ verb: 'NCMD', metric: '' }, p, {
-        lastMetric: nm.lastMetric,
-        lastResult: nm.lastResult,
-      });
-      this.flushNode();
-      return;
-    }
-    let rebirth = false;
-    for (const c of p.metrics) {
-      const m = this.node.find(c.name, c.alias);
-      const label = m?.name ?? c.name ?? `alias ${c.alias}`;
-      let outcome: IioError | { readBack?: string };
-      if (m === nm.rebirth) {
-        try {
-          const v = commandValue('Boolean', m.name, c, this.o.t);
-          if (v !== true) throw new IioError('EINVAL', this.o.t('refuse.rebirthFalse'));
-          rebirth = true;
-          outcome = {};
-        } catch (err) {
-          outcome = IioError.wrap(err);
-        }
-      } else if (m) {
-        outcome = new IioError('EACCES', this.o.t('refuse.readOnly', { metric: label }));
-      } else {
-        outcome = new IioError(
-          'ENOENT',
-          this.o.t('refuse.noMetric', { metric: label, target: this.o.edgeNodeId }),
-        );
-      }
-      this.report({ verb: 'NCMD', metric: label, value: c.value }, outcome, {
-        lastMetric: nm.lastMetric,
-        lastResult: nm.lastResult,
-      });
-    }
-    if (rebirth) await this.birth();
-    else this.flushNode();
-  }
-
-  private async deviceCommand(spId: string, data: Buffer): Promise<void> {
-    const d = this.devices.get(spId);
-    const nm = this.nodeMetrics;
-    if (!d) {
-      // No such device here: the answer goes in NDATA.
-      this.report(
-        { verb: 'DCMD', device: spId, metric: '' },
-        new IioError('ENODEV', this.o.t('refuse.noDevice', { device: spId })),
-        { lastMetric: nm.lastMetric, lastResult: nm.lastResult },
-      );
-      this.flushNode();
-      return;
-    }
-    const m = d.metrics;
-    const p = this.decode(data);
-    if (p instanceof IioError) {
-      this.report({ verb: 'DCMD', device: spId, metric: '' }, p, m);
-    } else {
-      let wroteFrequency = false;
-      for (const c of p.metrics) {
-        const target = m.set.find(c.name, c.alias);
-        const label = target?.name ?? c.name ?? `alias ${c.alias}`;
-        let outcome: IioError | { readBack?: string };
-        try {
-          if (!target) {
-            throw new IioError(
-              'ENOENT',
-              this.o.t('refuse.noMetric', { metric: label, target: spId }),
-            );
-          }
-          const sel = target.options.attr;
-          if (!sel) throw new IioError('EACCES', this.o.t('refuse.readOnly', { metric: label }));
-          const value = commandValue(target.type, label, c, this.o.t);
-          const ctx = this.handle.context;
-          if (!ctx) throw new IioError('ENOTCONN', this.o.t('refuse.noContext'));
-          const r = await writeChecked(ctx, sel, value, true);
-          const now = Date.now();
-          target.set(attrValue(r.readBack ?? r.written, target.type), now);
-          if (sel.attr === 'sampling_frequency') wroteFrequency = true;
-          outcome = r;
-        } catch (err) {
-          outcome = IioError.wrap(err);
-        }
-        this.report({ verb: 'DCMD', device: spId, metric: label, value: c.value }, outcome, m);
-      }
-      if (wroteFrequency && m.streaming && !this.o.samples && d.sub) {
-        // The block size follows the rate: resubscribe so the hub re-plans its buffer.
-        await this.unsubscribe(d);
-        await this.subscribe(d);
-      }
-    }
-    this.flush(d, Date.now(), true);
-    this.flushNode();
+  private count(what: Counter, now: number): void {
+    this.nodeMetrics[what].set(++this.stats[what], now);
   }
 }
