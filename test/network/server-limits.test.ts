@@ -176,10 +176,7 @@ describe('iiokit serve: bounds against hostile clients', function () {
       // What the device lost meanwhile (it holds 4 blocks, 1 s; 2 s went by unread) is
       // counted as soon as the reader reads again.
       raw.send('READBUF iio:device0 100000\r\n');
-      assert.ok(
-        await eventually(() => stream().dropped > 25000, 400),
-        JSON.stringify(stream()),
-      );
+      assert.ok(await eventually(() => stream().dropped > 25000, 400), JSON.stringify(stream()));
     } finally {
       raw.destroy();
       await server.close();
