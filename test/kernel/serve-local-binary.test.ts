@@ -113,6 +113,34 @@ describe(`serve local: on Linux ${KERNEL}: libiio main over binary, ours = libii
     await tool('iio_attr', tapOurs.uri, ['-d', 'hrtimer0', 'sampling_frequency', '100']);
   });
 
+  it('iio_attr -E/-e: event attributes read the same, writes go through, refusals match', async () => {
+    for (const args of [
+      ['-E', 'dummy0'],
+      ['-e', 'dummy0', 'voltage0'],
+      ['-e', 'dummy0', 'voltage0', 'thresh_rising_value'],
+    ]) {
+      const [t, o] = await both('iio_attr', args);
+      assert.equal(o.status, t.status, `iio_attr ${args.join(' ')}: ${o.stderr}`);
+      assert.equal(o.stdout.toString(), t.stdout.toString(), `iio_attr ${args.join(' ')}`);
+      assert.equal(o.stderr, t.stderr, `iio_attr ${args.join(' ')}`);
+    }
+    const attr = ['-e', 'dummy0', 'voltage0', 'thresh_rising_value'];
+    for (const [uri, other, value] of [
+      [tapOurs.uri, tapIiod.uri, '7'],
+      [tapIiod.uri, tapOurs.uri, '3'],
+    ]) {
+      const w = await tool('iio_attr', uri, [...attr, value]);
+      assert.equal(w.status, 0, w.stderr);
+      const r = await tool('iio_attr', other, attr);
+      assert.equal(r.stdout.toString().trim(), value);
+    }
+    const [t, o] = await both('iio_attr', [...attr, 'abc']);
+    assert.notEqual(t.status, 0, 'the kernel refuses it');
+    assert.equal(o.status, t.status);
+    assert.equal(o.stderr, t.stderr);
+    await tool('iio_attr', tapOurs.uri, [...attr, '0']);
+  });
+
   /**
    * libiio main's local backend streams only on kernels with the DMABUF-era buffer
    * ioctls (6.11+): on 6.1 its iio_rwdev says "Unable to create stream: Inappropriate

@@ -205,6 +205,40 @@ describe("libiio main's clients over the binary protocol against the emulated co
     assert.equal(await adc.readAttr('sampling_frequency'), '2000');
   });
 
+  it('iio_attr -e reaches event attributes: reads, writes, and refusals as the device makes them', async () => {
+    const dev = ctx.devices.find((d) =>
+      d.channels.some((c) => c.eventAttrs.some((a) => a.name === 'thresh_rising_value')),
+    )!;
+    const ch = dev.channels.find((c) =>
+      c.eventAttrs.some((a) => a.name === 'thresh_rising_value'),
+    )!;
+    const before = await ch.readEventAttr('thresh_rising_value');
+    try {
+      // a value set on the device is what the client reads through the binary protocol
+      await ch.writeEventAttr('thresh_rising_value', 777);
+      const r = await run('iio_attr', ['-e', dev.name!, ch.id, 'thresh_rising_value']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(String(r.stdout).trim(), '777');
+      // a write from the client reaches the device
+      const w = await run('iio_attr', ['-e', dev.name!, ch.id, 'thresh_rising_value', '1234']);
+      assert.equal(w.status, 0, w.stderr);
+      assert.equal(await ch.readEventAttr('thresh_rising_value'), '1234');
+      // out of the channel's range: the emulator says EINVAL, like a driver; nothing changes
+      const bad = await run('iio_attr', [
+        '-e',
+        dev.name!,
+        ch.id,
+        'thresh_rising_value',
+        '99999999',
+      ]);
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr, /Invalid argument \(22\)/);
+      assert.equal(await ch.readEventAttr('thresh_rising_value'), '1234');
+    } finally {
+      await ch.writeEventAttr('thresh_rising_value', before);
+    }
+  });
+
   it('stats name the protocol of each client while it is connected', async () => {
     const conv = await BinaryConversation.open(server.port);
     const ascii = await BinaryConversation.open(server.port, true);
