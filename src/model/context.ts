@@ -1,4 +1,4 @@
-import { contextToXml } from '../xml/writer';
+import { contextToXml, type XmlWriteOptions } from '../xml/writer';
 import { EventEmitter } from 'node:events';
 import type { Backend, BackendStatusEvent } from './backend';
 import { IioError } from '../errors';
@@ -97,8 +97,8 @@ export class Context extends EventEmitter<ContextEvents> {
   }
 
   /** The context as libiio XML (0.x dialect with its DTD, like iio_genxml). */
-  toXml(): string {
-    return contextToXml(this.backend.info);
+  toXml(options: XmlWriteOptions = {}): string {
+    return contextToXml(this.backend.info, options);
   }
 
   get isClosed(): boolean {

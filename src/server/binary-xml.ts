@@ -27,7 +27,8 @@ export function binaryContextXml(
   ctx: Context,
   compress: Compress = nodeZstd ?? zstdCompress,
 ): Buffer | NegErrno {
-  const text = ctx.toXml();
+  // libiio 1.0's clients: buffer attributes as its own iiod lists them
+  const text = ctx.toXml({ libiio1Buffers: true });
   const xml = Buffer.from(text, 'utf8');
   if (xml.length <= MAX_PRINT_BYTES) return xml;
   let hit = cache.get(ctx);

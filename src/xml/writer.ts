@@ -82,6 +82,12 @@ const escapeXml = escapeAttributeValue;
 export interface XmlWriteOptions {
   /** Write attribute values (`value=`) where the description carries them. */
   readonly withValues?: boolean;
+  /**
+   * Buffer attributes as libiio 1.0 lists them: those of buffer 0 (its local backend
+   * keeps `direction` with `length`, `enable` and `watermark` for itself), where the
+   * description knows buffer 0; libiio 0.24 lists the device's `buffer/` files.
+   */
+  readonly libiio1Buffers?: boolean;
 }
 
 function valueAttr(a: AttrInfo, o: XmlWriteOptions): string {
@@ -115,8 +121,11 @@ function deviceXml(d: DeviceInfo, o: XmlWriteOptions): string {
   s += ' >';
   for (const c of d.channels) s += channelXml(c, o);
   for (const a of d.attrs) s += `<attribute name="${escapeXml(a.name)}" ${valueAttr(a, o)}/>`;
-  for (const a of d.bufferAttrs)
+  const buffer0 = o.libiio1Buffers ? d.buffers?.find((b) => b.index === 0) : undefined;
+  for (const a of buffer0?.attrs ?? d.bufferAttrs) {
+    if (o.libiio1Buffers && a.name === 'direction') continue;
     s += `<buffer-attribute name="${escapeXml(a.name)}" ${valueAttr(a, o)}/>`;
+  }
   for (const a of d.debugAttrs)
     s += `<debug-attribute name="${escapeXml(a.name)}" ${valueAttr(a, o)}/>`;
   for (const a of d.eventAttrs ?? [])

@@ -24,6 +24,38 @@ function sameOutput(text: string): string {
   return text.replace(/^Backend version: .*$/m, 'Backend version: (server)');
 }
 
+/**
+ * iio_info's text with what legitimately differs between the two servers set aside:
+ * - " (events supported)": libiio main's iio_info prints it when it can open an event
+ *   stream, and through libiio main's own iiod it cannot (its local backend opens the
+ *   event fd only while a buffer is open; see the events test below); through ours it
+ *   can while no other process holds the device's event fd (the events test checks ours);
+ * - the order of a device's channels that are not scan elements: libiio main keeps its
+ *   local backend's discovery order, ours libiio 0.24's (so that 0.24's iio_info over
+ *   ASCII matches iiod 0.24); each device's channel blocks are compared sorted.
+ */
+function comparableInfo(text: string): string {
+  const out: string[] = [];
+  let blocks: string[][] = [];
+  const flush = (): void => {
+    blocks.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const b of blocks) out.push(...b);
+    blocks = [];
+  };
+  for (const line of sameOutput(text)
+    .replace(/ \(events supported\)$/gm, '')
+    .split('\n')) {
+    if (/^\t\t\t[^\t].*: {2}\(/.test(line)) blocks.push([line]);
+    else if (blocks.length && /^\t\t\t/.test(line)) blocks[blocks.length - 1].push(line);
+    else {
+      flush();
+      out.push(line);
+    }
+  }
+  flush();
+  return out.join('\n');
+}
+
 describe(`serve local: on Linux ${KERNEL}: libiio main over binary, ours = libiio main's iiod`, function () {
   this.timeout(900000);
   let main: LibiioMain;
@@ -77,7 +109,7 @@ describe(`serve local: on Linux ${KERNEL}: libiio main over binary, ours = libii
     assert.equal(o.status, 0, o.stderr);
     // local: lists every entry of /sys/bus/iio/devices, iio_evgen included, as iiod does
     assert.match(o.stdout.toString(), /\tiio_evgen:/);
-    assert.equal(sameOutput(o.stdout.toString()), sameOutput(t.stdout.toString()));
+    assert.equal(comparableInfo(o.stdout.toString()), comparableInfo(t.stdout.toString()));
     assert.equal(o.stderr, t.stderr);
   });
 

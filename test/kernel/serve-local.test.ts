@@ -52,7 +52,9 @@ describe(`serve local: on Linux ${KERNEL}: libiio through our server = through i
     assert.match(theirsText, /^\tiio_sysfs_trigger:$/m, 'both list iio_sysfs_trigger');
     const EIO = /^ERROR: checking for trigger : Input\/output error \(5\)$/gm;
     const eio = theirsText.match(EIO)?.length ?? 0;
-    assert.ok(eio >= 3, 'iiod answers -EIO for devices without a trigger set');
+    // iiod 0.24 answers -EIO where it finds no trigger set (how many devices depends on the
+    // kernel: fewer on 6.12); ours says "No trigger assigned", as libiio on local: does
+    assert.ok(eio > 0, 'iiod answers -EIO for devices without a trigger set');
     const theirsFixed = theirsText.replace(EIO, '\t\tNo trigger assigned to device');
     assert.equal(dropVersionLines(b.stdout.toString()), dropVersionLines(theirsFixed));
   });

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createContext, type IioError } from '../../src';
-import { parseContextXml } from '../../src/xml';
+import { contextToXml, parseContextXml } from '../../src/xml';
 import { isAvailableList } from '../../src/model/attr';
 import { iiokit } from '../helpers/cli';
 import { libiioMainTool, PEERS, requirePeer, run } from '../helpers/peers';
@@ -162,5 +162,21 @@ describe('XML conformance: Context.toXml() reads back the same in libiio', funct
     const r = run(cmd, ['-u', `xml:${await written()}`], { env });
     for (const line of expectations('1.0'))
       assert.ok(r.stdout.includes(line), JSON.stringify(line));
+  });
+});
+
+describe("XML for libiio 1.0's clients (the binary server's PRINT)", () => {
+  const XML =
+    '<?xml version="1.0" encoding="utf-8"?><context name="local" ><device id="iio:device0" name="adc" >' +
+    '<channel id="voltage0" type="input" ><scan-element index="0" format="le:u12/16&gt;&gt;0" /></channel>' +
+    '<buffer-attribute name="data_available" /><buffer-attribute name="direction" /></device></context>';
+
+  it('lists buffer attributes as libiio 1.0 does: direction is its own, not listed', () => {
+    const info = parseContextXml(XML);
+    const names = (xml: string): string[] =>
+      [...xml.matchAll(/<buffer-attribute name="([^"]+)"/g)].map((m) => m[1]);
+    // libiio 0.24 lists every file of buffer/ but length, enable and watermark
+    assert.deepEqual(names(contextToXml(info)), ['data_available', 'direction']);
+    assert.deepEqual(names(contextToXml(info, { libiio1Buffers: true })), ['data_available']);
   });
 });
