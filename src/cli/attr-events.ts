@@ -102,28 +102,15 @@ class EventAttrRun extends AttrRunState {
 
   async run(ctx: Context): Promise<number> {
     const { device, target } = this.q;
-    if (device === undefined) this.out.line(`IIO context has ${ctx.devices.length} devices:`);
-    for (const dev of ctx.devices) {
-      if (
-        device !== undefined &&
-        !this.match(dev.id, device) &&
-        !this.match(dev.label, device) &&
-        !this.match(dev.name, device)
-      )
-        continue;
-      this.devFound = true;
+    await this.eachDevice(ctx, async (dev) => {
       if (device === undefined) {
-        const labelOrName = dev.label ?? dev.name;
-        this.out.write(`\t${dev.id}`);
-        if (labelOrName !== undefined) this.out.write(`, ${labelOrName}`);
-        this.out.write(': ');
         const n =
           target === 'device-event'
             ? dev.eventAttrs.length
             : dev.channels.reduce((sum, c) => sum + c.eventAttrs.length, 0);
         const what = target === 'device-event' ? 'device' : 'channel';
         this.out.line(`found ${n} ${what} event attribute${plural(n)}`);
-        continue;
+        return;
       }
       if (target === 'channel-event') await this.channels(dev);
       else {
@@ -132,7 +119,7 @@ class EventAttrRun extends AttrRunState {
           await this.dump((quiet) => this.dumpDevice(dev, a, this.q.value, quiet));
         }
       }
-    }
+    });
     return this.report();
   }
 

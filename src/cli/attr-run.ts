@@ -170,6 +170,33 @@ export class AttrRunState {
     return strMatch(haystack, needle, this.q.ignoreCase);
   }
 
+  /**
+   * The devices the query names (by id, label or name; every device without `-d`), as
+   * iio_attr walks them: without a device, the context's count first and each device's
+   * `\tid, label: ` prefix before `each` prints the rest of its line.
+   */
+  protected async eachDevice(ctx: Context, each: (dev: Device) => Promise<void>): Promise<void> {
+    const { device } = this.q;
+    if (device === undefined) this.out.line(`IIO context has ${ctx.devices.length} devices:`);
+    for (const dev of ctx.devices) {
+      if (
+        device !== undefined &&
+        !this.match(dev.id, device) &&
+        !this.match(dev.label, device) &&
+        !this.match(dev.name, device)
+      )
+        continue;
+      this.devFound = true;
+      if (device === undefined) {
+        const labelOrName = dev.label ?? dev.name;
+        this.out.write(`\t${dev.id}`);
+        if (labelOrName !== undefined) this.out.write(`, ${labelOrName}`);
+        this.out.write(': ');
+      }
+      await each(dev);
+    }
+  }
+
   /** A read or write of one matching attribute: its verbosity and how its status counts. */
   protected async dump(run: (quiet: Verbosity) => Promise<number>): Promise<void> {
     const { attr, value } = this.q;
@@ -218,26 +245,9 @@ class AttrRun extends AttrRunState {
     ctx: Context,
     target: Exclude<AttrTarget, 'context' | 'device-event' | 'channel-event'>,
   ): Promise<void> {
-    const { device } = this.q;
-    if (device === undefined) this.out.line(`IIO context has ${ctx.devices.length} devices:`);
-    for (const dev of ctx.devices) {
-      if (
-        device !== undefined &&
-        !this.match(dev.id, device) &&
-        !this.match(dev.label, device) &&
-        !this.match(dev.name, device)
-      )
-        continue;
-      this.devFound = true;
-      if (device === undefined) {
-        const labelOrName = dev.label ?? dev.name;
-        this.out.write(`\t${dev.id}`);
-        if (labelOrName !== undefined) this.out.write(`, ${labelOrName}`);
-        this.out.write(': ');
-      }
-      if (target === 'channel') await this.channels(dev);
-      else await this.deviceAttrs(dev, target);
-    }
+    await this.eachDevice(ctx, (dev) =>
+      target === 'channel' ? this.channels(dev) : this.deviceAttrs(dev, target),
+    );
   }
 
   /** "found N channels" for a listing of devices. */
