@@ -227,6 +227,14 @@ def layout():
         off += size
         big = max(big, size)
     return out, (off + big - 1) // big * big
+def drain():
+    r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        while os.read(r, 65536):
+            pass
+    except BlockingIOError:
+        pass
+    os.close(r)
 def scan(s, lay, nbytes):
     b = bytearray(nbytes)
     for n, off, size in lay:
@@ -246,7 +254,10 @@ while True:
         lay, nbytes = layout()
         per = max(1, 4096 // nbytes)
         s = int((time.monotonic() - t0) * rate)
-        while os.stat(enable).st_mtime_ns == stamp:
+        # the buffer disabled (the value, and the mtime for a disable and enable between
+        # two looks) ends this stream: what is left in the pipe is dropped, as a kernel
+        # buffer is flushed, so that the next reader never reads this layout's scans
+        while os.stat(enable).st_mtime_ns == stamp and val(enable) == '1':
             due = int((time.monotonic() - t0) * rate)
             if due <= s:
                 time.sleep(0.0005)
@@ -254,6 +265,7 @@ while True:
             k = min(per, due - s)
             os.write(fd, b''.join(scan(s + i, lay, nbytes) for i in range(k)))
             s += k
+        drain()
     except OSError:
         pass
     finally:
