@@ -102,6 +102,9 @@ export function portDescription(port: string): string {
   return name;
 }
 
+/** Ports of this process whose close (and so their lock's release) is under way. */
+const closing = new Map<string, Promise<void>>();
+
 /** One open serial port: a read loop feeding the sink, writes in order. */
 class SerialTransport implements Transport {
   readonly idleTimeouts = true;
@@ -117,6 +120,7 @@ class SerialTransport implements Transport {
   constructor(
     private readonly port: Port,
     readonly description: string,
+    private readonly path: string,
   ) {
     void this.readLoop();
   }
@@ -198,7 +202,14 @@ class SerialTransport implements Transport {
     this.ended = true;
     trace(`${this.description} closed${error ? `: ${error.message}` : ''}`);
     this.closed = true;
-    this.port.close().catch(() => undefined);
+    // The port's lock goes with its close: an open of the same port in this process waits
+    // for it (a context closed and opened again, a redeploy) instead of finding it busy.
+    const path = this.path;
+    const done = this.port.close().catch(() => undefined);
+    const entry = done.then(() => {
+      if (closing.get(path) === entry) closing.delete(path);
+    });
+    closing.set(path, entry);
     if (this.sink) this.sink.end(error);
     else this.pendingEnd = { error };
   }
@@ -252,6 +263,7 @@ export class SerialLink implements Link {
         `${p.dataBits} data bits are not supported by serialport (5 to 8)`,
       );
     }
+    await closing.get(p.port);
     let port: Port;
     try {
       port = await this.bindings.autoDetect().open({
@@ -274,7 +286,7 @@ export class SerialLink implements Link {
     trace(`${p.port} open at ${p.baudRate} baud (${this.portDesc})`);
     // libiio empties both directions after opening (sp_flush)
     await port.flush().catch(() => undefined);
-    const t = new SerialTransport(port, this.description);
+    const t = new SerialTransport(port, this.description, p.port);
     const charMs = (10 * 1000) / p.baudRate;
     try {
       await t.settle(QUIET_MS + 64 * charMs, Math.max(timeoutMs, 1000));
