@@ -152,9 +152,11 @@ describe("iiokit's exit statuses and messages are libiio 0.24's (side by side)",
       }),
     ],
     [
-      'readdev: a refill that fails (-T 1 against 256-scan blocks at 1 kHz) stops, status 0',
+      // -T 100: an OPEN takes far less even on a loaded machine (-T 1 let it time out
+      // there first), a 256-scan block at 1 kHz takes 256 ms: the refill is what fails
+      'readdev: a refill that fails (-T 100 against 256-scan blocks at 1 kHz) stops, status 0',
       () => ({
-        ours: ['readdev', '-u', U, '-T', '1', '-s', '10', 'ad7606-emu'],
+        ours: ['readdev', '-u', U, '-T', '100', '-s', '10', 'ad7606-emu'],
         compare: 'status',
         status: 0,
         oursSays: /^Unable to refill buffer: /m,
