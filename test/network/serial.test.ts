@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createContext, IioError, type Context } from '../../src';
@@ -8,6 +8,21 @@ import { iiokit } from '../helpers/cli';
 import { compareInfo } from '../helpers/info-compare';
 import { PEERS, requirePeer, run } from '../helpers/peers';
 import { startXmlIiod, type RunningIiod } from './helpers/iiod';
+
+/**
+ * Resolves once every thread of `pid` is stopped: SIGSTOP reaches each thread on its own,
+ * and on a loaded machine iiod could still answer a request sent right after kill().
+ */
+async function everyThreadStopped(pid: number): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    const states = readdirSync(`/proc/${pid}/task`).map(
+      (t) => /State:\s+(\S)/.exec(readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'))?.[1],
+    );
+    if (states.every((st) => st === 'T' || st === 't')) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`iiod ${pid} did not stop`);
+}
 
 /**
  * `serial:` against libiio 0.24's iiod serving an XML context over a pseudo-terminal pair
@@ -204,6 +219,7 @@ describe('serial: against libiio 0.24 iiod on a pseudo-terminal', function () {
       const probe = prober(ctx);
       const before = await probe();
       line.iiod!.kill('SIGSTOP');
+      await everyThreadStopped(line.iiod!.pid!);
       let late: unknown;
       try {
         late = await probe();
