@@ -140,6 +140,13 @@ export class Session {
     return !this.ended && !this.executing && this.reader.awaitingCommand && !hasOutput;
   }
 
+  /**
+   * Whether the client ever sent a whole command line. A connection that never did is what
+   * a flood of idle sockets looks like: the server makes room with those first, so a real
+   * client pausing between its commands is not taken for the longest idle.
+   */
+  spoken = false;
+
   /** Evictable and with nothing open at all. */
   get idle(): boolean {
     return this.evictable && !this.buffers.hasOpen && !(this.binary?.hasOpen ?? false);
@@ -173,6 +180,7 @@ export class Session {
           await this.int(NEG.EINVAL);
           continue;
         }
+        this.spoken = true;
         const cmd = this.parse(r.line);
         if (trace.enabled)
           trace(`${this.peer}: ${r.line.trimEnd()}${cmd.op === 'error' ? ' (syntax error)' : ''}`);
