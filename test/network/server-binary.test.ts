@@ -13,7 +13,7 @@ import { createContext, serveContext, type Context, type ServerHandle } from '..
 import { externalIPv4, libiioMain, PEERS, requirePeer, type LibiioMain } from '../helpers/peers';
 import { startMainIiod } from './helpers/iiod';
 import { BinaryConversation, header } from './helpers/binary-client';
-import { runAsync, type ToolResult } from './server-helpers';
+import { checkTwoReaders, runAsync, twoRamps, type ToolResult } from './server-helpers';
 import { everyConnectionBinary, startWireTap, type WireTap } from './helpers/wire-tap';
 
 const FIXTURES = join(__dirname, '../../../test/fixtures/xml');
@@ -139,29 +139,6 @@ describe("a context larger than libiio main's client reads plain (64 KiB): PRINT
   });
 });
 
-/** Scans of `value (s16), timestamp (s64 at byte 8)`: 16 bytes each. */
-function scans16(data: Buffer): Array<{ v: number; ts: bigint }> {
-  const out = [];
-  for (let off = 0; off + 16 <= data.length; off += 16) {
-    out.push({ v: data.readInt16LE(off), ts: data.readBigInt64LE(off + 8) });
-  }
-  return out;
-}
-
-/** Pairs of scans one period apart whose ramp value went up by exactly one. */
-function rampSteps(s: Array<{ v: number; ts: bigint }>, periodNs: number): number {
-  let n = 0;
-  for (let i = 1; i < s.length; i++) {
-    const dt = Number(s[i].ts - s[i - 1].ts);
-    assert.ok(dt > 0, `timestamps go forward (scan ${i})`);
-    if (Math.abs(dt - periodNs) <= 2) {
-      assert.equal((s[i].v - s[i - 1].v) & 0xffff, 1, `ramp step at scan ${i}`);
-      n++;
-    }
-  }
-  return n;
-}
-
 describe("libiio main's clients over the binary protocol against the emulated context", function () {
   this.timeout(120000);
   let main: LibiioMain;
@@ -255,47 +232,17 @@ describe("libiio main's clients over the binary protocol against the emulated co
   });
 
   it('iio_rwdev reads well-formed scans; two readers of one device each get their channel', async () => {
-    const adc = ctx.findDevice('ad7606-emu')!;
-    await adc.writeAttr('sampling_frequency', 2000);
-    const v0 = adc.findChannel('voltage0')!;
-    const v2 = adc.findChannel('voltage2')!;
-    await v0.writeAttr('waveform', 'ramp');
-    await v0.writeAttr('waveform_offset', 0);
-    await v2.writeAttr('waveform', 'ramp');
-    await v2.writeAttr('waveform_offset', 10000);
+    await twoRamps(ctx, 10000);
     const [a, b] = await Promise.all([
       run('iio_rwdev', ['-s', '4000', 'ad7606-emu', 'voltage0', 'timestamp']),
       run('iio_rwdev', ['-s', '4000', '-b', '1000', 'ad7606-emu', 'voltage2', 'timestamp']),
     ]);
-    assert.equal(a.status, 0, a.stderr);
-    assert.equal(b.status, 0, b.stderr);
-    const sa = scans16(a.stdout);
-    const sb = scans16(b.stdout);
-    assert.equal(sa.length, 4000);
-    assert.equal(sb.length, 4000);
-    assert.ok(rampSteps(sa, 500000) >= 3990);
-    assert.ok(rampSteps(sb, 500000) >= 3990);
-    const byTs = new Map(sa.map((x) => [x.ts, x.v]));
-    let common = 0;
-    for (const x of sb) {
-      const v = byTs.get(x.ts);
-      if (v === undefined) continue;
-      common++;
-      assert.equal((x.v - v) & 0xffff, 10000, 'each reader got its own channel of the same scan');
-    }
-    assert.ok(common > 1000, `${common} scans seen by both readers`);
+    checkTwoReaders(a, b, 4000, 10000);
   });
 
   it('an ASCII reader (libiio 0.24) and a binary one (1.0) share a device, each its channel', async function () {
     requirePeer(this, PEERS.iioInfo);
-    const adc = ctx.findDevice('ad7606-emu')!;
-    await adc.writeAttr('sampling_frequency', 2000);
-    const v0 = adc.findChannel('voltage0')!;
-    const v2 = adc.findChannel('voltage2')!;
-    await v0.writeAttr('waveform', 'ramp');
-    await v0.writeAttr('waveform_offset', 0);
-    await v2.writeAttr('waveform', 'ramp');
-    await v2.writeAttr('waveform_offset', 20000);
+    await twoRamps(ctx, 20000);
     const [a, b] = await Promise.all([
       runAsync('iio_readdev', [
         '-u',
@@ -308,23 +255,7 @@ describe("libiio main's clients over the binary protocol against the emulated co
       ]),
       run('iio_rwdev', ['-s', '3000', '-b', '500', 'ad7606-emu', 'voltage2', 'timestamp']),
     ]);
-    assert.equal(a.status, 0, a.stderr);
-    assert.equal(b.status, 0, b.stderr);
-    const sa = scans16(a.stdout);
-    const sb = scans16(b.stdout);
-    assert.equal(sa.length, 3000);
-    assert.equal(sb.length, 3000);
-    assert.ok(rampSteps(sa, 500000) >= 2990);
-    assert.ok(rampSteps(sb, 500000) >= 2990);
-    const byTs = new Map(sa.map((x) => [x.ts, x.v]));
-    let common = 0;
-    for (const x of sb) {
-      const v = byTs.get(x.ts);
-      if (v === undefined) continue;
-      common++;
-      assert.equal((x.v - v) & 0xffff, 20000, 'each reader got its own channel of the same scan');
-    }
-    assert.ok(common > 1000, `${common} scans seen by both readers`);
+    checkTwoReaders(a, b, 3000, 20000);
   });
 
   it('iio_rwdev -w plays into the DAC and iio_rwdev reads it back from the ADC', async () => {

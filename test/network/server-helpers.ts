@@ -3,8 +3,10 @@
  * lives in this process, so a blocking spawnSync would starve it), a reference iiod, raw
  * protocol conversations.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
+import type { Context } from '../../src';
 
 export interface ToolResult {
   readonly stdout: Buffer;
@@ -158,4 +160,75 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A scan of `value (s16 at byte 0), timestamp (s64 at byte 8)`: 16 bytes. */
+export interface Scan16 {
+  readonly v: number;
+  readonly ts: bigint;
+}
+
+/** Splits a capture of `value, timestamp` scans (16 bytes each). */
+export function scans16(data: Buffer): Scan16[] {
+  const out: Scan16[] = [];
+  for (let off = 0; off + 16 <= data.length; off += 16) {
+    out.push({ v: data.readInt16LE(off), ts: data.readBigInt64LE(off + 8) });
+  }
+  return out;
+}
+
+/**
+ * Checks a captured ramp: wherever two scans are one sample period apart (timestamps),
+ * the value went up by exactly one (mod 2^16). Returns how many pairs were contiguous.
+ */
+export function checkRamp(s: readonly Scan16[], periodNs: number): number {
+  let contiguous = 0;
+  for (let i = 1; i < s.length; i++) {
+    const dt = Number(s[i].ts - s[i - 1].ts);
+    assert.ok(dt > 0, `timestamps go forward (scan ${i})`);
+    if (Math.abs(dt - periodNs) <= 2) {
+      contiguous++;
+      assert.equal((s[i].v - s[i - 1].v) & 0xffff, 1, `ramp step at scan ${i}`);
+    }
+  }
+  return contiguous;
+}
+
+/** ad7606-emu at 2 kS/s with ramps on voltage0 and voltage2, voltage2 `apart` ahead. */
+export async function twoRamps(ctx: Context, apart: number): Promise<void> {
+  const adc = ctx.findDevice('ad7606-emu')!;
+  await adc.writeAttr('sampling_frequency', 2000);
+  for (const [id, offset] of [
+    ['voltage0', 0],
+    ['voltage2', apart],
+  ] as const) {
+    const ch = adc.findChannel(id)!;
+    await ch.writeAttr('waveform', 'ramp');
+    await ch.writeAttr('waveform_offset', offset);
+  }
+}
+
+/**
+ * Two readers of twoRamps' device, one on voltage0 and one on voltage2 (each with the
+ * timestamp), ran at once: each got `n` well-formed scans of its own channel, and the scans
+ * both saw (same timestamp) are the same sample, voltage2 `apart` ahead of voltage0.
+ */
+export function checkTwoReaders(a: ToolResult, b: ToolResult, n: number, apart: number): void {
+  assert.equal(a.status, 0, a.stderr);
+  assert.equal(b.status, 0, b.stderr);
+  const sa = scans16(a.stdout);
+  const sb = scans16(b.stdout);
+  assert.equal(sa.length, n);
+  assert.equal(sb.length, n);
+  assert.ok(checkRamp(sa, 500000) >= n - 10);
+  assert.ok(checkRamp(sb, 500000) >= n - 10);
+  const byTs = new Map(sa.map((x) => [x.ts, x.v]));
+  let common = 0;
+  for (const x of sb) {
+    const v = byTs.get(x.ts);
+    if (v === undefined) continue;
+    common++;
+    assert.equal((x.v - v) & 0xffff, apart, 'each reader got its own channel of the same scan');
+  }
+  assert.ok(common > 1000, `${common} scans seen by both readers`);
 }

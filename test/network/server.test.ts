@@ -5,44 +5,18 @@ import { join } from 'node:path';
 import { createContext, serveContext, type Context, type ServerHandle } from '../../src';
 import { iiokit } from '../helpers/cli';
 import { externalIPv4, PEERS, requirePeer } from '../helpers/peers';
-import { converse, runAsync } from './server-helpers';
-
-/** Scans of `value (s16 at byte 0), timestamp (s64 at byte 8)`: 16 bytes each. */
-function scans16(data: Buffer): Array<{ v: number; ts: bigint }> {
-  const out = [];
-  for (let off = 0; off + 16 <= data.length; off += 16) {
-    out.push({ v: data.readInt16LE(off), ts: data.readBigInt64LE(off + 8) });
-  }
-  return out;
-}
-
-/**
- * Checks a captured ramp: wherever two scans are one sample period apart (timestamps),
- * the value went up by exactly one (mod 2^16). Returns how many pairs were contiguous.
- */
-function checkRamp(s: Array<{ v: number; ts: bigint }>, periodNs: number): number {
-  let contiguous = 0;
-  for (let i = 1; i < s.length; i++) {
-    const dt = Number(s[i].ts - s[i - 1].ts);
-    assert.ok(dt > 0, `timestamps go forward (scan ${i})`);
-    if (Math.abs(dt - periodNs) <= 2) {
-      contiguous++;
-      assert.equal((s[i].v - s[i - 1].v) & 0xffff, 1, `ramp step at scan ${i}`);
-    }
-  }
-  return contiguous;
-}
+import {
+  checkRamp,
+  checkTwoReaders,
+  converse,
+  runAsync,
+  scans16,
+  twoRamps,
+} from './server-helpers';
 
 /** Two iio_readdev on different channels of one device at once: each gets its own channel. */
 async function twoReaders(ctx: Context, uri: string): Promise<void> {
-  const adc = ctx.findDevice('ad7606-emu')!;
-  await adc.writeAttr('sampling_frequency', 2000);
-  const v0 = adc.findChannel('voltage0')!;
-  const v2 = adc.findChannel('voltage2')!;
-  await v0.writeAttr('waveform', 'ramp');
-  await v0.writeAttr('waveform_offset', 0);
-  await v2.writeAttr('waveform', 'ramp');
-  await v2.writeAttr('waveform_offset', 10000);
+  await twoRamps(ctx, 10000);
   const [a, b] = await Promise.all([
     runAsync('iio_readdev', ['-u', uri, '-s', '4000', 'ad7606-emu', 'voltage0', 'timestamp']),
     runAsync('iio_readdev', [
@@ -57,24 +31,7 @@ async function twoReaders(ctx: Context, uri: string): Promise<void> {
       'timestamp',
     ]),
   ]);
-  assert.equal(a.status, 0, a.stderr);
-  assert.equal(b.status, 0, b.stderr);
-  const sa = scans16(a.stdout);
-  const sb = scans16(b.stdout);
-  assert.equal(sa.length, 4000);
-  assert.equal(sb.length, 4000);
-  assert.ok(checkRamp(sa, 500000) >= 3990);
-  assert.ok(checkRamp(sb, 500000) >= 3990);
-  // Scans with the same timestamp are the same sample: voltage2 runs 10000 ahead of voltage0.
-  const byTs = new Map(sa.map((x) => [x.ts, x.v]));
-  let common = 0;
-  for (const x of sb) {
-    const v = byTs.get(x.ts);
-    if (v === undefined) continue;
-    common++;
-    assert.equal((x.v - v) & 0xffff, 10000, 'each reader got its own channel of the same scan');
-  }
-  assert.ok(common > 1000, `${common} scans seen by both readers`);
+  checkTwoReaders(a, b, 4000, 10000);
 }
 
 describe('iiokit serve: libiio 0.24 clients against the emulated context', function () {
