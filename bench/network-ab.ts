@@ -56,6 +56,8 @@ async function main(): Promise<void> {
   if (!(rounds > 0) || !(bytes > 0) || !specs.length) {
     throw new Error('usage: network-ab.js <rounds> <MiB> name=dir[,ENV=value...] ...');
   }
+  // as bench/run.ts: no CA bundle parsed at every Node start (nothing here uses TLS)
+  delete process.env.NODE_EXTRA_CA_CERTS;
   const why = namespacesAvailable();
   if (why) throw new Error(why);
   const uri = `ip:127.0.0.1:${PORT}`;
