@@ -407,13 +407,33 @@ describe('native module: its own contract', function () {
   // A Worker terminated (or whose env ends) while its stream runs: the env's teardown
   // disposes of what the thread-safe function still queues (at least the end) after its
   // finalizer ran; that must neither crash the process nor leave the thread or its fd.
-  const workerModes: Record<string, string> = {
-    input: `{ output: false, blockBytes: 16, unitBytes: 16, blocks: 4, timeoutMs: 0 }`,
-    events: `{ output: false, blockBytes: 64, unitBytes: 16, blocks: 4, timeoutMs: 0, partial: true }`,
-    output: `{ output: true, blockBytes: 4096, unitBytes: 16, blocks: 4, timeoutMs: 0 }`,
-  };
-  for (const [mode, options] of Object.entries(workerModes)) {
-    it(`${mode}: a Worker terminated while its stream runs ends it without crashing the process`, async () => {
+  // `busy`: the Worker's callback is running (a loop) when it is terminated, so the call
+  // into JS fails under the addon's feet.
+  const workerCases: Array<{ name: string; mode: string; options: string; busy?: boolean }> = [
+    {
+      name: 'input',
+      mode: 'input',
+      options: `{ output: false, blockBytes: 16, unitBytes: 16, blocks: 4, timeoutMs: 0 }`,
+    },
+    {
+      name: 'input, its callback running,',
+      mode: 'input',
+      options: `{ output: false, blockBytes: 16, unitBytes: 16, blocks: 4, timeoutMs: 0 }`,
+      busy: true,
+    },
+    {
+      name: 'events',
+      mode: 'events',
+      options: `{ output: false, blockBytes: 64, unitBytes: 16, blocks: 4, timeoutMs: 0, partial: true }`,
+    },
+    {
+      name: 'output',
+      mode: 'output',
+      options: `{ output: true, blockBytes: 4096, unitBytes: 16, blocks: 4, timeoutMs: 0 }`,
+    },
+  ];
+  for (const { name, mode, options, busy } of workerCases) {
+    it(`${name}: a Worker terminated while its stream runs ends it without crashing the process`, async () => {
       const f = fifo();
       const c = child(
         `
@@ -436,7 +456,10 @@ describe('native module: its own contract', function () {
           s.start((kind, a, idx, gen) => {
             if (kind === 0) s.release(idx, gen);
             if (kind === 2) pending--;
-            if ((kind === 0 || kind === 2) && ++n === 8) parentPort.postMessage('busy');
+            if ((kind === 0 || kind === 2) && ++n === 8) {
+              parentPort.postMessage('busy');
+              if (${busy === true}) for (;;);
+            }
             return kind === 0;
           });
           if (output)
