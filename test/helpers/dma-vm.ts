@@ -123,3 +123,55 @@ export function patternStream(count: number, first = 0): Readable {
     })(),
   );
 }
+
+/**
+ * A capture in a Worker of a child process, terminated while it streams: what the process
+ * says once terminate() resolved (the transfer mode, streaming threads and IIO/DMABUF/fence
+ * fds left) and how it ended. The device is `buffer0`'s only user meanwhile.
+ */
+export function captureInTerminatedWorker(
+  device: string,
+  samples: number,
+  options: Record<string, unknown>,
+): Promise<{ line: string; code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const lib = join(ROOT, 'dist', 'src', 'create-context');
+  const script = `
+    const { Worker } = require('worker_threads');
+    const fs = require('fs');
+    const w = new Worker(\`
+      const { parentPort } = require('worker_threads');
+      const { createContext } = require(${JSON.stringify(lib)});
+      (async () => {
+        const ctx = await createContext('local:', { timeoutMs: 20000 });
+        const buf = await ctx.device(${JSON.stringify(device)}).createBuffer(${samples}, ${JSON.stringify(options)});
+        let n = 0;
+        for await (const b of buf.stream()) {
+          b.release();
+          if (++n === 4) parentPort.postMessage(buf.stats().transfer?.mode ?? 'none');
+        }
+      })().catch((e) => parentPort.postMessage('error: ' + e.message));
+    \`, { eval: true });
+    let mode = '';
+    w.on('message', (m) => {
+      if (mode) return;
+      mode = m;
+      w.terminate().then((code) => {
+        const names = (dir, read) =>
+          fs.readdirSync(dir).map((e) => { try { return read(dir + '/' + e); } catch { return ''; } });
+        const threads = names('/proc/self/task', (p) => fs.readFileSync(p + '/comm', 'utf8').trim())
+          .filter((t) => t.startsWith('iiokit'));
+        const fds = names('/proc/self/fd', (p) => fs.readlinkSync(p))
+          .filter((t) => /^\\/dmabuf:|sync_file|iio:/.test(t));
+        process.stdout.write(JSON.stringify({ mode, code, threads, fds }) + '\\n');
+      });
+    });
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((res) =>
+    child.on('close', (code, signal) => res({ line: out.trim(), code, signal, stderr })),
+  );
+}

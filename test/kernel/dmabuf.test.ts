@@ -29,6 +29,7 @@ import {
   TOTAL_SCANS,
   assertClean,
   assertDetached,
+  captureInTerminatedWorker,
   deviceDir,
   dmabufMappings,
   fdTargets,
@@ -152,6 +153,18 @@ describe(`kernel ${kernel}: DMABUF input`, function () {
       assert.equal(buf.lost, 0);
       assert.equal(buf.stats().transfer?.inFlight, 0, 'nothing with the kernel after close');
       assertClean(adc, fdsBefore);
+      await assertDetached(ctx, 'dma_adc');
+    });
+
+    it('a Worker terminated while it captures over DMABUF: no crash, nothing left attached', async () => {
+      const r = await captureInTerminatedWorker('dma_adc', SAMPLES, { channels: CH });
+      assert.deepEqual([r.code, r.signal], [0, null], r.stderr);
+      assert.deepEqual(
+        JSON.parse(r.line),
+        { mode: 'dmabuf', code: 1, threads: [], fds: [] },
+        r.stderr,
+      );
+      // No JS ran to disable the buffer; the next capture stops it and reads from scan 0.
       await assertDetached(ctx, 'dma_adc');
     });
 
