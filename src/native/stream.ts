@@ -255,12 +255,19 @@ export class NativeStream {
    * Both are counted on this thread (releases and finalizers run here too), so they are
    * exact whatever the streaming thread is doing; `lent` also counts blocks on their way.
    */
-  stats(): NativeStreamStats & { readonly waiting: number; readonly held: number } {
+  stats(): NativeStreamStats & {
+    readonly waiting: number;
+    readonly held: number;
+    readonly owed: number;
+  } {
     const s = this.handle.stats();
     const back = s.released + s.finalized;
     return {
       ...s,
       waiting: this.queuedBlocks,
+      // Places JS took and has not yet given back to the thread (they go back a batch at a
+      // time, or all when the queue empties): the thread's queue is `blocks - owed` meanwhile.
+      owed: this.owed,
       held: Math.max(0, this.arrivedPooled - this.queuedPooled - back),
     };
   }

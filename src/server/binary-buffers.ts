@@ -431,7 +431,7 @@ export class BinaryBuffers {
       const items: Chunk[] = [];
       let got = 0;
       while (got < want) {
-        await c.waitForData(conn);
+        if (!c.hasData) await c.waitForData(conn);
         if (e.input !== c || e.pending[0] !== b || c.error || this.io.isClosed) break;
         for (const it of c.take(want - got)) {
           items.push(it);

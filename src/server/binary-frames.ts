@@ -46,8 +46,11 @@ export class FrameIo {
 
   /** A little-endian u64 (a length, a size), as a number when it is a safe integer, else Infinity. */
   async readU64(): Promise<number> {
-    const v = (await this.reader.readBytes(8)).readBigUInt64LE(0);
-    return v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v);
+    // two 32-bit halves, no BigInt (one per TRANSFER_BLOCK): above 2^53 - 1 when the
+    // high half exceeds 21 bits
+    const b = await this.reader.readBytes(8);
+    const hi = b.readUInt32LE(4);
+    return hi > 0x1fffff ? Infinity : hi * 0x100000000 + b.readUInt32LE(0);
   }
 
   /** Reads and drops `n` bytes (at most MAX_SKIP: the caller checks). */
@@ -78,7 +81,9 @@ export class FrameIo {
       for (const c of payload as readonly Chunk[]) ok = this.socket.write(c.data, () => c.done?.());
       this.socket.uncork();
     }
-    return ok ? Promise.resolve() : this.drained();
+    // write() says false for any block larger than the socket's high-water mark, even
+    // when the kernel took all of it at once: wait only for what is still queued.
+    return ok || this.socket.writableLength === 0 ? Promise.resolve() : this.drained();
   }
 
   /** Bytes outside any frame (the ASCII `0\r\n` a repeated BINARY gets). */

@@ -120,6 +120,9 @@ function attrAt(dev: Device | undefined, kind: WireAttrKind, code: number): Attr
   return inWireOrder(list)[attr];
 }
 
+/** `BINARY\r\n` as bytes: compared with each frame header without making a string of it. */
+const BINARY_LINE_BYTES = Buffer.from(BINARY_LINE, 'latin1');
+
 /** One connection after `BINARY`. */
 export class BinarySession {
   private readonly io: FrameIo;
@@ -186,7 +189,7 @@ export class BinarySession {
       }
       // A client that does not know the line's state says BINARY again (serial links):
       // exactly one header's worth, answered in ASCII as iiod does.
-      if (head.toString('latin1') === BINARY_LINE) {
+      if (head.equals(BINARY_LINE_BYTES)) {
         await this.io.respondRaw(Buffer.from(BINARY_AGAIN_REPLY, 'latin1'));
         continue;
       }

@@ -174,12 +174,16 @@ class IiodServer implements ServerHandle, SessionHost {
 
   /**
    * Makes room for a new client when the server is full: the connection idle the longest
-   * goes — one with nothing open first, else one whose readers sit unread. Connections
-   * running a command or holding an output buffer are never taken. False when none can go.
+   * goes — one that never sent a command first, then one with nothing open, else one whose
+   * readers sit unread. Connections running a command or holding an output buffer are never
+   * taken. False when none can go.
    */
   private makeRoom(): boolean {
     let best: Session | undefined;
-    const rank = (s: Session): [number, number] => [s.idle ? 0 : 1, s.lastActivity];
+    const rank = (s: Session): [number, number] => [
+      s.idle ? (s.spoken ? 1 : 0) : 2,
+      s.lastActivity,
+    ];
     for (const s of this.sessions) {
       if (!s.evictable) continue;
       if (!best) best = s;

@@ -67,6 +67,12 @@ export class Session {
   private executing = false;
   /** Date.now() of the last reply sent. */
   private lastReplyAt = Date.now();
+  /** The timer of drained() (one per connection, re-armed per wait) and whether a wait is on. */
+  private drainTimer: NodeJS.Timeout | undefined;
+  private drainWaiting = false;
+  /** The last READBUF line and what it parsed to (a stream sends the same line per block). */
+  private lastReadBuf:
+    { readonly line: string; readonly cmd: Command<Device, Channel> } | undefined;
   /** The WRITEBUF under way: its output and the bytes still due. */
   private writing: { readonly output: OutputClient; remaining: number } | undefined;
   /** Why the server ended this connection (eviction, a timeout), for statistics. */
@@ -134,6 +140,13 @@ export class Session {
     return !this.ended && !this.executing && this.reader.awaitingCommand && !hasOutput;
   }
 
+  /**
+   * Whether the client ever sent a whole command line. A connection that never did is what
+   * a flood of idle sockets looks like: the server makes room with those first, so a real
+   * client pausing between its commands is not taken for the longest idle.
+   */
+  spoken = false;
+
   /** Evictable and with nothing open at all. */
   get idle(): boolean {
     return this.evictable && !this.buffers.hasOpen && !(this.binary?.hasOpen ?? false);
@@ -167,7 +180,8 @@ export class Session {
           await this.int(NEG.EINVAL);
           continue;
         }
-        const cmd = parseLine(r.line, this.resolver);
+        this.spoken = true;
+        const cmd = this.parse(r.line);
         if (trace.enabled)
           trace(`${this.peer}: ${r.line.trimEnd()}${cmd.op === 'error' ? ' (syntax error)' : ''}`);
         if (cmd.op === 'exit') break;
@@ -194,6 +208,20 @@ export class Session {
   }
 
   /**
+   * parseLine(), except that a READBUF line equal to the last one reuses its command: a
+   * client reading a stream sends the same line for every block, and the lexer and
+   * grammar ran for each (the device it names is looked up in the context's device list,
+   * which does not change).
+   */
+  private parse(line: string): Command<Device, Channel> {
+    const last = this.lastReadBuf;
+    if (last && last.line === line) return last.cmd;
+    const cmd = parseLine(line, this.resolver);
+    if (cmd.op === 'readbuf') this.lastReadBuf = { line, cmd };
+    return cmd;
+  }
+
+  /**
    * `BINARY`: answered `0` in ASCII, then frames (libiio 1.0). Buffers opened in ASCII
    * are closed first, as iiod closes them when its ASCII interpreter ends.
    */
@@ -215,6 +243,7 @@ export class Session {
   async end(flush = false): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    if (this.drainTimer) clearTimeout(this.drainTimer);
     if (flush && !this.socket.destroyed && this.socket.writable) {
       const timer = setTimeout(() => this.socket.destroy(), FLUSH_MS);
       this.socket.once('close', () => clearTimeout(timer));
@@ -229,31 +258,37 @@ export class Session {
    * Waits until the socket has taken what was written. A peer that reads nothing for
    * the command timeout is dropped: a client that stopped reading must not hold its
    * connection (a slot, a reader of the device) forever.
+   *
+   * A READBUF waits here once per block: one timer per connection is re-armed
+   * (refresh()) for each wait rather than a timer and a race of promises made per block.
    */
-  private async drained(): Promise<void> {
+  private drained(): Promise<void> {
     const stallMs = this.host.limits.commandTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.reader.drainOrEnd(),
-        ...(stallMs > 0
-          ? [
-              new Promise<void>((r) => {
-                timer = setTimeout(() => {
-                  this.endedBy ??= 'stalled';
-                  trace(`${this.peer}: read nothing for ${stallMs} ms: closed`);
-                  this.socket.destroy();
-                  r();
-                }, stallMs);
-              }),
-            ]
-          : []),
-      ]);
-    } finally {
-      if (timer) clearTimeout(timer);
+    if (stallMs > 0) {
+      this.drainWaiting = true;
+      if (this.drainTimer) this.drainTimer.refresh();
+      else {
+        this.drainTimer = setTimeout(() => this.drainStalled(stallMs), stallMs);
+        // the socket keeps the process alive while it is open; this timer must not
+        this.drainTimer.unref();
+      }
     }
-    this.lastReplyAt = Date.now();
-    if (this.socket.destroyed) throw new IioError('EPIPE', 'the connection is closed');
+    return new Promise<void>((resolve, reject) =>
+      this.reader.onDrainOrEnd(() => {
+        this.drainWaiting = false;
+        this.lastReplyAt = Date.now();
+        if (this.socket.destroyed) reject(new IioError('EPIPE', 'the connection is closed'));
+        else resolve();
+      }),
+    );
+  }
+
+  /** The drain timer fired: re-armed when each wait began, so this wait took stallMs. */
+  private drainStalled(stallMs: number): void {
+    if (!this.drainWaiting || this.socket.destroyed) return;
+    this.endedBy ??= 'stalled';
+    trace(`${this.peer}: read nothing for ${stallMs} ms: closed`);
+    this.socket.destroy();
   }
 
   private async send(data: string | Buffer): Promise<void> {
@@ -387,7 +422,8 @@ export class Session {
     let first = true;
     let gen = c.generation;
     while (remaining >= c.scanBytes) {
-      await c.waitForData(this.reader);
+      // (no await when a block is queued: one hop less per block)
+      if (!c.hasData) await c.waitForData(this.reader);
       if (this.reader.isClosed) throw new IioError('EPIPE', 'the client left during READBUF');
       if (c.hub.isClosed(c)) return this.int(NEG.EBADF);
       if (c.error) return this.int(negErrno(c.error));
@@ -399,7 +435,8 @@ export class Session {
       }
       const items = c.take(remaining);
       if (!items.length) continue;
-      const len = items.reduce((n, it) => n + it.data.length, 0);
+      let len = 0;
+      for (const it of items) len += it.data.length;
       const head = first ? `${len}\n${c.wireMask.toHex()}\n` : `${len}\n`;
       first = false;
       this.socket.cork();
@@ -411,7 +448,9 @@ export class Session {
       c.sentBytes += len;
       remaining -= len;
       this.lastReplyAt = Date.now();
-      if (!ok) await this.drained();
+      // write() says false for any block larger than the socket's high-water mark, even
+      // when the kernel took all of it at once: wait only for what is still queued.
+      if (!ok && this.socket.writableLength > 0) await this.drained();
     }
     if (remaining > 0) await this.int(0);
   }

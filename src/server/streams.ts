@@ -147,6 +147,11 @@ export class InputClient {
     w?.();
   }
 
+  /** True when a block is queued (waitForData() would return at once). */
+  get hasData(): boolean {
+    return this.queue.length > 0;
+  }
+
   /**
    * Resolves when data, an error or a layout change is there, or the connection ends.
    * Each wait registers with the connection and leaves again: a promise of the
@@ -430,15 +435,20 @@ export class InputHub {
         }
         const block = next.value;
         this.blocksRead++;
-        const readers = [...this.clients].filter((c) => c.plan);
-        // scans the device lost (it overran while every reader was full, or the link of
-        // an ip: context was down): a gap in every reader's stream, counted as theirs
-        if (block.lost) for (const c of readers) c.droppedScans += block.lost;
-        const passthrough = readers.filter((c) => c.plan!.identity);
-        const done = shared(() => block.release(), passthrough.length);
-        for (const c of readers) {
-          if (c.plan!.identity) c.push({ data: block.data, done });
-          else c.push({ data: c.plan!.apply(block.data), done: () => undefined });
+        // (two passes over the readers, no arrays made: this runs once per block)
+        let holders = 0;
+        for (const c of this.clients) {
+          if (!c.plan) continue;
+          // scans the device lost (it overran while every reader was full, or the link of
+          // an ip: context was down): a gap in every reader's stream, counted as theirs
+          if (block.lost) c.droppedScans += block.lost;
+          if (c.plan.identity) holders++;
+        }
+        const done = shared(() => block.release(), holders);
+        for (const c of this.clients) {
+          if (!c.plan) continue;
+          if (c.plan.identity) c.push({ data: block.data, done });
+          else c.push({ data: c.plan.apply(block.data), done: () => undefined });
         }
       }
     } catch (err) {

@@ -211,6 +211,35 @@ describe('iiokit serve: bounds against hostile clients', function () {
     }
   });
 
+  it('a full server makes room with a socket that never spoke before a client between commands', async () => {
+    const server = await serveContext(ctx, { port: 0, maxClients: 3 });
+    const client = new Raw(server.port);
+    const silent: Raw[] = [];
+    try {
+      // a client that has spoken, then pauses (as iio_info does between its commands)
+      await client.connected();
+      client.send('VERSION\r\n');
+      assert.equal(await client.line(), '0.24.iiokit ');
+      await new Promise((r) => setTimeout(r, 30));
+      // two sockets that never say anything, connected after: more recent than its reply
+      for (let i = 0; i < 2; i++) silent.push(new Raw(server.port));
+      await Promise.all(silent.map((r) => r.connected()));
+      assert.ok(await eventually(() => server.stats().connections === 3));
+      // a fourth: one silent socket goes, although the client has been quiet longer
+      const next = await converse(server.port, 'VERSION\r\n', 300, 5000);
+      assert.equal(next.reply.toString(), '0.24.iiokit \n');
+      assert.ok(await eventually(() => silent.some((r) => r.closed)), 'a silent socket was closed');
+      assert.equal(client.closed, false, 'the client that spoke kept its connection');
+      client.send('VERSION\r\n');
+      assert.equal(await client.line(), '0.24.iiokit ');
+      assert.equal(server.stats().evicted, 1);
+    } finally {
+      client.destroy();
+      for (const r of silent) r.destroy();
+      await server.close();
+    }
+  });
+
   it('a command line that never ends, and a trickle, are dropped after the command timeout', async () => {
     const server = await serveContext(ctx, { port: 0, commandTimeoutMs: 300, maxClients: 2 });
     const half = new Raw(server.port);
