@@ -126,8 +126,10 @@ export function patternStream(count: number, first = 0): Readable {
 
 /**
  * A capture in a Worker of a child process, terminated while it streams: what the process
- * says once terminate() resolved (the transfer mode, streaming threads and IIO/DMABUF/fence
- * fds left) and how it ended. The device is `buffer0`'s only user meanwhile.
+ * says once terminate() resolved (the transfer mode, streaming threads, DMABUF and fence fds
+ * and IIO buffer fds left) and how it ended. The stream's own duplicate of the buffer fd
+ * must be closed; the buffer fd the JS side opened stays open, since no JS runs to close it
+ * (docs/native.md), so at most one is left.
  */
 export function captureInTerminatedWorker(
   device: string,
@@ -160,9 +162,10 @@ export function captureInTerminatedWorker(
           fs.readdirSync(dir).map((e) => { try { return read(dir + '/' + e); } catch { return ''; } });
         const threads = names('/proc/self/task', (p) => fs.readFileSync(p + '/comm', 'utf8').trim())
           .filter((t) => t.startsWith('iiokit'));
-        const fds = names('/proc/self/fd', (p) => fs.readlinkSync(p))
-          .filter((t) => /^\\/dmabuf:|sync_file|iio:/.test(t));
-        process.stdout.write(JSON.stringify({ mode, code, threads, fds }) + '\\n');
+        const fds = names('/proc/self/fd', (p) => fs.readlinkSync(p));
+        const dmabufFds = fds.filter((t) => /^\\/dmabuf:|sync_file/.test(t));
+        const bufferFds = fds.filter((t) => t === 'anon_inode:iio:buffer').length;
+        process.stdout.write(JSON.stringify({ mode, code, threads, dmabufFds, bufferFds }) + '\\n');
       });
     });
   `;
