@@ -91,15 +91,17 @@ void CallJsOne(Napi::Env env, Napi::Function cb, TsfnContext* ctx, Delivery* d) 
 
 void CallJs(Napi::Env env, Napi::Function cb, TsfnContext* ctx, Delivery* d) {
   if (env == nullptr || cb.IsEmpty()) {
-    Stream::dispose(ctx ? ctx->stream->pool() : nullptr, d);
-    return;
+    // The env is ending (the thread-safe function was finalized): free what never reached JS.
+    Stream::dispose(ctx->stream->pool(), d);
+  } else {
+    while (d) {
+      Delivery* next = d->next;
+      d->next = nullptr;
+      CallJsOne(env, cb, ctx, d);
+      d = next;
+    }
   }
-  while (d) {
-    Delivery* next = d->next;
-    d->next = nullptr;
-    CallJsOne(env, cb, ctx, d);
-    d = next;
-  }
+  TsfnContext::drop(ctx);  // this call's hold
 }
 
 }  // namespace iiokit

@@ -7,6 +7,7 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -55,9 +56,23 @@ struct BufferCache {
   }
 };
 
+/**
+ * What CallJs needs beside the delivery, freed by whichever of its holders lets go last:
+ * the thread-safe function (until its finalizer), the streaming thread (until its End was
+ * handed over) and every call queued to CallJs (until CallJs has run). The finalizer alone
+ * is not enough: when the env ends (a Worker terminated) Node runs it first and only then
+ * passes what is still queued (the End at least) to CallJs, with this context, to dispose of.
+ */
 struct TsfnContext {
   std::shared_ptr<Stream> stream;
   std::shared_ptr<BufferCache> cache;
+  std::atomic<int> holders{2};
+
+  void hold() { holders.fetch_add(1, std::memory_order_relaxed); }
+  /** One holder lets go; the last frees the context. Any thread. */
+  static void drop(TsfnContext* c) {
+    if (c->holders.fetch_sub(1, std::memory_order_acq_rel) == 1) delete c;
+  }
 };
 
 /** The finalizer hint of a block's Buffer: keeps the pool's memory alive until GC. */

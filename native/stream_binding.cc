@@ -74,7 +74,9 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   static void OnEnvCleanup(void* arg) {
     auto* self = static_cast<StreamWrap*>(arg);
     self->hooked_ = false;
-    self->stream_->close();
+    // The env ends with the stream open (process exit, a Worker terminated): stop and join
+    // the thread, close the fds. Jobs never started hold JS references, still valid here.
+    for (WriteJob* job : self->stream_->close()) dropJob(job);
     self->stream_->detachDmabufs();
   }
 
@@ -103,17 +105,24 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     if (info.Length() < 1 || !info[0].IsFunction())
       throw Napi::TypeError::New(env, "start() needs a callback");
     if (stream_->started()) throw errnoError(env, EBUSY, "start", "stream");
-    auto* ctx = new TsfnContext{stream_, nullptr};
+    auto* ctx = new TsfnContext;
+    ctx->stream = stream_;
     // Unbounded queue: the thread must never block on JS (credit bounds what is queued).
     Tsfn tsfn = Tsfn::New(env, info[0].As<Napi::Function>(), "iiokit-stream", 0, 1, ctx,
-                          [](Napi::Env, void*, TsfnContext* c) { delete c; });
-    int r = stream_->start([tsfn](Delivery* d) mutable {
+                          [](Napi::Env, void*, TsfnContext* c) { TsfnContext::drop(c); });
+    int r = stream_->start([tsfn, ctx](Delivery* d) mutable {
       bool last = d->kind == DeliveryKind::End;
+      ctx->hold();  // for the CallJs this queues
       napi_status s = tsfn.NonBlockingCall(d);
-      if (last) tsfn.Release();
+      if (s != napi_ok) TsfnContext::drop(ctx);  // not queued: no CallJs will come
+      if (last) {
+        tsfn.Release();
+        TsfnContext::drop(ctx);  // the thread's own hold: it hands nothing over after the End
+      }
       return s == napi_ok;
     });
     if (r < 0) {
+      TsfnContext::drop(ctx);  // no thread
       tsfn.Release();
       throw errnoError(env, -r, "start", "stream");
     }

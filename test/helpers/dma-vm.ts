@@ -123,3 +123,58 @@ export function patternStream(count: number, first = 0): Readable {
     })(),
   );
 }
+
+/**
+ * A capture in a Worker of a child process, terminated while it streams: what the process
+ * says once terminate() resolved (the transfer mode, streaming threads, DMABUF and fence fds
+ * and IIO buffer fds left) and how it ended. The stream's own duplicate of the buffer fd
+ * must be closed; the buffer fd the JS side opened stays open, since no JS runs to close it
+ * (docs/native.md), so at most one is left.
+ */
+export function captureInTerminatedWorker(
+  device: string,
+  samples: number,
+  options: Record<string, unknown>,
+): Promise<{ line: string; code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const lib = join(ROOT, 'dist', 'src', 'create-context');
+  const script = `
+    const { Worker } = require('worker_threads');
+    const fs = require('fs');
+    const w = new Worker(\`
+      const { parentPort } = require('worker_threads');
+      const { createContext } = require(${JSON.stringify(lib)});
+      (async () => {
+        const ctx = await createContext('local:', { timeoutMs: 20000 });
+        const buf = await ctx.device(${JSON.stringify(device)}).createBuffer(${samples}, ${JSON.stringify(options)});
+        let n = 0;
+        for await (const b of buf.stream()) {
+          b.release();
+          if (++n === 4) parentPort.postMessage(buf.stats().transfer?.mode ?? 'none');
+        }
+      })().catch((e) => parentPort.postMessage('error: ' + e.message));
+    \`, { eval: true });
+    let mode = '';
+    w.on('message', (m) => {
+      if (mode) return;
+      mode = m;
+      w.terminate().then((code) => {
+        const names = (dir, read) =>
+          fs.readdirSync(dir).map((e) => { try { return read(dir + '/' + e); } catch { return ''; } });
+        const threads = names('/proc/self/task', (p) => fs.readFileSync(p + '/comm', 'utf8').trim())
+          .filter((t) => t.startsWith('iiokit'));
+        const fds = names('/proc/self/fd', (p) => fs.readlinkSync(p));
+        const dmabufFds = fds.filter((t) => /^\\/dmabuf:|sync_file/.test(t));
+        const bufferFds = fds.filter((t) => t === 'anon_inode:iio:buffer').length;
+        process.stdout.write(JSON.stringify({ mode, code, threads, dmabufFds, bufferFds }) + '\\n');
+      });
+    });
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((res) =>
+    child.on('close', (code, signal) => res({ line: out.trim(), code, signal, stderr })),
+  );
+}

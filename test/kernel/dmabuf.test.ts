@@ -29,6 +29,7 @@ import {
   TOTAL_SCANS,
   assertClean,
   assertDetached,
+  captureInTerminatedWorker,
   deviceDir,
   dmabufMappings,
   fdTargets,
@@ -152,6 +153,17 @@ describe(`kernel ${kernel}: DMABUF input`, function () {
       assert.equal(buf.lost, 0);
       assert.equal(buf.stats().transfer?.inFlight, 0, 'nothing with the kernel after close');
       assertClean(adc, fdsBefore);
+      await assertDetached(ctx, 'dma_adc');
+    });
+
+    it('a Worker terminated while it captures over DMABUF: no crash, no DMABUF left', async () => {
+      const r = await captureInTerminatedWorker('dma_adc', SAMPLES, { channels: CH });
+      assert.deepEqual([r.code, r.signal], [0, null], r.stderr);
+      const { bufferFds, ...left } = JSON.parse(r.line) as { bufferFds: number };
+      assert.deepEqual(left, { mode: 'dmabuf', code: 1, threads: [], dmabufFds: [] }, r.stderr);
+      // The stream's duplicate is closed; the JS side's own buffer fd stays (no JS ran to close it).
+      assert.ok(bufferFds <= 1, r.line);
+      // No JS ran to disable the buffer; the next capture stops it and reads from scan 0.
       await assertDetached(ctx, 'dma_adc');
     });
 

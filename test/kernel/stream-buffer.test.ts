@@ -14,6 +14,7 @@ import type { IioBuffer } from '../../src/model/buffer';
 import type { Context } from '../../src/model/context';
 import { loadNative } from '../../src/native';
 import { iiokitBinary } from '../helpers/cli';
+import { captureInTerminatedWorker } from '../helpers/dma-vm';
 import { PEERS, requirePeer } from '../helpers/peers';
 
 const kernel = process.env.IIO_VM_KERNEL ?? '6.1';
@@ -51,6 +52,27 @@ describe(`kernel ${kernel}: local buffers`, function () {
       assert.equal(backendBuffer(buf).stream.stats().mode, 'fileio');
       const data = await buf.refill();
       assert.equal(data.length, 32);
+    } finally {
+      await buf.close();
+    }
+  });
+
+  it('a Worker terminated while it captures: no crash, its stream thread and fds gone', async () => {
+    const r = await captureInTerminatedWorker('dummy0', 16, {
+      channels: ['voltage0'],
+      trigger: 'hrtimer0',
+    });
+    assert.deepEqual([r.code, r.signal], [0, null], r.stderr);
+    const { bufferFds, ...left } = JSON.parse(r.line) as { bufferFds: number };
+    assert.deepEqual(left, { mode: 'fileio', code: 1, threads: [], dmabufFds: [] }, r.stderr);
+    // The stream's duplicate is closed; the JS side's own buffer fd stays (no JS ran to close it).
+    assert.ok(bufferFds <= 1, r.line);
+    // No JS ran to disable the buffer; the next capture stops it and goes on.
+    const buf = await ctx
+      .device('dummy0')
+      .createBuffer(16, { channels: ['voltage0'], trigger: 'hrtimer0' });
+    try {
+      assert.equal((await buf.refill()).length, 32);
     } finally {
       await buf.close();
     }

@@ -404,6 +404,100 @@ describe('native module: its own contract', function () {
     assert.deepEqual(JSON.parse(line), { blocks: 6, reported: 6 }, end.stderr);
   });
 
+  // A Worker terminated (or whose env ends) while its stream runs: the env's teardown
+  // disposes of what the thread-safe function still queues (at least the end) after its
+  // finalizer ran; that must neither crash the process nor leave the thread or its fd.
+  // `busy`: the Worker's callback is running (a loop) when it is terminated, so the call
+  // into JS fails under the addon's feet.
+  const workerCases: Array<{ name: string; mode: string; options: string; busy?: boolean }> = [
+    {
+      name: 'input',
+      mode: 'input',
+      options: `{ output: false, blockBytes: 16, unitBytes: 16, blocks: 4, timeoutMs: 0 }`,
+    },
+    {
+      name: 'input, its callback running,',
+      mode: 'input',
+      options: `{ output: false, blockBytes: 16, unitBytes: 16, blocks: 4, timeoutMs: 0 }`,
+      busy: true,
+    },
+    {
+      name: 'events',
+      mode: 'events',
+      options: `{ output: false, blockBytes: 64, unitBytes: 16, blocks: 4, timeoutMs: 0, partial: true }`,
+    },
+    {
+      name: 'output',
+      mode: 'output',
+      options: `{ output: true, blockBytes: 4096, unitBytes: 16, blocks: 4, timeoutMs: 0 }`,
+    },
+  ];
+  for (const { name, mode, options, busy } of workerCases) {
+    it(`${name}: a Worker terminated while its stream runs ends it without crashing the process`, async () => {
+      const f = fifo();
+      const c = child(
+        `
+        const { Worker } = require('worker_threads');
+        const fs = require('fs');
+        const [path, mode] = process.argv.slice(2);
+        // The main thread holds both ends (O_RDWR): it feeds the worker's input, drains its output.
+        const mine = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+        const w = new Worker(\`
+          const fs = require('fs');
+          const { parentPort, workerData } = require('worker_threads');
+          const addon = require(\${JSON.stringify(${JSON.stringify(NATIVE_JS)})}).loadNative();
+          const output = workerData.mode === 'output';
+          const fd = fs.openSync(workerData.path, (output ? fs.constants.O_WRONLY : fs.constants.O_RDONLY) | fs.constants.O_NONBLOCK);
+          const s = new addon.Stream({ fd, ...${options} });
+          // The stream works on its own duplicate: after the Worker, nothing of it may stay open.
+          fs.closeSync(fd);
+          let n = 0;
+          let pending = 0;
+          s.start((kind, a, idx, gen) => {
+            if (kind === 0) s.release(idx, gen);
+            if (kind === 2) pending--;
+            if ((kind === 0 || kind === 2) && ++n === 8) {
+              parentPort.postMessage('busy');
+              if (${busy === true}) for (;;);
+            }
+            return kind === 0;
+          });
+          if (output)
+            setInterval(() => {
+              for (; pending < 8; pending++) s.write(Buffer.alloc(4096, 1), n + pending);
+            }, 1);
+        \`, { eval: true, workerData: { path, mode } });
+        const junk = Buffer.alloc(4096);
+        const feed = setInterval(() => {
+          try {
+            if (mode === 'output') fs.readSync(mine, junk, 0, junk.length, null);
+            else fs.writeSync(mine, junk.subarray(0, 64));
+          } catch {}
+        }, 1);
+        w.on('message', () =>
+          w.terminate().then((code) => {
+            // The process runs on: what the Worker's stream left behind shows here.
+            const names = (dir, read) =>
+              fs.readdirSync(dir).map((e) => { try { return read(dir + '/' + e); } catch { return ''; } });
+            const threads = names('/proc/self/task', (p) => fs.readFileSync(p + '/comm', 'utf8').trim())
+              .filter((t) => t.startsWith('iiokit'));
+            const fifoFds = names('/proc/self/fd', (p) => fs.readlinkSync(p)).filter((l) => l === path).length;
+            process.stdout.write('terminated ' + code + ' ' + JSON.stringify({ threads, fifoFds }) + '\\n');
+            clearInterval(feed);
+            fs.closeSync(mine);
+          }),
+        );
+        `,
+        [f.path, mode],
+      );
+      const line = await c.line();
+      const end = await c.done;
+      // Only the main thread's own end of the FIFO is open; no streaming thread is left.
+      assert.equal(line, 'terminated 1 {"threads":[],"fifoFds":1}', end.stderr);
+      assert.deepEqual([end.code, end.signal], [0, null], end.stderr);
+    });
+  }
+
   it('reports what a push that times out half-way queued (the device plays it)', async () => {
     const f = fifo();
     const s = new NativeStream(
